@@ -1,0 +1,102 @@
+"""The SpiffWorkflow parser Baton uses, with the extension readers it needs.
+
+Standard BPMN 2.0 is read by SpiffWorkflow's own task parsers.  On top of
+them Baton reads:
+
+- user task forms written as ``camunda:formData`` / ``camunda:formField``
+  (SpiffWorkflow's Camunda parser only reads them when ``camunda:formKey`` is
+  also set; Baton reads them whenever they are there);
+- a plain ``bpmn:task`` as a pass-through step, as Camunda and the BPMN
+  spec treat it (SpiffWorkflow makes it wait for a person);
+- the decision a business rule task calls, from ``camunda:decisionRef`` or
+  SpiffArena's ``spiffworkflow:calledDecisionId``, with a clear error when
+  neither is given (SpiffWorkflow raises ``KeyError``).
+"""
+
+from __future__ import annotations
+
+from SpiffWorkflow.bpmn.parser.BpmnParser import DEFAULT_NSMAP, full_tag
+from SpiffWorkflow.bpmn.parser.TaskParser import TaskParser
+from SpiffWorkflow.bpmn.specs.defaults import NoneTask
+from SpiffWorkflow.camunda.parser.task_spec import UserTaskParser as CamundaUserTaskParser
+from SpiffWorkflow.camunda.specs.business_rule_task import BusinessRuleTask
+from SpiffWorkflow.camunda.specs.user_task import Form, FormField, UserTask
+from SpiffWorkflow.dmn.parser.BpmnDmnParser import BpmnDmnParser
+
+CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
+SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+ZEEBE_NS = "http://camunda.org/schema/zeebe/1.0"
+
+NSMAP = {**DEFAULT_NSMAP, "camunda": CAMUNDA_NS, "spiffworkflow": SPIFF_NS, "zeebe": ZEEBE_NS}
+
+
+class PassThroughTask(NoneTask):
+    """A ``bpmn:task`` with no behaviour: the token passes straight through."""
+
+    def __init__(self, wf_spec, bpmn_id, **kwargs):
+        super().__init__(wf_spec, bpmn_id, **kwargs)
+        self.manual = False
+
+
+class UserTaskParser(CamundaUserTaskParser):
+    """A user task with the form fields of ``camunda:formData``, formKey or not."""
+
+    # standard BPMN multi-instance (loopDataInputRef / inputDataItem), not the Camunda 7 variant
+    _add_multiinstance_task = TaskParser._add_multiinstance_task
+
+    def get_form(self) -> Form:
+        form = Form()
+        form.key = self.node.get(f"{{{CAMUNDA_NS}}}formKey")
+        fields = self.xpath(".//camunda:formData/camunda:formField")
+        if form.key is None and not fields:
+            return form
+        for xml_field in fields:
+            field = self.get_enum_field(xml_field) if xml_field.get("type") == "enum" else FormField()
+            field.id = xml_field.get("id")
+            field.type = xml_field.get("type")
+            field.label = xml_field.get("label")
+            field.default_value = xml_field.get("defaultValue")
+            for child in xml_field:
+                if child.tag == f"{{{CAMUNDA_NS}}}properties":
+                    for prop in child:
+                        field.add_property(prop.get("id"), prop.get("value"))
+                elif child.tag == f"{{{CAMUNDA_NS}}}validation":
+                    for constraint in child:
+                        field.add_validation(constraint.get("name"), constraint.get("config"))
+            form.add_field(field)
+        return form
+
+
+class BusinessRuleTaskParser(TaskParser):
+    """A business rule task that evaluates a DMN decision."""
+
+    @staticmethod
+    def get_decision_ref(node) -> str | None:
+        decision_ref = node.get(f"{{{CAMUNDA_NS}}}decisionRef")
+        if decision_ref is None:
+            called = node.xpath(".//spiffworkflow:calledDecisionId", namespaces=NSMAP)
+            decision_ref = called[0].text.strip() if called and called[0].text else None
+        return decision_ref or None
+
+    def create_task(self):
+        decision_ref = self.get_decision_ref(self.node)
+        if not decision_ref:
+            self.raise_validation_exception(
+                "Business rule task has no decision to evaluate: set camunda:decisionRef "
+                "(or spiffworkflow:calledDecisionId) to the id of a deployed DMN decision"
+            )
+        engine = self.process_parser.parser.get_engine(decision_ref, self.node)
+        return BusinessRuleTask(self.spec, self.bpmn_id, dmnEngine=engine, **self.bpmn_attributes)
+
+
+class BatonParser(BpmnDmnParser):
+    """BPMN + DMN parser with Baton's extension readers."""
+
+    OVERRIDE_PARSER_CLASSES = {
+        full_tag("task"): (TaskParser, PassThroughTask),
+        full_tag("userTask"): (UserTaskParser, UserTask),
+        full_tag("businessRuleTask"): (BusinessRuleTaskParser, BusinessRuleTask),
+    }
+
+    def __init__(self) -> None:
+        super().__init__(namespaces=NSMAP, validator=None)

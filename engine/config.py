@@ -1,0 +1,71 @@
+"""One typed Settings object; every field can be set from the environment as BATON_<NAME>."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from .errors import ConfigurationError
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Baton's settings.
+
+    ``Settings.from_env()`` reads ``BATON_DATABASE_URL``, ``BATON_SCRIPT_TIMEOUT`` and so on; keyword
+    arguments given to it win over the environment.
+    """
+
+    #: SQLAlchemy URL: ``sqlite:///baton.db`` (a file in the working folder) or
+    #: ``postgresql+psycopg://user@host:5432/db``.
+    database_url: str = "sqlite:///baton.db"
+    #: Seconds a single script or expression may run before it is stopped (0 = no limit).
+    script_timeout: float = 5.0
+    #: Largest .bpmn / .dmn file accepted, in bytes.
+    max_xml_bytes: int = 10 * 1024 * 1024
+    #: Bring the database schema up to date when the engine starts (``baton db upgrade`` does it explicitly).
+    auto_migrate: bool = True
+    #: Address and port of ``baton serve``.
+    host: str = "127.0.0.1"
+    port: int = 8080
+    #: Log level and format (``text`` or ``json``).
+    log_level: str = "INFO"
+    log_format: str = "text"
+    #: Modules scripts may import (comma-separated in the environment); empty = the built-in allowlist.
+    script_modules: tuple[str, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"BATON_{f.name.upper()}")
+            if raw is not None and raw != "":
+                values[f.name] = _convert(f, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _convert(f: dataclasses.Field[Any], raw: str) -> Any:
+    kind = str(f.type)
+    try:
+        if kind == "bool":
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind.startswith("tuple"):
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+    except ValueError as exc:
+        raise ConfigurationError(f"BATON_{f.name.upper()}={raw!r} is not a valid {kind}") from exc
+    return raw

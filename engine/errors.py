@@ -1,0 +1,189 @@
+"""Every error Baton raises on purpose, in one tree.
+
+::
+
+    BatonError
+    ├── ConfigurationError          bad settings or baton.toml
+    ├── StorageError                database unreachable, schema missing, driver failure
+    ├── DeploymentError             a file could not be deployed (file, line, element id)
+    │   ├── UnsafeXMLError          entity expansion, DTD, external reference, too large
+    │   ├── MalformedXMLError       not well-formed XML
+    │   ├── SchemaError             not valid against the BPMN 2.0 / DMN schema
+    │   └── ModelError              valid XML, but not a process Baton can run as written
+    ├── NotFoundError
+    │   ├── DefinitionNotFound
+    │   ├── InstanceNotFound
+    │   └── TaskNotFound
+    ├── ConflictError
+    │   ├── ConcurrentModification  someone else changed the instance first
+    │   └── TaskAlreadyCompleted
+    ├── InvalidStateError           the instance is not in a state that allows this
+    ├── VariableError               a variable name or value Baton cannot store
+    └── ScriptError                 a script or expression broke a rule or raised
+
+Every class carries a stable ``code`` (used by the CLI and the REST API) and a
+docstring that is its default message.  Driver and library errors are
+translated at the boundary with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class BatonError(Exception):
+    """Baton could not do what was asked."""
+
+    code = "baton_error"
+
+    def __init__(self, message: str | None = None, **details: Any) -> None:
+        self.message = message or (self.__doc__ or self.code).strip().splitlines()[0]
+        self.details = {k: v for k, v in details.items() if v is not None}
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+
+class ConfigurationError(BatonError):
+    """The configuration is not valid."""
+
+    code = "configuration_error"
+
+
+class StorageError(BatonError):
+    """The database could not be used."""
+
+    code = "storage_error"
+
+
+class DeploymentError(BatonError):
+    """The deployment was rejected; nothing from it was stored."""
+
+    code = "deployment_error"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        element_id: str | None = None,
+        **details: Any,
+    ) -> None:
+        self.file = file
+        self.line = line
+        self.element_id = element_id
+        super().__init__(message, file=file, line=line, element_id=element_id, **details)
+
+    def __str__(self) -> str:
+        where = []
+        if self.file:
+            where.append(self.file if self.line is None else f"{self.file}:{self.line}")
+        elif self.line is not None:
+            where.append(f"line {self.line}")
+        if self.element_id:
+            where.append(f"element '{self.element_id}'")
+        prefix = ", ".join(where)
+        return f"{prefix}: {self.message}" if prefix else self.message
+
+
+class UnsafeXMLError(DeploymentError):
+    """The XML uses a feature Baton refuses for safety (DTD, entities, external references, size)."""
+
+    code = "unsafe_xml"
+
+
+class MalformedXMLError(DeploymentError):
+    """The file is not well-formed XML."""
+
+    code = "malformed_xml"
+
+
+class SchemaError(DeploymentError):
+    """The file is not valid against the BPMN 2.0 (or DMN) schema."""
+
+    code = "schema_invalid"
+
+
+class ModelError(DeploymentError):
+    """The model cannot be executed as written."""
+
+    code = "model_invalid"
+
+
+class NotFoundError(BatonError):
+    """Not found."""
+
+    code = "not_found"
+
+
+class DefinitionNotFound(NotFoundError):
+    """No process definition with that key (and version) is deployed."""
+
+    code = "definition_not_found"
+
+
+class InstanceNotFound(NotFoundError):
+    """No process instance has that id."""
+
+    code = "instance_not_found"
+
+
+class TaskNotFound(NotFoundError):
+    """No task has that id."""
+
+    code = "task_not_found"
+
+
+class ConflictError(BatonError):
+    """The operation conflicts with the current state."""
+
+    code = "conflict"
+
+
+class ConcurrentModification(ConflictError):
+    """The instance was changed by someone else at the same time; nothing was applied, try again."""
+
+    code = "concurrent_modification"
+
+
+class TaskAlreadyCompleted(ConflictError):
+    """The task was already completed."""
+
+    code = "task_already_completed"
+
+
+class InvalidStateError(BatonError):
+    """The instance is not in a state that allows this operation."""
+
+    code = "invalid_state"
+
+
+class VariableError(BatonError):
+    """A variable name or value cannot be stored."""
+
+    code = "invalid_variable"
+
+
+class ScriptError(BatonError):
+    """A script or expression failed."""
+
+    code = "script_error"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        element_id: str | None = None,
+        line: int | None = None,
+        reason: str | None = None,
+        **details: Any,
+    ) -> None:
+        self.element_id = element_id
+        self.line = line
+        self.reason = reason
+        super().__init__(message, element_id=element_id, line=line, reason=reason, **details)

@@ -1,0 +1,224 @@
+"""Advancing one SpiffWorkflow instance in memory and describing what changed.
+
+Nothing here touches the database: the runtime loads a workflow, calls
+:func:`snapshot`, changes the workflow (start, complete a task, retry),
+calls :func:`run`, then :func:`outcome` and stores the result in one
+transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
+from SpiffWorkflow.bpmn.specs.mixins.service_task import ServiceTask
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskState
+
+from .errors import BatonError
+from .scripting import describe_error
+from .serialization import to_jsonable
+
+log = logging.getLogger("baton.engine")
+
+READY, WAITING, STARTED, COMPLETED, ERROR, CANCELLED = (
+    TaskState.READY, TaskState.WAITING, TaskState.STARTED, TaskState.COMPLETED, TaskState.ERROR,
+    TaskState.CANCELLED,
+)
+_LIVE = READY | WAITING | STARTED | ERROR
+
+RUNNING, WAITING_STATUS, COMPLETED_STATUS, FAILED, CANCELLED_STATUS = (
+    "running", "waiting", "completed", "failed", "cancelled",
+)
+STATUSES = (RUNNING, WAITING_STATUS, COMPLETED_STATUS, FAILED, CANCELLED_STATUS)
+FINAL_STATUSES = (COMPLETED_STATUS, CANCELLED_STATUS)
+
+
+def element_type(task_spec: Any) -> str:
+    name = type(task_spec).__name__
+    if name == "PassThroughTask":
+        return "task"
+    if name.endswith("MultiInstanceTask") or name == "StandardLoopTask":
+        return "loop"
+    return name[:1].lower() + name[1:]
+
+
+def is_element(task: Task) -> bool:
+    """True for tasks that stand for a BPMN element (not SpiffWorkflow's internal helper specs)."""
+    return getattr(task.task_spec, "bpmn_id", None) is not None
+
+
+def all_tasks(workflow: BpmnWorkflow) -> Iterator[Task]:
+    yield from workflow.tasks.values()
+    for sub in workflow.subprocesses.values():
+        yield from sub.tasks.values()
+
+
+def snapshot(workflow: BpmnWorkflow) -> dict[Any, int]:
+    return {task.id: task.state for task in all_tasks(workflow)}
+
+
+def is_human(task: Task) -> bool:
+    return bool(task.task_spec.manual) and is_element(task)
+
+
+@dataclass
+class RunError:
+    element_id: str | None
+    element_name: str | None
+    task_id: str | None
+    message: str
+    reason: str
+    line: int | None
+    error_type: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+def run(workflow: BpmnWorkflow) -> RunError | None:
+    """Run every engine task until each path waits or fails."""
+    try:
+        workflow.do_engine_steps()
+        return None
+    except BatonError:
+        raise
+    except Exception as exc:  # a script, expression or model failure inside the instance
+        failed = next((t for t in all_tasks(workflow) if t.state == ERROR), None)
+        info = describe_error(exc)
+        spec = failed.task_spec if failed is not None else getattr(exc, "task_spec", None)
+        element_id = getattr(spec, "bpmn_id", None)
+        where = f" in '{element_id}'" if element_id else ""
+        line = info.get("line")
+        at_line = f" at line {line}" if line else ""
+        return RunError(
+            element_id=element_id,
+            element_name=getattr(spec, "bpmn_name", None),
+            task_id=str(failed.id) if failed is not None else None,
+            message=f"{info['error_type']}{where}{at_line}: {info['reason']}",
+            reason=info["reason"],
+            line=line,
+            error_type=info["error_type"],
+        )
+
+
+def form_of(task_spec: Any) -> dict[str, Any] | None:
+    form = getattr(task_spec, "form", None)
+    if form is None or (not form.fields and not form.key):
+        return None
+    fields = []
+    for f in form.fields:
+        item: dict[str, Any] = {
+            "id": f.id, "label": f.label, "type": f.type, "default": f.default_value,
+            "validation": [{"name": v.name, "config": v.config} for v in f.validation],
+            "properties": {p.id: p.value for p in f.properties},
+        }
+        if f.type == "enum":
+            item["options"] = [{"id": o.id, "name": o.name} for o in f.options]
+        fields.append(item)
+    return {"key": form.key, "fields": fields}
+
+
+def variables_of(workflow: BpmnWorkflow) -> dict[str, Any]:
+    """The instance's variables: the final data when finished, else the merged data of its open paths."""
+    if workflow.completed:
+        return dict(workflow.data)
+    merged: dict[str, Any] = {}
+    frontier = sorted(
+        # multi-instance children ("X [child]") hold per-item data, not the instance's variables
+        (t for t in workflow.tasks.values() if t.state & _LIVE and t.task_spec.name == t.task_spec.bpmn_id),
+        key=lambda t: t.last_state_change,
+    )
+    if not frontier and workflow.last_task is not None:
+        frontier = [workflow.last_task]
+    for task in frontier:
+        merged.update(task.data)
+    return merged
+
+
+@dataclass
+class Outcome:
+    status: str
+    variables: dict[str, Any]
+    active: list[dict[str, Any]]
+    human_tasks: dict[str, Task]
+    events: list[dict[str, Any]] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+
+
+def _stamp(task: Task) -> dt.datetime:
+    return dt.datetime.fromtimestamp(task.last_state_change, dt.UTC)
+
+
+_EVENT_FOR_STATE = {
+    COMPLETED: "activity_completed",
+    STARTED: "activity_started",
+    ERROR: "activity_failed",
+    CANCELLED: "activity_cancelled",
+}
+
+
+def task_event(task: Task, event: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    spec = task.task_spec
+    return {
+        "at": _stamp(task),
+        "event": event,
+        "element_id": spec.bpmn_id,
+        "element_name": spec.bpmn_name,
+        "element_type": element_type(spec),
+        "task_id": str(task.id),
+        "details": details,
+    }
+
+
+def outcome(workflow: BpmnWorkflow, before: dict[Any, int], error: RunError | None,
+            cancelled: bool = False) -> Outcome:
+    """Status, variables, open elements, ready human tasks and history events after a change."""
+    events: list[tuple[float, dict[str, Any]]] = []
+    active: list[dict[str, Any]] = []
+    humans: dict[str, Task] = {}
+    has_running = False
+    for task in all_tasks(workflow):
+        state = task.state
+        element = is_element(task)
+        if element and state & _LIVE:
+            active.append({"element_id": task.task_spec.bpmn_id, "name": task.task_spec.bpmn_name,
+                           "type": element_type(task.task_spec), "state": TaskState.get_name(state),
+                           "task_id": str(task.id)})
+        if state == READY and task.task_spec.manual and element:
+            humans[str(task.id)] = task
+        elif state == STARTED and isinstance(task.task_spec, ServiceTask):
+            has_running = True
+        if not element or before.get(task.id) == state:
+            continue
+        name = _EVENT_FOR_STATE.get(state)
+        if state == READY and task.task_spec.manual:
+            name = "task_created"
+        elif state == WAITING and isinstance(task.task_spec, CatchingEvent):
+            name = "activity_waiting"
+        if name is None:
+            continue
+        details = error.to_dict() if state == ERROR and error is not None else None
+        events.append((task.last_state_change, task_event(task, name, details)))
+    events.sort(key=lambda pair: pair[0])
+    if cancelled:
+        status = CANCELLED_STATUS
+    elif error is not None:
+        status = FAILED
+    elif workflow.completed:
+        status = COMPLETED_STATUS
+    else:
+        status = RUNNING if has_running else WAITING_STATUS
+    return Outcome(
+        status=status,
+        variables=to_jsonable(variables_of(workflow)),
+        active=active,
+        human_tasks={} if status in FINAL_STATUSES else humans,
+        events=[e for _, e in events],
+        error=error.to_dict() if error is not None else None,
+    )

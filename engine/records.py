@@ -1,0 +1,121 @@
+"""Plain read-only records the Engine hands out (no database session attached)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .store.queries import as_utc
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+class Record:
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class Definition(Record):
+    id: int
+    key: str
+    version: int
+    name: str | None
+    executable: bool
+    deployment_id: int
+    checksum: str
+    created_at: dt.datetime | None
+    resource_name: str | None = None
+    new: bool = False
+
+    @classmethod
+    def from_row(cls, row: Any, new: bool = False, resource_name: str | None = None) -> Definition:
+        return cls(id=row.id, key=row.key, version=row.version, name=row.name, executable=row.executable,
+                   deployment_id=row.deployment_id, checksum=row.checksum, created_at=as_utc(row.created_at),
+                   resource_name=resource_name, new=new)
+
+
+@dataclass(frozen=True)
+class DeployResult(Record):
+    deployment_id: int | None
+    definitions: list[Definition]
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return any(d.new for d in self.definitions) or any(d["new"] for d in self.decisions)
+
+
+@dataclass(frozen=True)
+class Task(Record):
+    id: str
+    instance_id: str
+    process_key: str
+    element_id: str
+    name: str | None
+    type: str
+    form: dict[str, Any] | None
+    created_at: dt.datetime | None
+    business_key: str | None = None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Task:
+        return cls(id=row.id, instance_id=row.instance_id, process_key=row.process_key, element_id=row.element_id,
+                   name=row.name, type=row.element_type, form=row.form, created_at=as_utc(row.created_at),
+                   business_key=getattr(row, "business_key", None))
+
+
+@dataclass(frozen=True)
+class Instance(Record):
+    id: str
+    process_key: str
+    process_version: int
+    definition_id: int
+    business_key: str | None
+    status: str
+    variables: dict[str, Any]
+    active: list[dict[str, Any]]
+    error: dict[str, Any] | None
+    created_at: dt.datetime | None
+    updated_at: dt.datetime | None
+    ended_at: dt.datetime | None
+    tasks: list[Task] = field(default_factory=list)
+
+    @property
+    def current_activity(self) -> str:
+        return ", ".join(a.get("name") or a["element_id"] for a in self.active) or "-"
+
+    @classmethod
+    def from_row(cls, row: Any, tasks: list[Task] | None = None) -> Instance:
+        return cls(id=row.id, process_key=row.process_key, process_version=row.process_version,
+                   definition_id=row.definition_id, business_key=row.business_key, status=row.status,
+                   variables=row.variables or {}, active=row.active or [], error=row.error,
+                   created_at=as_utc(row.created_at), updated_at=as_utc(row.updated_at),
+                   ended_at=as_utc(row.ended_at), tasks=tasks or [])
+
+
+@dataclass(frozen=True)
+class HistoryEntry(Record):
+    id: int
+    at: dt.datetime | None
+    event: str
+    element_id: str | None
+    element_name: str | None
+    element_type: str | None
+    task_id: str | None
+    details: dict[str, Any] | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> HistoryEntry:
+        return cls(id=row.id, at=as_utc(row.at), event=row.event, element_id=row.element_id,
+                   element_name=row.element_name, element_type=row.element_type, task_id=row.task_id,
+                   details=row.details)

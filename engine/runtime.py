@@ -1,0 +1,420 @@
+"""The Engine facade: deploy, start, complete, inspect, cancel, retry.
+
+Each public method is one database transaction (see ../DESIGN.md, "the core
+contract"): it loads what it needs, advances the SpiffWorkflow instance until
+every path waits, and commits the new state with its history events and
+human tasks, or nothing at all.  Concurrent writers are detected with the
+instance's ``lock_version`` (optimistic locking).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.util.task import TaskState
+
+from . import execution
+from .config import Settings
+from .errors import (
+    BatonError,
+    ConcurrentModification,
+    DefinitionNotFound,
+    InstanceNotFound,
+    InvalidStateError,
+    StorageError,
+    TaskAlreadyCompleted,
+    TaskNotFound,
+)
+from .parsing import ParsedDeployment, ParsedProcess, Resource, parse_resources, read_resources
+from .records import Definition, DeployResult, HistoryEntry, Instance, Task
+from .scripting import DEFAULT_ALLOWED_MODULES, RestrictedScriptEngine, compile_check
+from .serialization import SPEC_FORMAT, STATE_FORMAT, check_variables, dump_spec, dump_state, load_spec, load_state
+from .store import db
+from .store import queries as q
+
+log = logging.getLogger("baton.engine")
+
+
+class Engine:
+    """Baton's engine over one database.  Safe to share between threads."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self.db = db.connect(self.settings.database_url)
+        db.ensure_schema(self.db, self.settings.auto_migrate)
+        modules = self.settings.script_modules or DEFAULT_ALLOWED_MODULES
+        self.script_engine = RestrictedScriptEngine(timeout=self.settings.script_timeout, allowed_modules=modules)
+        self._specs: dict[int, tuple[Any, dict[str, Any]]] = {}
+        self._specs_lock = threading.Lock()
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- plumbing ----------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        """One transaction; driver errors become Baton errors."""
+        try:
+            with self.db.begin() as conn:
+                yield conn
+        except BatonError:
+            raise
+        except IntegrityError as exc:
+            raise ConcurrentModification(
+                "another writer stored a conflicting change at the same time; nothing was applied, try again"
+            ) from exc
+        except OperationalError as exc:
+            if "locked" in str(exc).lower() or "deadlock" in str(exc).lower():
+                raise ConcurrentModification("the database was busy with a conflicting write; try again") from exc
+            raise StorageError(f"database error: {exc.orig or exc}") from exc
+        except SQLAlchemyError as exc:
+            raise StorageError(f"database error: {exc}") from exc
+
+    def _spec(self, conn: Connection, row: Any) -> tuple[Any, dict[str, Any]]:
+        """The parsed spec of a definition row, deserialized once per process."""
+        cached = self._specs.get(row.id)
+        if cached is None:
+            spec_text = row.spec if hasattr(row, "spec") else q.definition_by_id(conn, row.id).spec
+            cached = load_spec(json.loads(spec_text))
+            with self._specs_lock:
+                self._specs.setdefault(row.id, cached)
+        return cached
+
+    def _load(self, conn: Connection, row: Any) -> BpmnWorkflow:
+        spec, subs = self._spec(conn, q.definition_by_id(conn, row.definition_id))
+        workflow = load_state(row.state, spec, subs)
+        workflow.script_engine = self.script_engine
+        return workflow
+
+    # ---- deploy ------------------------------------------------------------------------------------------
+
+    def deploy(self, paths: Iterable[str | Path], source: str | None = None) -> DeployResult:
+        """Deploy .bpmn/.dmn files or folders of them, all or nothing."""
+        return self.deploy_resources(read_resources(paths, self.settings.max_xml_bytes), source=source)
+
+    def deploy_bytes(self, files: Iterable[tuple[str, bytes]], source: str | None = None) -> DeployResult:
+        resources = [Resource(name=name, content=content) for name, content in files]
+        return self.deploy_resources(resources, source=source)
+
+    def deploy_resources(self, resources: list[Resource], source: str | None = None) -> DeployResult:
+        with self._tx() as conn:
+
+            def lookup_process(key: str) -> Any:
+                row = q.latest_definition(conn, key, executable_only=True)
+                return (row.id, self._spec(conn, row)) if row is not None else None
+
+            def lookup_decision(key: str) -> bytes | None:
+                row = q.latest_decision(conn, key)
+                found = q.resource_content(conn, row.resource_id) if row is not None else None
+                return found[1].encode() if found else None
+
+            parsed = parse_resources(resources, compile_check, lookup_process, lookup_decision)
+            result = _Writer(conn, parsed, source).write()
+        for d in result.definitions:
+            log.info("deployed", extra={"process_key": d.key, "version": d.version, "new": d.new})
+        return result
+
+    def definitions(self, key: str | None = None, latest_only: bool = False) -> list[Definition]:
+        with self._tx() as conn:
+            return [Definition.from_row(r) for r in q.list_definitions(conn, key, latest_only)]
+
+    def get_definition(self, key: str, version: int | None = None) -> Definition:
+        with self._tx() as conn:
+            return Definition.from_row(self._definition_row(conn, key, version, executable_only=False))
+
+    def definition_xml(self, key: str, version: int | None = None) -> str:
+        with self._tx() as conn:
+            row = self._definition_row(conn, key, version, executable_only=False)
+            found = q.resource_content(conn, row.resource_id)
+            assert found is not None
+            return found[1]
+
+    def _definition_row(self, conn: Connection, key: str, version: int | None, executable_only: bool) -> Any:
+        row = (q.definition_by_version(conn, key, version) if version is not None
+               else q.latest_definition(conn, key, executable_only=executable_only))
+        if row is None:
+            which = f"version {version} of " if version is not None else ""
+            raise DefinitionNotFound(f"no {which}process '{key}' is deployed", key=key, version=version)
+        return row
+
+    # ---- instances ---------------------------------------------------------------------------------------
+
+    def start(self, key: str, variables: dict[str, Any] | None = None, business_key: str | None = None,
+              version: int | None = None) -> Instance:
+        """Start an instance of the latest (or the given) version and run it until every path waits."""
+        variables = dict(variables or {})
+        check_variables(variables)
+        with self._tx() as conn:
+            row = self._definition_row(conn, key, version, executable_only=True)
+            if not row.executable:
+                raise InvalidStateError(
+                    f"process '{key}' version {row.version} is not executable (isExecutable=\"false\"): "
+                    "it is stored as a drawing and cannot be started", key=key, version=row.version)
+            spec, subs = self._spec(conn, row)
+            workflow = BpmnWorkflow(spec, subs, script_engine=self.script_engine)
+            for task in workflow.get_tasks(state=TaskState.READY):
+                task.data.update(variables)
+            instance_id = str(uuid.uuid4())
+            error = execution.run(workflow)
+            out = execution.outcome(workflow, {}, error)
+            now = q.utcnow()
+            q.insert_instance(
+                conn, id=instance_id, definition_id=row.id, process_key=row.key, process_version=row.version,
+                business_key=business_key, status=out.status, variables=out.variables, active=out.active,
+                error=out.error, state=dump_state(workflow), state_format=STATE_FORMAT, lock_version=1,
+                created_at=now, updated_at=now, ended_at=now if out.status in execution.FINAL_STATUSES else None,
+            )
+            started = {"at": now, "event": "instance_started",
+                       "details": {"variables": variables, "business_key": business_key, "version": row.version}}
+            self._record(conn, instance_id, row.key, out, set(), [started])
+            result = q.get_instance(conn, instance_id)
+            tasks = [Task.from_row(t) for t in q.list_human_tasks(conn, instance_id=instance_id)]
+        self._log_outcome(instance_id, "started", out)
+        return Instance.from_row(result, tasks)
+
+    def get_instance(self, instance_id: str) -> Instance:
+        with self._tx() as conn:
+            row = self._instance_row(conn, instance_id)
+            tasks = [Task.from_row(t) for t in q.list_human_tasks(conn, instance_id=instance_id)]
+            return Instance.from_row(row, tasks)
+
+    def instances(self, status: str | None = None, key: str | None = None, business_key: str | None = None,
+                  limit: int = 100, offset: int = 0) -> list[Instance]:
+        with self._tx() as conn:
+            rows = q.list_instances(conn, status, key, business_key, limit, offset)
+            return [Instance.from_row(r) for r in rows]
+
+    def count_by_status(self) -> dict[str, int]:
+        with self._tx() as conn:
+            return q.count_instances_by_status(conn)
+
+    def history(self, instance_id: str) -> list[HistoryEntry]:
+        with self._tx() as conn:
+            self._instance_row(conn, instance_id)
+            return [HistoryEntry.from_row(r) for r in q.list_history(conn, instance_id)]
+
+    def cancel(self, instance_id: str) -> Instance:
+        """Cancel an unfinished instance: its open tasks are cancelled and it is ended."""
+        with self._tx() as conn:
+            row = self._instance_row(conn, instance_id)
+            if row.status in execution.FINAL_STATUSES:
+                raise InvalidStateError(f"instance {instance_id} is already {row.status}", status=row.status)
+            workflow = self._load(conn, row)
+            before = execution.snapshot(workflow)
+            workflow.cancel()
+            out = execution.outcome(workflow, before, None, cancelled=True)
+            event = {"at": q.utcnow(), "event": "instance_cancelled", "details": None}
+            self._save(conn, row, workflow, out, before, [event])
+        self._log_outcome(instance_id, "cancelled", out)
+        return self.get_instance(instance_id)
+
+    def retry(self, instance_id: str, variables: dict[str, Any] | None = None) -> Instance:
+        """Run the failed step of a failed instance again, optionally with changed variables."""
+        variables = dict(variables or {})
+        check_variables(variables)
+        with self._tx() as conn:
+            row = self._instance_row(conn, instance_id)
+            if row.status != execution.FAILED:
+                raise InvalidStateError(f"instance {instance_id} is {row.status}; only failed instances can be "
+                                        "retried", status=row.status)
+            workflow = self._load(conn, row)
+            before = execution.snapshot(workflow)
+            failed = [t for t in execution.all_tasks(workflow) if t.state == TaskState.ERROR]
+            for task in failed:
+                task.data.update(variables)
+                task._set_state(TaskState.READY)
+            error = execution.run(workflow)
+            out = execution.outcome(workflow, before, error)
+            event = {"at": q.utcnow(), "event": "instance_retried",
+                     "details": {"variables": variables, "elements": [t.task_spec.bpmn_id for t in failed]}}
+            self._save(conn, row, workflow, out, before, [event])
+        self._log_outcome(instance_id, "retried", out)
+        return self.get_instance(instance_id)
+
+    def _instance_row(self, conn: Connection, instance_id: str) -> Any:
+        row = q.get_instance(conn, instance_id)
+        if row is None:
+            raise InstanceNotFound(f"no instance has id {instance_id!r}", instance_id=instance_id)
+        return row
+
+    # ---- human tasks -------------------------------------------------------------------------------------
+
+    def tasks(self, instance_id: str | None = None, key: str | None = None, limit: int = 200,
+              offset: int = 0) -> list[Task]:
+        with self._tx() as conn:
+            return [Task.from_row(r) for r in q.list_human_tasks(conn, instance_id, key, limit, offset)]
+
+    def get_task(self, task_id: str) -> Task:
+        with self._tx() as conn:
+            row = q.get_human_task(conn, task_id)
+            if row is None:
+                self._missing_task(conn, task_id)
+            return Task.from_row(row)
+
+    def complete_task(self, task_id: str, variables: dict[str, Any] | None = None) -> Instance:
+        """Complete a ready user or manual task with the given variables and run the instance on."""
+        variables = dict(variables or {})
+        check_variables(variables)
+        with self._tx() as conn:
+            human = q.get_human_task(conn, task_id)
+            if human is None:
+                self._missing_task(conn, task_id)
+            row = self._instance_row(conn, human.instance_id)
+            workflow = self._load(conn, row)
+            task = workflow.get_task_from_id(uuid.UUID(task_id))
+            if task is None or task.state != TaskState.READY:
+                raise TaskAlreadyCompleted(f"task {task_id} is no longer ready", task_id=task_id)
+            before = execution.snapshot(workflow)
+            task.data.update(variables)
+            task.run()
+            error = execution.run(workflow)
+            out = execution.outcome(workflow, before, error)
+            for event in out.events:
+                if event["task_id"] == task_id and event["event"] == "activity_completed":
+                    event["details"] = {"variables": variables}
+            self._save(conn, row, workflow, out, before, [])
+        self._log_outcome(row.id, f"task {human.element_id} completed", out)
+        return self.get_instance(row.id)
+
+    def _missing_task(self, conn: Connection, task_id: str) -> None:
+        done = q.task_completion(conn, task_id)
+        if done is not None:
+            raise TaskAlreadyCompleted(
+                f"task {task_id} was already completed at {q.as_utc(done.at).isoformat()}",
+                task_id=task_id, instance_id=done.instance_id)
+        raise TaskNotFound(f"no ready task has id {task_id!r}", task_id=task_id)
+
+    # ---- saving ------------------------------------------------------------------------------------------
+
+    def _save(self, conn: Connection, row: Any, workflow: BpmnWorkflow, out: execution.Outcome,
+              before: dict[Any, int], extra: list[dict[str, Any]]) -> None:
+        if out.error is None and any(t.state == TaskState.ERROR for t in execution.all_tasks(workflow)):
+            out.status, out.error = execution.FAILED, row.error
+        now = q.utcnow()
+        ok = q.update_instance(
+            conn, row.id, row.lock_version, status=out.status, variables=out.variables, active=out.active,
+            error=out.error, state=dump_state(workflow), state_format=STATE_FORMAT, updated_at=now,
+            ended_at=now if out.status in execution.FINAL_STATUSES else None,
+        )
+        if not ok:
+            raise ConcurrentModification(
+                f"instance {row.id} was changed by someone else at the same time; nothing was applied, "
+                "reload and try again", instance_id=row.id)
+        old = {str(k) for k, state in before.items() if state == TaskState.READY}
+        self._record(conn, row.id, row.process_key, out, old, extra)
+
+    def _record(self, conn: Connection, instance_id: str, process_key: str, out: execution.Outcome,
+                old_ready: set[str], extra: list[dict[str, Any]]) -> None:
+        """History events and the human-task rows, in the caller's transaction."""
+        now = q.utcnow()
+        rows = [{"instance_id": instance_id, "element_id": None, "element_name": None, "element_type": None,
+                 "task_id": None, **e} for e in extra]
+        rows += [{"instance_id": instance_id, **e} for e in out.events]
+        final = {execution.COMPLETED_STATUS: "instance_completed", execution.FAILED: "instance_failed"}
+        if out.status in final:
+            rows.append({"instance_id": instance_id, "at": now, "event": final[out.status], "element_id": None,
+                         "element_name": None, "element_type": None, "task_id": None, "details": out.error})
+        q.insert_history(conn, rows)
+        current = set(out.human_tasks)
+        add = [{"id": tid, "instance_id": instance_id, "element_id": t.task_spec.bpmn_id,
+                "name": t.task_spec.bpmn_name, "element_type": execution.element_type(t.task_spec),
+                "process_key": process_key, "form": execution.form_of(t.task_spec), "created_at": now}
+               for tid, t in out.human_tasks.items() if tid not in old_ready]
+        if out.status in execution.FINAL_STATUSES:
+            q.delete_human_tasks(conn, instance_id)
+        else:
+            q.sync_human_tasks(conn, instance_id, sorted(old_ready - current), add)
+
+    def _log_outcome(self, instance_id: str, what: str, out: execution.Outcome) -> None:
+        extra = {"instance_id": instance_id, "status": out.status}
+        if out.error:
+            extra.update(element_id=out.error.get("element_id"), error=out.error.get("message"))
+            log.warning("instance %s: %s", what, out.status, extra=extra)
+        else:
+            log.info("instance %s: %s", what, out.status, extra=extra)
+
+
+class _Writer:
+    """Stores a parsed deployment: new versions only for content that changed."""
+
+    def __init__(self, conn: Connection, parsed: ParsedDeployment, source: str | None) -> None:
+        self.conn, self.parsed, self.source = conn, parsed, source
+        self.deployment_id: int | None = None
+        self.resource_ids: dict[str, int] = {}
+
+    def _deployment(self) -> int:
+        if self.deployment_id is None:
+            self.deployment_id = q.insert_deployment(self.conn, self.source)
+        return self.deployment_id
+
+    def _resource(self, res: Resource) -> int:
+        if res.name not in self.resource_ids:
+            self.resource_ids[res.name] = q.insert_resource(
+                self.conn, self._deployment(), res.name, res.kind, res.checksum,
+                res.content.decode("utf-8", errors="replace"))
+        return self.resource_ids[res.name]
+
+    def write(self) -> DeployResult:
+        decisions = [self._write_decision(key, res) for key, res in sorted(self.parsed.decisions.items())]
+        definitions = [self._write_process(p) for p in self.parsed.processes.values()]
+        return DeployResult(deployment_id=self.deployment_id, definitions=definitions, decisions=decisions)
+
+    def _write_decision(self, key: str, res: Resource) -> dict[str, Any]:
+        latest = q.latest_decision(self.conn, key)
+        if latest is not None and latest.checksum == res.checksum:
+            return {"key": key, "version": latest.version, "new": False}
+        version = q.next_version(self.conn, q.decisions, key)
+        q.insert_decision(self.conn, key=key, version=version, name=None, deployment_id=self._deployment(),
+                          resource_id=self._resource(res), checksum=res.checksum)
+        return {"key": key, "version": version, "new": True}
+
+    def _checksum(self, proc: ParsedProcess) -> str:
+        """The file's checksum, plus what it calls and decides with, so a changed callee makes a new version."""
+        parts = [proc.resource.checksum]
+        for name in sorted(proc.subprocess_specs):
+            local = self.parsed.processes.get(name)
+            if local is not None and local.resource is not proc.resource:
+                parts.append(f"{name}={local.resource.checksum}")
+            elif name in proc.external_calls:
+                parts.append(f"{name}=definition:{proc.external_calls[name]}")
+        for el in proc.resource.tree.iter("{*}businessRuleTask"):
+            ref = el.get("{http://camunda.org/schema/1.0/bpmn}decisionRef")
+            if ref in self.parsed.decisions:
+                parts.append(f"decision:{ref}={self.parsed.decisions[ref].checksum}")
+            elif ref:
+                stored = q.latest_decision(self.conn, ref)
+                parts.append(f"decision:{ref}={stored.checksum if stored else '-'}")
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+    def _write_process(self, proc: ParsedProcess) -> Definition:
+        checksum = self._checksum(proc)
+        latest = q.latest_definition(self.conn, proc.key)
+        if latest is not None and latest.checksum == checksum:
+            return Definition.from_row(latest, new=False, resource_name=proc.resource.name)
+        spec = json.dumps(dump_spec(proc.spec, proc.subprocess_specs)) if proc.executable else None
+        version = q.next_version(self.conn, q.definitions, proc.key)
+        new_id = q.insert_definition(
+            self.conn, key=proc.key, version=version, name=proc.name, deployment_id=self._deployment(),
+            resource_id=self._resource(proc.resource), checksum=checksum, executable=proc.executable,
+            spec=spec, spec_format=SPEC_FORMAT if spec else None,
+            calls=proc.external_calls or None,
+        )
+        return Definition.from_row(q.definition_by_id(self.conn, new_id), new=True, resource_name=proc.resource.name)

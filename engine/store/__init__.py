@@ -1,0 +1,1 @@
+"""Database access: tables, connections, migrations."""

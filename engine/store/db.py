@@ -1,0 +1,88 @@
+"""Connections and schema migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine as SAEngine
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..errors import StorageError
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent.parent / "migrations"
+
+
+def connect(url: str) -> SAEngine:
+    """A SQLAlchemy engine for ``url`` with the settings Baton relies on."""
+    kwargs: dict[str, Any] = {"future": True}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+    else:
+        kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=10)
+    try:
+        sa_engine = create_engine(url, **kwargs)
+    except (SQLAlchemyError, ImportError, ValueError) as exc:
+        raise StorageError(f"cannot use database URL {url!r}: {exc}") from exc
+    if sa_engine.dialect.name == "sqlite":
+        event.listen(sa_engine, "connect", _sqlite_pragmas)
+    return sa_engine
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def alembic_config() -> Config:
+    if not (MIGRATIONS_DIR / "env.py").exists():
+        raise StorageError(f"migrations not found at {MIGRATIONS_DIR}; install Baton from its source tree")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return cfg
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(sa_engine: SAEngine) -> str | None:
+    with sa_engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(sa_engine: SAEngine, revision: str = "head") -> tuple[str | None, str | None]:
+    """Run the migrations up to ``revision``; returns (before, after)."""
+    try:
+        before = current_revision(sa_engine)
+        cfg = alembic_config()
+        with sa_engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+        return before, current_revision(sa_engine)
+    except SQLAlchemyError as exc:
+        raise StorageError(f"database migration failed: {exc}") from exc
+
+
+def ensure_schema(sa_engine: SAEngine, auto_migrate: bool) -> None:
+    try:
+        current = current_revision(sa_engine)
+    except SQLAlchemyError as exc:
+        raise StorageError(f"cannot reach the database: {exc.__class__.__name__}: {exc}") from exc
+    if current == head_revision():
+        return
+    if not auto_migrate:
+        raise StorageError(
+            f"the database schema is at {current or 'nothing'}, Baton needs {head_revision()}: "
+            "run `baton db upgrade`"
+        )
+    upgrade(sa_engine)

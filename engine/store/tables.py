@@ -1,0 +1,139 @@
+"""The database tables (SQLAlchemy 2.0 declarative models).
+
+The schema is only ever created or changed by the Alembic migrations in
+``migrations/``; these models describe it for queries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+Stamp = DateTime(timezone=True)
+# BIGINT on PostgreSQL, INTEGER (the rowid alias, so it autoincrements) on SQLite
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Deployment(Base):
+    __tablename__ = "deployments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    created_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    source: Mapped[str | None] = mapped_column(String(200))
+
+
+class Resource(Base):
+    """A deployed file, kept byte for byte."""
+
+    __tablename__ = "resources"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
+    name: Mapped[str] = mapped_column(String(500))
+    kind: Mapped[str] = mapped_column(String(10))
+    checksum: Mapped[str] = mapped_column(String(64), index=True)
+    content: Mapped[str] = mapped_column(Text)
+
+
+class ProcessDefinition(Base):
+    """One version of a process; its spec is stored here once, never per instance."""
+
+    __tablename__ = "process_definitions"
+    __table_args__ = (UniqueConstraint("key", "version", name="uq_process_definitions_key_version"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(255), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str | None] = mapped_column(String(500))
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"))
+    resource_id: Mapped[int] = mapped_column(ForeignKey("resources.id"))
+    checksum: Mapped[str] = mapped_column(String(64))
+    executable: Mapped[bool] = mapped_column(Boolean)
+    spec: Mapped[str | None] = mapped_column(Text)
+    spec_format: Mapped[str | None] = mapped_column(String(40))
+    calls: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    created_at: Mapped[dt.datetime] = mapped_column(Stamp)
+
+
+class DecisionDefinition(Base):
+    """One version of a DMN decision, pointing at the file that holds it."""
+
+    __tablename__ = "decision_definitions"
+    __table_args__ = (UniqueConstraint("key", "version", name="uq_decision_definitions_key_version"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(255), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str | None] = mapped_column(String(500))
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"))
+    resource_id: Mapped[int] = mapped_column(ForeignKey("resources.id"))
+    checksum: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(Stamp)
+
+
+class Instance(Base):
+    """A running or finished process instance with its serialized state (no spec inside)."""
+
+    __tablename__ = "instances"
+    __table_args__ = (
+        Index("ix_instances_status_created", "status", "created_at"),
+        Index("ix_instances_key_status", "process_key", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definitions.id"), index=True)
+    process_key: Mapped[str] = mapped_column(String(255))
+    process_version: Mapped[int] = mapped_column(Integer)
+    business_key: Mapped[str | None] = mapped_column(String(255), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    variables: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    active: Mapped[list[Any]] = mapped_column(JsonType)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    state: Mapped[str] = mapped_column(Text)
+    state_format: Mapped[str] = mapped_column(String(40))
+    lock_version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    updated_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(Stamp)
+
+
+class HumanTask(Base):
+    """A user or manual task that is ready for a person (kept in step with the instance state)."""
+
+    __tablename__ = "human_tasks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id"), index=True)
+    element_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(500))
+    element_type: Mapped[str] = mapped_column(String(40))
+    process_key: Mapped[str] = mapped_column(String(255), index=True)
+    form: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    created_at: Mapped[dt.datetime] = mapped_column(Stamp)
+
+
+class HistoryEvent(Base):
+    """What happened to an instance and its tasks, in order."""
+
+    __tablename__ = "history"
+    __table_args__ = (Index("ix_history_instance", "instance_id", "id"), Index("ix_history_task", "task_id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    instance_id: Mapped[str] = mapped_column(String(36))
+    at: Mapped[dt.datetime] = mapped_column(Stamp)
+    event: Mapped[str] = mapped_column(String(40))
+    element_id: Mapped[str | None] = mapped_column(String(255))
+    element_name: Mapped[str | None] = mapped_column(String(500))
+    element_type: Mapped[str | None] = mapped_column(String(40))
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    details: Mapped[dict[str, Any] | None] = mapped_column(JsonType)

@@ -1,0 +1,38 @@
+"""Baton's Flask app: pages and the REST API over one Engine.
+
+    from web import create_app
+    app = create_app()                      # Engine(Settings.from_env())
+    app = create_app(engine=my_engine)      # an Engine you built
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from engine import Engine, Settings
+
+
+def create_app(test_config: dict[str, Any] | None = None, engine: Engine | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.from_mapping(JSON_SORT_KEYS=False)
+    if test_config:
+        app.config.update(test_config)
+    if engine is None:
+        settings = Settings.from_env(database_url=app.config.get("DATABASE_URL"))
+        engine = Engine(settings)
+    app.extensions["baton"] = engine
+
+    from . import api, errors, pages
+
+    app.register_blueprint(api.bp)
+    app.register_blueprint(pages.bp)
+    errors.register(app)
+    return app
+
+
+def get_engine() -> Engine:
+    from flask import current_app
+
+    return current_app.extensions["baton"]

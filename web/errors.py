@@ -1,0 +1,43 @@
+"""One error handler: Baton errors become JSON (API) or a readable page, with the right status code."""
+
+from __future__ import annotations
+
+from flask import Flask, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from engine import errors as e
+
+STATUS = [
+    (e.NotFoundError, 404),
+    (e.ConflictError, 409),
+    (e.InvalidStateError, 409),
+    (e.DeploymentError, 422),
+    (e.VariableError, 422),
+    (e.StorageError, 503),
+    (e.BatonError, 400),
+]
+
+
+def status_for(exc: e.BatonError) -> int:
+    return next(code for cls, code in STATUS if isinstance(exc, cls))
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(e.BatonError)
+    def baton_error(exc: e.BatonError):  # type: ignore[no-untyped-def]
+        status = status_for(exc)
+        if _wants_json():
+            return {"error": {"code": exc.code, "message": str(exc), "details": exc.details}}, status
+        return render_template("error.html", status=status, message=str(exc)), status
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
+        status = exc.code or 500
+        if _wants_json():
+            return {"error": {"code": exc.name.lower().replace(" ", "_"), "message": exc.description,
+                              "details": {}}}, status
+        return render_template("error.html", status=status, message=exc.description), status
