@@ -260,10 +260,11 @@ def check_expressions(res: Resource, root: Any, compile_check: Callable[[str, st
             )
 
 
-def load_resources(resources: list[Resource], compile_check: Callable[[str, str], str | None]) -> None:
+def load_resources(resources: list[Resource], compile_check: Callable[[str, str], str | None],
+                   max_bytes: int = DEFAULT_MAX_BYTES) -> None:
     """Safe-parse, classify, validate and pre-process every resource (sets ``tree`` and ``kind``)."""
     for res in resources:
-        root = safe_parse(res.content, res.name)
+        root = safe_parse(res.content, res.name, max_bytes)
         res.kind = _classify(res, root)
         validate_schema(res, root)
         if res.kind == "bpmn":
@@ -291,9 +292,10 @@ def parse_resources(
     compile_check: Callable[[str, str], str | None],
     lookup_process: Callable[[str], tuple[Any, ResolvedSpec] | None],
     lookup_decision: Callable[[str], bytes | None],
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> ParsedDeployment:
     """Parse a whole deployment; raises a :class:`DeploymentError` subclass on the first problem."""
-    load_resources(resources, compile_check)
+    load_resources(resources, compile_check, max_bytes)
     res_by_name = {r.name: r for r in resources}
     parser = BatonParser()
     decisions: dict[str, Resource] = {}

@@ -14,6 +14,7 @@ import json
 import logging
 import threading
 import uuid
+from types import SimpleNamespace
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -88,18 +89,20 @@ class Engine:
         except SQLAlchemyError as exc:
             raise StorageError(f"database error: {exc}") from exc
 
-    def _spec(self, conn: Connection, row: Any) -> tuple[Any, dict[str, Any]]:
-        """The parsed spec of a definition row, deserialized once per process."""
-        cached = self._specs.get(row.id)
+    def _spec(self, conn: Connection, definition_id: int) -> tuple[Any, dict[str, Any]]:
+        """The parsed spec of a process version, deserialized once per process (versions never change)."""
+        cached = self._specs.get(definition_id)
         if cached is None:
-            spec_text = row.spec if hasattr(row, "spec") else q.definition_by_id(conn, row.id).spec
+            spec_text = q.definition_spec(conn, definition_id)
+            if spec_text is None:
+                raise InvalidStateError(f"process definition {definition_id} has no executable spec")
             cached = load_spec(json.loads(spec_text))
             with self._specs_lock:
-                self._specs.setdefault(row.id, cached)
+                cached = self._specs.setdefault(definition_id, cached)
         return cached
 
     def _load(self, conn: Connection, row: Any) -> BpmnWorkflow:
-        spec, subs = self._spec(conn, q.definition_by_id(conn, row.definition_id))
+        spec, subs = self._spec(conn, row.definition_id)
         workflow = load_state(row.state, spec, subs)
         workflow.script_engine = self.script_engine
         return workflow
@@ -119,14 +122,15 @@ class Engine:
 
             def lookup_process(key: str) -> Any:
                 row = q.latest_definition(conn, key, executable_only=True)
-                return (row.id, self._spec(conn, row)) if row is not None else None
+                return (row.id, self._spec(conn, row.id)) if row is not None else None
 
             def lookup_decision(key: str) -> bytes | None:
                 row = q.latest_decision(conn, key)
                 found = q.resource_content(conn, row.resource_id) if row is not None else None
                 return found[1].encode() if found else None
 
-            parsed = parse_resources(resources, compile_check, lookup_process, lookup_decision)
+            parsed = parse_resources(resources, compile_check, lookup_process, lookup_decision,
+                                     self.settings.max_xml_bytes)
             result = _Writer(conn, parsed, source).write()
         for d in result.definitions:
             log.info("deployed", extra={"process_key": d.key, "version": d.version, "new": d.new})
@@ -163,12 +167,12 @@ class Engine:
         variables = dict(variables or {})
         check_variables(variables)
         with self._tx() as conn:
-            row = self._definition_row(conn, key, version, executable_only=True)
+            row = self._definition_row(conn, key, version, executable_only=False)
             if not row.executable:
                 raise InvalidStateError(
                     f"process '{key}' version {row.version} is not executable (isExecutable=\"false\"): "
                     "it is stored as a drawing and cannot be started", key=key, version=row.version)
-            spec, subs = self._spec(conn, row)
+            spec, subs = self._spec(conn, row.id)
             workflow = BpmnWorkflow(spec, subs, script_engine=self.script_engine)
             for task in workflow.get_tasks(state=TaskState.READY):
                 task.data.update(variables)
@@ -176,19 +180,19 @@ class Engine:
             error = execution.run(workflow)
             out = execution.outcome(workflow, {}, error)
             now = q.utcnow()
-            q.insert_instance(
-                conn, id=instance_id, definition_id=row.id, process_key=row.key, process_version=row.version,
+            values = dict(
+                id=instance_id, definition_id=row.id, process_key=row.key, process_version=row.version,
                 business_key=business_key, status=out.status, variables=out.variables, active=out.active,
-                error=out.error, state=dump_state(workflow), state_format=STATE_FORMAT, lock_version=1,
-                created_at=now, updated_at=now, ended_at=now if out.status in execution.FINAL_STATUSES else None,
+                error=out.error, created_at=now, updated_at=now,
+                ended_at=now if out.status in execution.FINAL_STATUSES else None,
             )
+            q.insert_instance(conn, state=dump_state(workflow), state_format=STATE_FORMAT, lock_version=1, **values)
             started = {"at": now, "event": "instance_started",
                        "details": {"variables": variables, "business_key": business_key, "version": row.version}}
-            self._record(conn, instance_id, row.key, out, set(), [started])
-            result = q.get_instance(conn, instance_id)
-            tasks = [Task.from_row(t) for t in q.list_human_tasks(conn, instance_id=instance_id)]
+            added = self._record(conn, instance_id, row.key, out, set(), [started], previous_status=None)
         self._log_outcome(instance_id, "started", out)
-        return Instance.from_row(result, tasks)
+        tasks = [Task.from_row(SimpleNamespace(business_key=business_key, **t)) for t in added]
+        return Instance.from_row(SimpleNamespace(**values), tasks)
 
     def get_instance(self, instance_id: str) -> Instance:
         with self._tx() as conn:
@@ -221,8 +225,7 @@ class Engine:
             before = execution.snapshot(workflow)
             workflow.cancel()
             out = execution.outcome(workflow, before, None, cancelled=True)
-            event = {"at": q.utcnow(), "event": "instance_cancelled", "details": None}
-            self._save(conn, row, workflow, out, before, [event])
+            self._save(conn, row, workflow, out, before, [])
         self._log_outcome(instance_id, "cancelled", out)
         return self.get_instance(instance_id)
 
@@ -319,17 +322,18 @@ class Engine:
                 f"instance {row.id} was changed by someone else at the same time; nothing was applied, "
                 "reload and try again", instance_id=row.id)
         old = {str(k) for k, state in before.items() if state == TaskState.READY}
-        self._record(conn, row.id, row.process_key, out, old, extra)
+        self._record(conn, row.id, row.process_key, out, old, extra, previous_status=row.status)
 
     def _record(self, conn: Connection, instance_id: str, process_key: str, out: execution.Outcome,
-                old_ready: set[str], extra: list[dict[str, Any]]) -> None:
-        """History events and the human-task rows, in the caller's transaction."""
+                old_ready: set[str], extra: list[dict[str, Any]], previous_status: str | None) -> list[dict[str, Any]]:
+        """History events and the human-task rows, in the caller's transaction; returns the new tasks."""
         now = q.utcnow()
         rows = [{"instance_id": instance_id, "element_id": None, "element_name": None, "element_type": None,
                  "task_id": None, **e} for e in extra]
         rows += [{"instance_id": instance_id, **e} for e in out.events]
-        final = {execution.COMPLETED_STATUS: "instance_completed", execution.FAILED: "instance_failed"}
-        if out.status in final:
+        final = {execution.COMPLETED_STATUS: "instance_completed", execution.FAILED: "instance_failed",
+                 execution.CANCELLED_STATUS: "instance_cancelled"}
+        if out.status in final and out.status != previous_status:
             rows.append({"instance_id": instance_id, "at": now, "event": final[out.status], "element_id": None,
                          "element_name": None, "element_type": None, "task_id": None, "details": out.error})
         q.insert_history(conn, rows)
@@ -342,6 +346,7 @@ class Engine:
             q.delete_human_tasks(conn, instance_id)
         else:
             q.sync_human_tasks(conn, instance_id, sorted(old_ready - current), add)
+        return add
 
     def _log_outcome(self, instance_id: str, what: str, out: execution.Outcome) -> None:
         extra = {"instance_id": instance_id, "status": out.status}

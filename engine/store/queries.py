@@ -31,8 +31,12 @@ def as_utc(value: dt.datetime | None) -> dt.datetime | None:
 
 # ---- definitions -----------------------------------------------------------------------------------------
 
+_META_COLUMNS = [c for c in definitions.c if c.name != "spec"]
+
+
 def latest_definition(conn: Connection, key: str, executable_only: bool = False) -> Any:
-    query = select(definitions).where(definitions.c.key == key)
+    """The newest version of ``key`` (without its spec text: see :func:`definition_spec`)."""
+    query = select(*_META_COLUMNS).where(definitions.c.key == key)
     if executable_only:
         query = query.where(definitions.c.executable.is_(True))
     return conn.execute(query.order_by(definitions.c.version.desc()).limit(1)).first()
@@ -40,12 +44,16 @@ def latest_definition(conn: Connection, key: str, executable_only: bool = False)
 
 def definition_by_version(conn: Connection, key: str, version: int) -> Any:
     return conn.execute(
-        select(definitions).where(definitions.c.key == key, definitions.c.version == version)
+        select(*_META_COLUMNS).where(definitions.c.key == key, definitions.c.version == version)
     ).first()
 
 
 def definition_by_id(conn: Connection, definition_id: int) -> Any:
-    return conn.execute(select(definitions).where(definitions.c.id == definition_id)).first()
+    return conn.execute(select(*_META_COLUMNS).where(definitions.c.id == definition_id)).first()
+
+
+def definition_spec(conn: Connection, definition_id: int) -> str | None:
+    return conn.execute(select(definitions.c.spec).where(definitions.c.id == definition_id)).scalar()
 
 
 def list_definitions(conn: Connection, key: str | None = None, latest_only: bool = False) -> list[Any]:
