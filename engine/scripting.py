@@ -3,31 +3,31 @@
 Security model
 --------------
 Every script and expression is parsed with :mod:`ast` and compiled with RestrictedPython
-(``compile_restricted_exec`` / ``compile_restricted_eval``) using a slightly stricter policy:
-names and attributes starting with ``_`` are rejected at compile time, class definitions and
-bare ``except:`` are rejected, ``d[k] += v`` is supported and ``a ** b`` is routed through a guard
-that refuses results of more than a few million bits.  At run time the code only sees a curated
-``__builtins__`` (no ``open``, ``eval``, ``exec``, ``compile``, ``globals``, ``vars``, ``type``, ...),
-guarded attribute access (no ``_`` names, no frame/generator internals, no ``mro``, no
-``str.format``), writes only into dicts and lists, and a guarded ``__import__`` that hands out
-*views* of allowlisted modules: copies of their public attributes without nested modules
-(``json.codecs`` does not exist there), with a few process-global or unsafe functions removed
+(``compile_restricted_exec`` / ``compile_restricted_eval``) under a slightly stricter policy:
+names and attributes starting with ``_`` are rejected at compile time, and so are class
+definitions and bare ``except:``; ``d[k] += v`` is supported and ``a ** b`` goes through a guard
+that refuses results of more than a few million bits.  At run time the code sees a curated
+``__builtins__`` (``open``, ``eval``, ``exec``, ``compile``, ``globals``, ``vars``, ``type``... raise
+:class:`ForbiddenError`), guarded attribute access (no ``_`` names, no frame/generator internals,
+no ``mro``, no ``str.format``), writes into dicts and lists only, and a guarded ``__import__`` that
+hands out *views* of allowlisted modules: copies of their public attributes without nested
+modules (``json.codecs`` is not there) and without process-global or unsafe functions
 (``time.sleep``, ``random.seed``, ``operator.attrgetter``, ``string.Formatter``...).
 
 Time limit
 ----------
 One daemon watchdog thread per process keeps ``thread id -> deadline`` entries.  Running code
-registers its deadline (a dict insert under a lock, no thread creation), and when a deadline
-passes the watchdog removes the entry and injects ``_Timeout`` (a ``BaseException`` the script
-cannot name or catch) into that thread with ``PyThreadState_SetAsyncExc``.  Each registration
-fires at most once.  Unregistering happens inside the ``try`` that catches ``_Timeout`` and
-clears a still-pending injection, so the exception can never surface after the call returned.
-Known limit: the exception is only delivered between bytecodes, so one long C-level operation
+registers its deadline (a dict insert under a lock; no thread is created per call).  When a
+deadline passes, the watchdog removes the entry and injects ``_Timeout`` (a ``BaseException``
+that scripts cannot name or catch) into that thread with ``PyThreadState_SetAsyncExc``, at most
+once per registration.  Unregistering happens inside the ``try`` that catches ``_Timeout`` and
+then clears any injection still pending, so the exception cannot surface after the call.
+Known limit: the exception is delivered between bytecodes only, so one long C-level operation
 (``sum(range(10**15))``, catastrophic regex backtracking, ``'x' * 10**10``,
 ``list(itertools.count())``) runs to its end (or forever) first; ``**`` is guarded for that reason.
 
-Values mutated in place (``items.append(...)``) are not re-checked for storability; only new or
-rebound variables are.
+Storability: only new or rebound variables are checked; values mutated in place
+(``items.append(...)``) are not re-checked.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ import builtins
 import ctypes
 import datetime
 import decimal
-import functools
 import importlib
 import logging
 import math
@@ -49,6 +48,7 @@ import types
 import uuid
 import warnings
 from collections.abc import Callable, Iterable, Iterator
+from functools import lru_cache
 from time import monotonic
 from typing import Any
 
@@ -95,6 +95,7 @@ EXPRESSION_FILENAME = "<baton-expression>"
 _MAX_POW_BITS = 4_000_000
 _MAX_DEPTH = 100
 _MISSING: Any = object()
+_NO_ATTR: Any = object()
 
 
 class ForbiddenError(Exception):
@@ -106,16 +107,15 @@ class ForbiddenError(Exception):
 
 
 class ScriptFailure(ScriptError):
-    """A script or expression failed; carries the line, source line and error type."""
+    """A script or expression failed; carries the line, the source line and the error type."""
 
-    def __init__(self, message: str, *, reason: str, line: int | None, error_line: str, error_type: str) -> None:
+    def __init__(self, message: str, *, reason: str, line: int | None, error_line: str,
+                 error_type: str) -> None:
         super().__init__(message, line=line, reason=reason, error_type=error_type)
-        self.line_number = line
-        self.error_line = error_line
-        self.error_type = error_type
+        self.line_number, self.error_line, self.error_type = line, error_line, error_type
 
 
-# --------------------------------------------------------------------------------------------- guards
+# ---------------------------------------------------------------------------------------------- guards
 _BAD_ATTRS = INSPECT_ATTRIBUTES | {"mro"}
 
 
@@ -130,10 +130,7 @@ def _guarded_getattr(obj: Any, name: str, default: Any = _MISSING) -> Any:
 
 
 def _guarded_hasattr(obj: Any, name: str) -> bool:
-    return _guarded_getattr(obj, name, _MISSING_ATTR) is not _MISSING_ATTR
-
-
-_MISSING_ATTR: Any = object()
+    return _guarded_getattr(obj, name, _NO_ATTR) is not _NO_ATTR
 
 
 def _guarded_write(obj: Any) -> Any:
@@ -143,10 +140,10 @@ def _guarded_write(obj: Any) -> Any:
 
 
 def _guarded_pow(base: Any, exp: Any, mod: Any = None) -> Any:
-    if mod is None and isinstance(exp, int) and abs(exp) > 64:
-        size = max(base.numerator.bit_length(), base.denominator.bit_length()) \
-            if isinstance(base, int) or type(base).__name__ == "Fraction" else 0
-        if size > 1 and (size - 1) * abs(exp) > _MAX_POW_BITS:
+    if mod is None and isinstance(exp, int) and abs(exp) > 64 and (
+            isinstance(base, int) or type(base).__name__ == "Fraction"):
+        bits = max(base.numerator.bit_length(), base.denominator.bit_length())
+        if bits > 1 and (bits - 1) * abs(exp) > _MAX_POW_BITS:
             raise ForbiddenError(f"the result of ** would be too large (exponent {exp})")
     return pow(base, exp) if mod is None else pow(base, exp, mod)
 
@@ -159,16 +156,8 @@ _INPLACE: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
-def _inplace_var(op: str, target: Any, value: Any) -> Any:
-    return _INPLACE[op](target, value)
-
-
 def _inplace_item(target: Any, key: Any, op: str, value: Any) -> None:
     target[key] = _INPLACE[op](target[key], value)
-
-
-def _apply(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    return func(*args, **kwargs)
 
 
 class _Unavailable:
@@ -179,38 +168,36 @@ class _Unavailable:
         raise ForbiddenError(f"'{self.name}' is not available in scripts")
 
 
-_UNAVAILABLE = ("open", "eval", "exec", "compile", "globals", "locals", "vars", "dir", "input", "help",
-                "exit", "quit", "type", "object", "super", "memoryview", "setattr", "delattr", "iter",
-                "classmethod", "staticmethod", "property", "aiter", "anext")
 _BUILTINS: dict[str, Any] = {k: v for k, v in safe_builtins.items() if k not in {
     "__build_class__", "BaseException", "SystemExit", "KeyboardInterrupt", "GeneratorExit"}}
 _BUILTINS.update({name: getattr(builtins, name) for name in (
     "all", "any", "ascii", "bin", "dict", "enumerate", "filter", "format", "frozenset", "list", "map",
     "max", "min", "next", "reversed", "set", "sorted", "sum", "tuple", "zip", "NotImplemented")})
-_BUILTINS.update({name: _Unavailable(name) for name in _UNAVAILABLE})
+_BUILTINS.update({name: _Unavailable(name) for name in (
+    "open", "eval", "exec", "compile", "globals", "locals", "vars", "dir", "input", "help", "exit", "quit",
+    "type", "object", "super", "memoryview", "setattr", "delattr", "iter", "classmethod", "staticmethod",
+    "property", "aiter", "anext")})
 _BUILTINS.update(getattr=_guarded_getattr, hasattr=_guarded_hasattr, pow=_guarded_pow)
-
 _GUARDS: dict[str, Any] = {
     "_getattr_": _guarded_getattr, "_getitem_": operator.getitem, "_getiter_": iter,
-    "_write_": _guarded_write, "_inplacevar_": _inplace_var, "_inplaceitem_": _inplace_item,
-    "_iter_unpack_sequence_": guarded_iter_unpack_sequence, "_unpack_sequence_": guarded_unpack_sequence,
-    "_apply_": _apply, "_print_": PrintCollector, "_pow_": _guarded_pow,
+    "_write_": _guarded_write, "_inplacevar_": lambda op, x, y: _INPLACE[op](x, y),
+    "_inplaceitem_": _inplace_item, "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
+    "_unpack_sequence_": guarded_unpack_sequence, "_apply_": lambda f, *a, **kw: f(*a, **kw),
+    "_print_": PrintCollector, "_pow_": _guarded_pow,
 }
 
 
 class _Policy(RestrictingNodeTransformer):
-    """RestrictedPython's policy plus: ``d[k] op= v``, guarded ``**``, no classes, no bare except."""
+    """RestrictedPython's policy plus ``d[k] op= v`` and guarded ``**``; no classes, no bare except."""
 
     def visit_AugAssign(self, node: ast.AugAssign) -> Any:
-        target = node.target
-        if not isinstance(target, ast.Subscript) or isinstance(target.slice, ast.Slice):
+        if not isinstance(node.target, ast.Subscript) or isinstance(node.target.slice, ast.Slice):
             return super().visit_AugAssign(node)
-        node = self.node_contents_visit(node)
+        node = self.node_contents_visit(node)  # the target becomes _write_(obj)[key]
         target = node.target
         assert isinstance(target, ast.Subscript)
-        call = ast.Call(func=ast.Name("_inplaceitem_", ast.Load()), keywords=[], args=[
-            target.value, target.slice, ast.Constant(IOPERATOR_TO_STR[type(node.op)]), node.value])
-        new_node = ast.Expr(call)
+        new_node = ast.Expr(ast.Call(func=ast.Name("_inplaceitem_", ast.Load()), keywords=[], args=[
+            target.value, target.slice, ast.Constant(IOPERATOR_TO_STR[type(node.op)]), node.value]))
         copy_locations(new_node, node)
         return new_node
 
@@ -232,9 +219,41 @@ class _Policy(RestrictingNodeTransformer):
         return super().visit_ExceptHandler(node)
 
 
-# ------------------------------------------------------------------------------------------ watchdog
+_COMPILE_LOCK = threading.Lock()
+_ERROR_LINE = re.compile(r"^Line (\d+): ")
+
+
+@lru_cache(maxsize=4096)
+def _compile(source: str, mode: str) -> types.CodeType:
+    """Compile restricted code, cached by (source, mode); raises SyntaxError or ForbiddenError."""
+    filename = SCRIPT_FILENAME if mode == "exec" else EXPRESSION_FILENAME
+    with _COMPILE_LOCK, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # collect SyntaxWarnings instead of printing or raising them
+        tree: Any = ast.parse(source, filename, mode)
+        compiler = compile_restricted_exec if mode == "exec" else compile_restricted_eval
+        result = compiler(tree, filename, policy=_Policy)
+    for warning in caught:
+        logger.debug("script compile warning: %s", warning.message)
+    if result.errors:
+        match = _ERROR_LINE.match(result.errors[0])
+        raise ForbiddenError(_ERROR_LINE.sub("", result.errors[0]), int(match.group(1)) if match else None)
+    assert result.code is not None
+    return result.code
+
+
+def compile_check(source: str, mode: str) -> str | None:
+    """Deploy-time check: None if ``source`` compiles in ``mode`` ('exec'/'eval'), else the problem."""
+    try:
+        _compile(source, mode)
+    except (SyntaxError, ForbiddenError) as exc:
+        detail = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+        return f"{type(exc).__name__}{f' on line {exc.lineno}' if exc.lineno else ''}: {detail}"
+    return None
+
+
+# -------------------------------------------------------------------------------------------- watchdog
 class _Timeout(BaseException):
-    """Injected into a thread whose deadline passed; never escapes ``_Environment._run``."""
+    """Injected into a thread whose deadline passed; never escapes ``RestrictedEnvironment._run``."""
 
 
 _SET_ASYNC_EXC = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.py_object)(
@@ -251,7 +270,7 @@ class _Deadline:
 
 
 class _Watchdog:
-    LINGER = 1.0  # seconds to keep polling after the last deadline before sleeping until notified
+    LINGER = 1.0  # keep polling this long after the last deadline before sleeping until notified
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -262,7 +281,7 @@ class _Watchdog:
 
     def arm(self, deadline: _Deadline) -> bool:
         with self._lock:
-            if deadline.ident in self._armed:  # nested call on the same thread: outer deadline rules
+            if deadline.ident in self._armed:  # nested call on the same thread: the outer deadline rules
                 return False
             self._armed[deadline.ident] = deadline
             if self._thread is None:
@@ -276,15 +295,14 @@ class _Watchdog:
         with self._lock:
             if self._armed.get(deadline.ident) is deadline:
                 del self._armed[deadline.ident]
-        if deadline.fired:  # the entry is gone, so nothing new can be injected: drop a pending one
+        if deadline.fired:  # the entry is gone, nothing new can be injected: drop a pending one
             _CLEAR_ASYNC_EXC(deadline.ident, None)
 
     def _loop(self) -> None:
         lingering = False
-        with self._cond:
+        with self._lock:
             while True:
-                now = monotonic()
-                wake = math.inf
+                now, wake = monotonic(), math.inf
                 for ident, deadline in list(self._armed.items()):
                     if deadline.at <= now:
                         del self._armed[ident]
@@ -292,142 +310,86 @@ class _Watchdog:
                         _SET_ASYNC_EXC(ident, _Timeout)
                     else:
                         wake = min(wake, deadline.at)
-                if wake == math.inf and not lingering:
-                    wake, lingering = now + self.LINGER, True
-                elif self._armed:
+                if self._armed:
                     lingering = False
+                elif not lingering:
+                    wake, lingering = now + self.LINGER, True
                 self._wake_at = wake
                 self._cond.wait(None if wake == math.inf else wake - now)
 
     def after_fork(self) -> None:
-        self.__init__()  # type: ignore[misc]
+        self.__init__()  # type: ignore[misc]  # the watchdog thread does not survive a fork
 
 
 _WATCHDOG = _Watchdog()
 os.register_at_fork(after_in_child=_WATCHDOG.after_fork)
 
 
-# --------------------------------------------------------------------------------------- storability
+# ----------------------------------------------------------------------------------------- storability
 _SCALARS = (str, int, type(None), datetime.date, datetime.timedelta, decimal.Decimal, uuid.UUID)
+_HINT = "use str, int, float, bool, None, list, dict, datetime, date, timedelta, Decimal or UUID values"
 
 
-def _find_unstorable(value: Any, depth: int = 0) -> tuple[Any, list[Any]] | None:
-    """Return ``(offending value, path)`` if ``value`` cannot be stored, else None."""
+def _unstorable(value: Any, depth: int = 0) -> tuple[str, list[Any]] | None:
+    """``(what is wrong, path)`` if ``value`` cannot be stored, else None."""
     if isinstance(value, _SCALARS):
         return None
     if isinstance(value, float):
-        return None if math.isfinite(value) else (value, [])
+        return None if math.isfinite(value) else (f"a non-finite float ({value!r}), which cannot be stored",
+                                                  [])
     if depth >= _MAX_DEPTH:
-        return (_TOO_DEEP, [])
-    if isinstance(value, (list, tuple)):
-        items: Iterable[tuple[Any, Any]] = enumerate(value)
-    elif isinstance(value, dict):
-        items = value.items()
-        for key in value:
-            if type(key) is not str:
-                return (_BadKey(key), [])
+        return "data nested too deeply (or containing itself), which cannot be stored", []
+    if isinstance(value, dict):
+        bad_key = next((key for key in value if type(key) is not str), _MISSING)
+        if bad_key is not _MISSING:
+            return f"a dict with the key {bad_key!r}, which cannot be stored; use string keys", []
+        items: Iterable[tuple[Any, Any]] = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    elif isinstance(value, (set, frozenset)):
+        return f"a {type(value).__name__}, which cannot be stored; use a list", []
+    elif isinstance(value, (bytes, bytearray)):
+        return "bytes, which cannot be stored; decode them to a str", []
+    elif isinstance(value, (Iterator, range)):
+        return f"a {type(value).__name__} object, which cannot be stored; use list(...)", []
     else:
-        return (value, [])
+        kind = "a module" if isinstance(value, types.ModuleType) else \
+            "a function" if callable(value) else f"a {type(value).__name__} object"
+        return f"{kind}, which cannot be stored; {_HINT}", []
     for key, item in items:
-        found = _find_unstorable(item, depth + 1)
+        found = _unstorable(item, depth + 1)
         if found is not None:
             found[1].append(key)
             return found
     return None
 
 
-class _BadKey:
-    def __init__(self, key: Any) -> None:
-        self.key = key
+# ---------------------------------------------------------------------------------------- module views
+class _ModuleView(types.ModuleType):
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(f"module '{self.__name__}' has no attribute '{name}' available to scripts")
 
 
-_TOO_DEEP: Any = object()
-
-
-def _describe_unstorable(value: Any) -> str:
-    if isinstance(value, (set, frozenset)):
-        return f"a {type(value).__name__}, which cannot be stored; use a list"
-    if isinstance(value, float):
-        return f"a non-finite float ({value!r}), which cannot be stored"
-    if isinstance(value, _BadKey):
-        return f"a dict with the non-string key {value.key!r}, which cannot be stored; use string keys"
-    if value is _TOO_DEEP:
-        return "data nested too deeply (or containing itself), which cannot be stored"
-    if isinstance(value, (bytes, bytearray)):
-        return "bytes, which cannot be stored; decode them to a str"
-    if isinstance(value, (Iterator, range)):
-        return f"a {type(value).__name__} object, which cannot be stored; use list(...)"
-    kind = "a module" if isinstance(value, types.ModuleType) else \
-        "a function" if callable(value) else f"a {type(value).__name__} object"
-    return (f"{kind}, which cannot be stored; use str, int, float, bool, None, list, dict, "
-            "datetime, date, timedelta, Decimal or UUID values")
-
-
-# ------------------------------------------------------------------------------------- module views
 def _module_view(name: str, allowed: frozenset[str]) -> types.ModuleType:
-    module = importlib.import_module(name)
-    view = types.ModuleType(name, module.__doc__)
+    module, view = importlib.import_module(name), _ModuleView(name)
     excluded = _MODULE_EXCLUDES.get(name, frozenset())
     for attr, value in vars(module).items():
         if attr.startswith("_") or attr in excluded or type(value).__name__ == "PyCapsule":
             continue
-        if isinstance(value, types.ModuleType):
+        if isinstance(value, types.ModuleType):  # nested modules only when allowlisted themselves
             if f"{name}.{attr}" not in allowed:
                 continue
             value = _module_view(f"{name}.{attr}", allowed)
-        elif isinstance(value, (list, set, dict)):
+        elif isinstance(value, (list, set, dict)):  # module-level containers are shared: freeze them
             value = tuple(value) if isinstance(value, list) else frozenset(value) \
                 if isinstance(value, set) else types.MappingProxyType(dict(value))
         setattr(view, attr, value)
     return view
 
 
-# -------------------------------------------------------------------------------------- environment
-def _script_line(tb: types.TracebackType | None, filename: str) -> int | None:
-    line = None
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename == filename:
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return line
-
-
-_COMPILE_LOCK = threading.Lock()
-_ERROR_LINE = re.compile(r"^Line (\d+): ")
-
-
-@functools.lru_cache(maxsize=4096)
-def _compile(source: str, mode: str) -> types.CodeType:
-    """Compile restricted code (cached by source and mode); raises SyntaxError or ForbiddenError."""
-    filename = SCRIPT_FILENAME if mode == "exec" else EXPRESSION_FILENAME
-    with _COMPILE_LOCK, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")  # collect SyntaxWarnings instead of printing or raising them
-        tree = ast.parse(source, filename, mode)
-        compiler = compile_restricted_exec if mode == "exec" else compile_restricted_eval
-        result = compiler(tree, filename, policy=_Policy)
-    for warning in caught:
-        logger.debug("script compile warning: %s", warning.message)
-    if result.errors:
-        match = _ERROR_LINE.match(result.errors[0])
-        reasons = "; ".join(_ERROR_LINE.sub("", error) for error in result.errors)
-        raise ForbiddenError(reasons, int(match.group(1)) if match else None)
-    assert result.code is not None
-    return result.code
-
-
-def compile_check(source: str, mode: str) -> str | None:
-    """Deploy-time check: None if ``source`` compiles in ``mode`` ('exec'/'eval'), else the problem."""
-    try:
-        _compile(source, mode)
-    except (SyntaxError, ForbiddenError) as exc:
-        line = exc.lineno
-        detail = exc.msg if isinstance(exc, SyntaxError) else str(exc)
-        return f"{type(exc).__name__}{f' on line {line}' if line else ''}: {detail}"
-    return None
-
-
+# ----------------------------------------------------------------------------------------- environment
 class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
-    """Runs code with task data as variables; raises :class:`ScriptFailure` on any failure."""
+    """Runs code with the task data as variables; raises :class:`ScriptFailure` on any failure."""
 
     def __init__(self, timeout: float | None, allowed_modules: Iterable[str],
                  globals: dict[str, Any] | None) -> None:
@@ -441,28 +403,21 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
             self._views = {name: _module_view(name, allowed) for name in sorted(allowed)}
         except ImportError as exc:
             raise ConfigurationError(f"allowed script module cannot be imported: {exc}") from exc
-        script_builtins = dict(_BUILTINS, __import__=self._import)
-        self._guards = dict(_GUARDS, __builtins__=script_builtins)
+        self._guards = dict(_GUARDS, __builtins__=dict(_BUILTINS, __import__=self._import))
 
     def _import(self, name: str, globals: Any = None, locals: Any = None, fromlist: Any = (),
                 level: int = 0) -> types.ModuleType:
-        view = self._views.get(name) if level == 0 else None
-        if view is None:
+        top = name.partition(".")[0]
+        if level or name not in self._views or top not in self._views:
             raise ForbiddenError(f"import of module '{name}' is not allowed; allowed modules: "
                                  f"{', '.join(self._views) or 'none'}")
-        if not fromlist:
-            top = self._views.get(name.partition(".")[0])
-            if top is None:
-                raise ForbiddenError(f"import of module '{name.partition('.')[0]}' is not allowed")
-            return top
-        for attr in fromlist:
-            if not hasattr(view, attr):
+        for attr in fromlist or ():
+            if not hasattr(self._views[name], attr):
                 raise ForbiddenError(f"cannot import '{attr}' from '{name}' in scripts")
-        return view
+        return self._views[name if fromlist else top]
 
-    def _namespace(self, context: dict[str, Any], external_context: dict[str, Any] | None) -> dict[str, Any]:
-        namespace = {**self.globals, **external_context, **context} if external_context else \
-            {**self.globals, **context}
+    def _namespace(self, context: dict[str, Any], external: dict[str, Any] | None) -> dict[str, Any]:
+        namespace = {**self.globals, **external, **context} if external else {**self.globals, **context}
         namespace.update(self._guards)
         return namespace
 
@@ -470,39 +425,41 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         if not self.timeout:
             return eval(code, namespace)
         deadline = _Deadline(threading.get_ident(), monotonic() + self.timeout)
-        done = armed = False
+        done = False
         try:
             try:
-                armed = _WATCHDOG.arm(deadline)
+                _WATCHDOG.arm(deadline)
                 result = eval(code, namespace)
                 done = True
             finally:
                 _WATCHDOG.disarm(deadline)
         except _Timeout as exc:
-            if not armed:  # the deadline belongs to an outer call on this thread: let it stop that call
+            if not deadline.fired:  # injected for an outer call on this thread: let it stop that call
                 raise
-            if not done:
+            if not done:  # (if the code had finished, a late injection is simply dropped)
                 message = f"{kind} exceeded its time limit of {self.timeout:g} s"
                 raise TimeoutError(message).with_traceback(exc.__traceback__) from None
         return result
 
-    def _failure(self, exc: BaseException, source: str, kind: str) -> ScriptFailure:
-        filename = SCRIPT_FILENAME if kind == "script" else EXPRESSION_FILENAME
+    @staticmethod
+    def _failure(exc: BaseException, source: str, kind: str) -> ScriptFailure:
         line = exc.lineno if isinstance(exc, (SyntaxError, ForbiddenError)) else None
-        line = line or _script_line(exc.__traceback__, filename)
+        if not line:
+            filename, tb = (SCRIPT_FILENAME if kind == "script" else EXPRESSION_FILENAME), exc.__traceback__
+            while tb is not None:  # the innermost frame of the compiled code gives the line
+                line = tb.tb_lineno if tb.tb_frame.f_code.co_filename == filename else line
+                tb = tb.tb_next
         lines = source.splitlines()
         error_line = lines[line - 1] if line and 0 < line <= len(lines) else ""
-        detail = exc.msg if isinstance(exc, SyntaxError) else str(exc)
-        error_type = type(exc).__name__
+        detail, error_type = (exc.msg if isinstance(exc, SyntaxError) else str(exc)), type(exc).__name__
         if kind == "expression":
             shown = source if len(source) <= 200 else source[:197] + "..."
             reason = f"{detail} in expression {shown!r}"
             message = f"{error_type} in expression {shown!r}: {detail}"
         else:
-            reason = detail
             where = f" on line {line}" if line else ""
             where += f" ({error_line.strip()!r})" if error_line.strip() else ""
-            message = f"{error_type}{where}: {detail}"
+            reason, message = detail, f"{error_type}{where}: {detail}"
         return ScriptFailure(message, reason=reason, line=line, error_line=error_line, error_type=error_type)
 
     def evaluate(self, expression: str, context: dict[str, Any],
@@ -524,11 +481,11 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         return True
 
     def _write_back(self, namespace: dict[str, Any], data: dict[str, Any], external: dict[str, Any]) -> None:
-        injected = self.globals
-        changed: dict[str, Any] = {}
+        """Copy new/rebound storable variables into ``data``; drop deleted ones and functions/modules."""
+        injected, changed = self.globals, {}
         removed = [name for name in data if name not in namespace]
         for name, value in namespace.items():
-            if name[:1] == "_":
+            if name[:1] == "_":  # guards, __builtins__, RestrictedPython temporaries
                 continue
             old = data.get(name, _MISSING)
             if value is old or (name in injected and value is injected[name]) \
@@ -538,14 +495,14 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
                 if old is not _MISSING:
                     removed.append(name)
                 continue
-            found = _find_unstorable(value)
+            found = _unstorable(value)
             if found is not None:
-                bad, path = found
+                what, path = found
                 where = "".join(f"[{key!r}]" for key in reversed(path))
-                at = f" (at {name}{where})" if where else ""
-                message = f"variable '{name}' holds {_describe_unstorable(bad)}".replace(
-                    ", which", f"{at}, which", 1)
-                raise ScriptFailure(message, reason=message, line=None, error_line="", error_type="VariableError")
+                at = f" (at {name}{where})" if 0 < len(path) < 10 else ""
+                message = f"variable '{name}' holds {what}".replace(", which", f"{at}, which", 1)
+                raise ScriptFailure(message, reason=message, line=None, error_line="",
+                                    error_type="VariableError")
             changed[name] = value
         if "_print" in namespace:
             logger.debug("script output: %s", namespace["_print"]())
@@ -554,9 +511,9 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
             data.pop(name, None)
 
 
-# ------------------------------------------------------------------------------------------- engine
+# ---------------------------------------------------------------------------------------------- engine
 class RestrictedScriptEngine(PythonScriptEngine):
-    """A :class:`PythonScriptEngine` that runs everything in the restricted environment."""
+    """A SpiffWorkflow script engine that runs every script and expression in the sandbox."""
 
     environment: RestrictedEnvironment
 
@@ -582,23 +539,21 @@ class RestrictedScriptEngine(PythonScriptEngine):
 
     @staticmethod
     def _task_error(task: Any, failure: ScriptFailure) -> WorkflowTaskException:
-        cause = failure.__cause__
-        error = WorkflowTaskException(failure.message, task=task, exception=cause,
+        error = WorkflowTaskException(failure.message, task=task, exception=failure.__cause__,
                                       line_number=failure.line_number, error_line=failure.error_line)
-        error.error_type = failure.error_type
-        error.reason = failure.reason
+        error.error_type, error.reason = failure.error_type, failure.reason
         return error
 
 
 def describe_error(exc: BaseException) -> dict[str, Any]:
-    """``{"reason", "line", "error_type"}`` for a script error (or any exception) shown to users."""
+    """``{"reason", "line", "error_type"}`` of a script error (or any exception), for users."""
     line = getattr(exc, "line_number", None) or getattr(exc, "line", None)
     if not line and isinstance(exc, SyntaxError):
         line = exc.lineno
     reason = getattr(exc, "reason", None) or (str(exc.args[0]) if exc.args else type(exc).__name__)
-    notes = [note.strip() for note in getattr(exc, "notes", None) or getattr(exc, "__notes__", [])]
-    reason = " ".join([reason, *[note for note in notes if note]])
+    notes = [str(note).strip() for note in getattr(exc, "notes", None) or getattr(exc, "__notes__", [])]
     error_type = getattr(exc, "error_type", None)
     if not error_type or error_type == "unknown":
         error_type = type(exc).__name__
+    reason = " ".join([str(reason), *filter(None, notes)])
     return {"reason": reason, "line": line or None, "error_type": error_type}

@@ -1,15 +1,67 @@
-"""Browser pages (this issue: the instance list)."""
+"""Browser pages: the instance list and one instance's page (server-rendered, no JavaScript needed).
+
+Views parse the query string leniently (a bad ``page`` or ``status`` is ignored, never a 500), call the
+engine and render a template.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+from typing import Any
+
 from flask import Blueprint, redirect, render_template, request, url_for
 
+from engine.errors import InstanceNotFound
 from engine.execution import STATUSES
 
 from . import get_engine
 
 bp = Blueprint("pages", __name__)
 PAGE_SIZE = 50
+MAX_PAGE = 100_000  # keeps the SQL offset in range on every database
+MAX_TEXT = 255  # the longest process key / business key the database stores
+
+
+def _text_arg(name: str) -> str | None:
+    """A free-text query parameter, trimmed; characters no database column can hold are dropped."""
+    value = request.args.get(name, "").replace("\x00", "").strip()
+    return value[:MAX_TEXT] or None
+
+
+def _page_arg() -> int:
+    try:
+        page = int(request.args.get("page", "1"))
+    except ValueError:
+        page = 1
+    return min(max(page, 1), MAX_PAGE)
+
+
+@bp.app_template_filter("when")
+def when(value: dt.datetime | None) -> str:
+    """A UTC timestamp to the second, the way the list and the detail page show it."""
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+@bp.app_template_filter("as_json")
+def as_json(value: Any, indent: int | None = None) -> str:
+    """A variable's value as JSON text (escaped by the template like any other text)."""
+    return json.dumps(value, ensure_ascii=False, indent=indent, default=str)
+
+
+@bp.app_template_filter("duration")
+def duration(start: dt.datetime | None, end: dt.datetime | None) -> str:
+    if not start or not end:
+        return ""
+    seconds = max((end - start).total_seconds(), 0.0)
+    if seconds < 60:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+    minutes, sec = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days} d {hours} h"
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min {sec} s"
 
 
 @bp.get("/")
@@ -19,15 +71,33 @@ def index():  # type: ignore[no-untyped-def]
 
 @bp.get("/instances")
 def instances():  # type: ignore[no-untyped-def]
-    status = request.args.get("status") or None
-    key = request.args.get("key") or None
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    status, key, business_key, page = _text_arg("status"), _text_arg("key"), _text_arg("business_key"), _page_arg()
+    notices = []
+    if status is not None and status not in STATUSES:
+        notices.append(f"Unknown status “{status}” was ignored; choose one of: {', '.join(STATUSES)}.")
+        status = None
     eng = get_engine()
-    rows = eng.instances(status=status if status in STATUSES else None, key=key, limit=PAGE_SIZE + 1,
+    rows = eng.instances(status=status, key=key, business_key=business_key, limit=PAGE_SIZE + 1,
                          offset=(page - 1) * PAGE_SIZE)
     counts = eng.count_by_status()
+    names = {d.key: d.name for d in eng.definitions(latest_only=True)}
+    total = None  # known from the per-status counts unless a process or business key narrows the list
+    if key is None and business_key is None:
+        total = counts.get(status, 0) if status else sum(counts.values())
+    filters = {"status": status, "key": key, "business_key": business_key}
     return render_template(
         "instances.html", instances=rows[:PAGE_SIZE], has_next=len(rows) > PAGE_SIZE, page=page,
-        status=status, key=key, statuses=STATUSES, counts=counts,
-        keys=sorted({d.key for d in eng.definitions(latest_only=True)}),
+        page_size=PAGE_SIZE, total=total, pages=-(-total // PAGE_SIZE) if total else None,
+        filters=filters, filtered=any(filters.values()), statuses=STATUSES, counts=counts,
+        all_count=sum(counts.values()), names=names, keys=sorted(set(names) | ({key} if key else set())),
+        notices=notices,
     )
+
+
+@bp.get("/instances/<instance_id>")
+def instance(instance_id: str):  # type: ignore[no-untyped-def]
+    if "\x00" in instance_id:  # no stored id holds one, and PostgreSQL refuses it in a query
+        raise InstanceNotFound(f"no instance has id {instance_id!r}", instance_id=instance_id)
+    eng = get_engine()
+    inst = eng.get_instance(instance_id)
+    return render_template("instance.html", instance=inst, history=eng.history(inst.id))
