@@ -58,8 +58,9 @@ PROCESSES = {
 }
 GOAL = 0.40
 Runner = Callable[[], Any]
-DEFAULTS = {"instances": 150, "rounds": 7, "warmup": 30}
-QUICK = {"instances": 50, "rounds": 3, "warmup": 10}
+# many short paired rounds: a burst of load from elsewhere spoils a few rounds, and the median drops them
+DEFAULTS = {"instances": 40, "rounds": 21, "warmup": 30}
+QUICK = {"instances": 20, "rounds": 7, "warmup": 10}
 
 
 # ------------------------------------------------------------------------------------------ runners
@@ -123,13 +124,27 @@ class BatonBackend:
             self.engine.close()
 
 
-def timed(run_one: Callable[[], Any], n: int) -> float:
-    """Instances per second over ``n`` back-to-back instances."""
+@dataclass
+class Rates:
+    """Instances per second of one variant, one entry per round: wall clock, and CPU time of this process."""
+
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+
+
+def timed(run_one: Runner, n: int, into: Rates) -> None:
+    """Run ``n`` instances back to back; record their rate by wall clock and by this process's CPU time."""
     gc.collect()
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     for _ in range(n):
         run_one()
-    return n / (time.perf_counter() - t0)
+    t1, c1 = time.perf_counter(), time.process_time()
+    into.wall.append(n / (t1 - t0))
+    into.cpu.append(n / max(c1 - c0, 1e-9))
+
+
+def paired(of: list[float], to: list[float]) -> list[float]:
+    return [a / b for a, b in zip(of, to, strict=True)]
 
 
 # ------------------------------------------------------------------------------------------ measuring
@@ -139,31 +154,31 @@ class Row:
     process: str
     backend: str
     goal_applies: bool
-    raw: list[float] = field(default_factory=list)
-    sandbox: list[float] = field(default_factory=list)
-    baton: list[float] = field(default_factory=list)
-
-    def ratios(self, of: list[float], to: list[float]) -> list[float]:
-        return [a / b for a, b in zip(of, to, strict=True)]
+    raw: Rates
+    sandbox: Rates
+    baton: Rates = field(default_factory=Rates)
 
     def summary(self) -> dict[str, Any]:
-        ratios = self.ratios(self.baton, self.raw)
+        ratios = paired(self.baton.wall, self.raw.wall)
         ratio = statistics.median(ratios)
         return {
             "process": self.process,
             "description": PROCESSES[self.process],
             "backend": self.backend,
-            "raw_per_s": statistics.median(self.raw),
-            "raw_sandbox_per_s": statistics.median(self.sandbox),
-            "baton_per_s": statistics.median(self.baton),
+            "raw_per_s": statistics.median(self.raw.wall),
+            "raw_sandbox_per_s": statistics.median(self.sandbox.wall),
+            "baton_per_s": statistics.median(self.baton.wall),
             "ratio": ratio,
             "ratio_min": min(ratios),
             "ratio_max": max(ratios),
-            "sandbox_ratio": statistics.median(self.ratios(self.sandbox, self.raw)),
-            "baton_to_sandbox_ratio": statistics.median(self.ratios(self.baton, self.sandbox)),
+            "sandbox_ratio": statistics.median(paired(self.sandbox.wall, self.raw.wall)),
+            "baton_to_sandbox_ratio": statistics.median(paired(self.baton.wall, self.sandbox.wall)),
+            # by CPU time of the benchmark process: steadier on a busy machine, but blind to time spent
+            # waiting for the disk or (with --database-url) inside the database server
+            "cpu_ratio": statistics.median(paired(self.baton.cpu, self.raw.cpu)),
             "goal": GOAL if self.goal_applies else None,
             "passed": (ratio >= GOAL) if self.goal_applies else None,
-            "rounds": {"raw": self.raw, "raw_sandbox": self.sandbox, "baton": self.baton},
+            "rounds": {"raw": self.raw.wall, "raw_sandbox": self.sandbox.wall, "baton": self.baton.wall},
         }
 
 
@@ -174,55 +189,49 @@ def measure(args: argparse.Namespace, tmpdir: str, progress: Callable[[str], Non
         name = args.database_url.split(":", 1)[0].split("+", 1)[0]
         backends.append(BatonBackend(name, args.database_url, cleanup=not args.keep_instances))
     try:
-        plans: list[tuple[str, Runner, Runner, list[tuple[Row, Runner]]]] = []
+        plans: list[tuple[str, list[tuple[Runner, Rates]], list[Row]]] = []
         rows: list[Row] = []
         for key in args.process:
             spec, subs = load_spec(key)
             raw, sandboxed = raw_runner(spec, subs), raw_runner(spec, subs, sandbox_engine)
-            batons = []
-            raw_rates: list[float] = []  # the reference lines are shared by every backend of this process
-            sandbox_rates: list[float] = []
+            raw_rates, sandbox_rates = Rates(), Rates()  # one reference line per process, shared by backends
+            steps = [(raw, raw_rates), (sandboxed, sandbox_rates)]
+            process_rows = []
             for i, backend in enumerate(backends):
                 row = Row(key, backend.label, goal_applies=(i == 0), raw=raw_rates, sandbox=sandbox_rates)
-                rows.append(row)
-                batons.append((row, backend.runner(key)))
-            check_same_result(key, raw, sandboxed, [b for _, b in batons])
-            plans.append((key, raw, sandboxed, batons))
+                steps.append((backend.runner(key), row.baton))
+                process_rows.append(row)
+            check_same_result(key, [run_one for run_one, _ in steps])
+            plans.append((key, steps, process_rows))
+            rows += process_rows
 
         progress(f"warm-up: {args.warmup} instances per variant")
-        for _key, raw, sandboxed, batons in plans:
-            for run_one in (raw, sandboxed, *(b for _, b in batons)):
+        for _key, steps, _rows in plans:
+            for run_one, _into in steps:
                 for _ in range(args.warmup):
                     run_one()
 
         for r in range(args.rounds):
-            for key, raw, sandboxed, batons in plans:
-                first = batons[0][0]
-                steps = [(raw, first.raw), (sandboxed, first.sandbox)]
-                steps += [(run_one, row.baton) for row, run_one in batons]
-                if r % 2:
-                    steps.reverse()  # alternate the order so drift within a round cancels out
-                for run_one, into in steps:
-                    into.append(timed(run_one, args.instances))
-                progress(f"round {r + 1}/{args.rounds} {key}: raw {first.raw[-1]:.0f}/s, "
-                         f"raw+sandbox {first.sandbox[-1]:.0f}/s, "
-                         + ", ".join(f"baton/{row.backend} {row.baton[-1]:.0f}/s" for row, _ in batons))
+            for key, steps, process_rows in plans:
+                # alternate the order so that drift within a round favours no variant
+                for run_one, into in (reversed(steps) if r % 2 else steps):
+                    timed(run_one, args.instances, into)
+                first = process_rows[0]
+                batons = ", ".join(f"baton/{row.backend} {row.baton.wall[-1]:.0f}/s" for row in process_rows)
+                progress(f"round {r + 1}/{args.rounds} {key}: raw {first.raw.wall[-1]:.0f}/s, "
+                         f"raw+sandbox {first.sandbox.wall[-1]:.0f}/s, {batons}")
         return rows
     finally:
         for backend in backends:
             backend.close()
 
 
-def check_same_result(key: str, raw: Callable[[], Any], sandboxed: Callable[[], Any],
-                      batons: list[Callable[[], Any]]) -> None:
-    """All variants run the same diagram to the same variables (outside the timed loops)."""
-    expected = dict(raw().data)
-    if dict(sandboxed().data) != expected:
-        raise AssertionError(f"{key}: the sandboxed run ended with different variables")
-    for run_one in batons:
-        got = run_one().variables
-        if got != expected:
-            raise AssertionError(f"{key}: Baton ended with {got}, raw SpiffWorkflow with {expected}")
+def check_same_result(key: str, runners: list[Runner]) -> None:
+    """Every variant runs the diagram to the same variables (checked once, outside the timed loops)."""
+    results = [run_one() for run_one in runners]
+    found = [dict(getattr(r, "variables", None) or r.data) for r in results]
+    if any(f != found[0] for f in found[1:]) or not found[0]:
+        raise AssertionError(f"{key}: the variants ended with different variables: {found}")
 
 
 # ------------------------------------------------------------------------------------------ reporting
@@ -337,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
               f"(median of {args.rounds} interleaved rounds x {args.instances} instances; "
               f"ratio = median of per-round baton/raw)")
         print(f"Python {env['python']}, SpiffWorkflow {env['spiffworkflow']}, "
-              f"SQLAlchemy {env['sqlalchemy']}, SQLite {env['sqlite']}, {env['cpus']} CPUs; {report['elapsed_s']:.0f} s")
+              f"SQLAlchemy {env['sqlalchemy']}, SQLite {env['sqlite']}, {env['cpus']} CPUs; "
+              f"run took {report['elapsed_s']:.0f} s")
         print()
         print(table(results))
         print()

@@ -301,7 +301,7 @@ class Engine:
         done = q.task_completion(conn, task_id)
         if done is not None:
             raise TaskAlreadyCompleted(
-                f"task {task_id} was already completed at {q.as_utc(done.at).isoformat()}",
+                f"task {task_id} was already completed at {done.at:%Y-%m-%d %H:%M:%S} UTC",
                 task_id=task_id, instance_id=done.instance_id)
         raise TaskNotFound(f"no ready task has id {task_id!r}", task_id=task_id)
 
@@ -349,7 +349,7 @@ class Engine:
         return add
 
     def _log_outcome(self, instance_id: str, what: str, out: execution.Outcome) -> None:
-        extra = {"instance_id": instance_id, "status": out.status}
+        extra: dict[str, Any] = {"instance_id": instance_id, "status": out.status}
         if out.error:
             extra.update(element_id=out.error.get("element_id"), error=out.error.get("message"))
             log.warning("instance %s: %s", what, out.status, extra=extra)

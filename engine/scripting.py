@@ -136,7 +136,8 @@ def _guarded_hasattr(obj: Any, name: str) -> bool:
 def _guarded_write(obj: Any) -> Any:
     if isinstance(obj, (dict, list)):
         return obj
-    raise ForbiddenError(f"cannot modify a {type(obj).__name__} object; only dicts and lists can be changed")
+    kind = "module" if isinstance(obj, types.ModuleType) else type(obj).__name__
+    raise ForbiddenError(f"cannot modify a {kind} object; only dicts and lists can be changed")
 
 
 def _guarded_pow(base: Any, exp: Any, mod: Any = None) -> Any:

@@ -27,6 +27,7 @@ def create_app(test_config: dict[str, Any] | None = None, engine: Engine | None 
     from . import api, errors, pages
 
     app.register_blueprint(api.bp)
+    app.add_url_rule("/healthz", endpoint="healthz", view_func=api.health)  # for probes that expect it
     app.register_blueprint(pages.bp)
     errors.register(app)
     return app

@@ -5,17 +5,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from typing import cast
+
+from sqlalchemy import Connection, Table, delete, func, insert, select, update
 
 from .tables import DecisionDefinition, Deployment, HistoryEvent, HumanTask, Instance, ProcessDefinition, Resource
 
-definitions = ProcessDefinition.__table__
-decisions = DecisionDefinition.__table__
-instances = Instance.__table__
-human_tasks = HumanTask.__table__
-history = HistoryEvent.__table__
-resources = Resource.__table__
-deployments = Deployment.__table__
+definitions = cast(Table, ProcessDefinition.__table__)
+decisions = cast(Table, DecisionDefinition.__table__)
+instances = cast(Table, Instance.__table__)
+human_tasks = cast(Table, HumanTask.__table__)
+history = cast(Table, HistoryEvent.__table__)
+resources = cast(Table, Resource.__table__)
+deployments = cast(Table, Deployment.__table__)
 
 
 def utcnow() -> dt.datetime:
@@ -86,22 +88,22 @@ def next_version(conn: Connection, table: Any, key: str) -> int:
 
 
 def insert_deployment(conn: Connection, source: str | None) -> int:
-    return conn.execute(insert(deployments).values(created_at=utcnow(), source=source)).inserted_primary_key[0]
+    return conn.execute(insert(deployments).values(created_at=utcnow(), source=source)).inserted_primary_key[0]  # type: ignore[index]
 
 
 def insert_resource(conn: Connection, deployment_id: int, name: str, kind: str, checksum: str,
                     content: str) -> int:
     return conn.execute(insert(resources).values(
         deployment_id=deployment_id, name=name, kind=kind, checksum=checksum, content=content,
-    )).inserted_primary_key[0]
+    )).inserted_primary_key[0]  # type: ignore[index]
 
 
 def insert_definition(conn: Connection, **values: Any) -> int:
-    return conn.execute(insert(definitions).values(created_at=utcnow(), **values)).inserted_primary_key[0]
+    return conn.execute(insert(definitions).values(created_at=utcnow(), **values)).inserted_primary_key[0]  # type: ignore[index]
 
 
 def insert_decision(conn: Connection, **values: Any) -> int:
-    return conn.execute(insert(decisions).values(created_at=utcnow(), **values)).inserted_primary_key[0]
+    return conn.execute(insert(decisions).values(created_at=utcnow(), **values)).inserted_primary_key[0]  # type: ignore[index]
 
 
 # ---- instances -------------------------------------------------------------------------------------------
