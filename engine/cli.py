@@ -118,10 +118,14 @@ def deploy(settings: Settings, paths: tuple[str, ...], as_json: bool) -> None:
     from .parsing import collect_files
 
     files = collect_files(paths)
-    if not as_json:
-        click.echo(f"Deploying {len(files)} file(s)...", err=True)
-    with _engine(settings) as eng:
-        result = eng.deploy(files, source="cli")
+    with _engine(settings) as eng, click.progressbar(
+        length=len(files), label=f"Checking {len(files)} file(s)", file=sys.stderr,
+        item_show_func=lambda name: name, show_pos=True,
+    ) as bar:
+        def step(res: Any) -> None:
+            bar.update(1, Path(res.name).name)
+
+        result = eng.deploy(files, source="cli", progress=step)
 
     def text() -> None:
         for d in result.definitions:

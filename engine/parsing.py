@@ -261,9 +261,11 @@ def check_expressions(res: Resource, root: Any, compile_check: Callable[[str, st
 
 
 def load_resources(resources: list[Resource], compile_check: Callable[[str, str], str | None],
-                   max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+                   max_bytes: int = DEFAULT_MAX_BYTES, progress: Callable[[Resource], None] | None = None) -> None:
     """Safe-parse, classify, validate and pre-process every resource (sets ``tree`` and ``kind``)."""
     for res in resources:
+        if progress is not None:
+            progress(res)
         root = safe_parse(res.content, res.name, max_bytes)
         res.kind = _classify(res, root)
         validate_schema(res, root)
@@ -293,9 +295,13 @@ def parse_resources(
     lookup_process: Callable[[str], tuple[Any, ResolvedSpec] | None],
     lookup_decision: Callable[[str], bytes | None],
     max_bytes: int = DEFAULT_MAX_BYTES,
+    progress: Callable[[Resource], None] | None = None,
 ) -> ParsedDeployment:
-    """Parse a whole deployment; raises a :class:`DeploymentError` subclass on the first problem."""
-    load_resources(resources, compile_check, max_bytes)
+    """Parse a whole deployment; raises a :class:`DeploymentError` subclass on the first problem.
+
+    ``progress`` is called with each file as its checks begin (the CLI draws a progress bar with it).
+    """
+    load_resources(resources, compile_check, max_bytes, progress)
     res_by_name = {r.name: r for r in resources}
     parser = BatonParser()
     decisions: dict[str, Resource] = {}

@@ -15,7 +15,7 @@ import logging
 import threading
 import uuid
 from types import SimpleNamespace
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -109,15 +109,18 @@ class Engine:
 
     # ---- deploy ------------------------------------------------------------------------------------------
 
-    def deploy(self, paths: Iterable[str | Path], source: str | None = None) -> DeployResult:
+    def deploy(self, paths: Iterable[str | Path], source: str | None = None,
+               progress: Callable[[Resource], None] | None = None) -> DeployResult:
         """Deploy .bpmn/.dmn files or folders of them, all or nothing."""
-        return self.deploy_resources(read_resources(paths, self.settings.max_xml_bytes), source=source)
+        resources = read_resources(paths, self.settings.max_xml_bytes)
+        return self.deploy_resources(resources, source=source, progress=progress)
 
     def deploy_bytes(self, files: Iterable[tuple[str, bytes]], source: str | None = None) -> DeployResult:
         resources = [Resource(name=name, content=content) for name, content in files]
         return self.deploy_resources(resources, source=source)
 
-    def deploy_resources(self, resources: list[Resource], source: str | None = None) -> DeployResult:
+    def deploy_resources(self, resources: list[Resource], source: str | None = None,
+                         progress: Callable[[Resource], None] | None = None) -> DeployResult:
         with self._tx() as conn:
 
             def lookup_process(key: str) -> Any:
@@ -130,7 +133,7 @@ class Engine:
                 return found[1].encode() if found else None
 
             parsed = parse_resources(resources, compile_check, lookup_process, lookup_decision,
-                                     self.settings.max_xml_bytes)
+                                     self.settings.max_xml_bytes, progress)
             result = _Writer(conn, parsed, source).write()
         for d in result.definitions:
             log.info("deployed", extra={"process_key": d.key, "version": d.version, "new": d.new})

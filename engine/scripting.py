@@ -19,15 +19,20 @@ Time limit
 One daemon watchdog thread per process keeps ``thread id -> deadline`` entries.  Running code
 registers its deadline (a dict insert under a lock; no thread is created per call).  When a
 deadline passes, the watchdog removes the entry and injects ``_Timeout`` (a ``BaseException``
-that scripts cannot name or catch) into that thread with ``PyThreadState_SetAsyncExc``, at most
+that scripts cannot name or catch: ``BaseException`` is not a builtin, ``mro`` is blocked and bare
+``except:`` does not compile) into that thread with ``PyThreadState_SetAsyncExc``, at most
 once per registration.  Unregistering happens inside the ``try`` that catches ``_Timeout`` and
 then clears any injection still pending, so the exception cannot surface after the call.
 Known limit: the exception is delivered between bytecodes only, so one long C-level operation
 (``sum(range(10**15))``, catastrophic regex backtracking, ``'x' * 10**10``,
 ``list(itertools.count())``) runs to its end (or forever) first; ``**`` is guarded for that reason.
 
-Storability: only new or rebound variables are checked; values mutated in place
-(``items.append(...)``) are not re-checked.
+Data semantics (as SpiffWorkflow's ``TaskDataEnvironment``, minus its leaks): code runs in a fresh
+dict holding injected globals, the external context and the task data; afterwards new or rebound
+variables are checked for storability (JSON types, datetime/date/timedelta, Decimal, UUID) and
+copied back, ``del``-eted ones are removed, and functions, modules and injected names are never
+stored.  Values mutated in place (``items.append(...)``) are not re-checked.  Failures raise
+:class:`ScriptFailure` from the environment and ``WorkflowTaskException`` from the engine.
 """
 
 from __future__ import annotations
@@ -81,14 +86,12 @@ _NEVER_ALLOWED = frozenset({
     "multiprocessing", "os", "pathlib", "pickle", "posix", "pty", "runpy", "shutil", "signal", "socket",
     "subprocess", "sys", "tempfile", "threading", "types", "_thread",
 })
-_MODULE_EXCLUDES: dict[str, frozenset[str]] = {
-    "time": frozenset({"sleep", "tzset"}),
-    "random": frozenset({"seed", "setstate"}),
-    "decimal": frozenset({"setcontext"}),
-    "string": frozenset({"Formatter"}),
-    "operator": frozenset({"attrgetter", "methodcaller"}),
-    "uuid": frozenset({"getnode", "uuid1"}),
-    "calendar": frozenset({"setfirstweekday", "LocaleTextCalendar", "LocaleHTMLCalendar", "main"}),
+_MODULE_EXCLUDES: dict[str, set[str]] = {  # shared/process-global state, blocking calls, getattr-likes
+    "time": {"sleep", "tzset", "clock_settime", "clock_settime_ns"}, "random": {"seed", "setstate"},
+    "decimal": {"getcontext", "setcontext", "DefaultContext", "BasicContext", "ExtendedContext"},
+    "string": {"Formatter"}, "operator": {"attrgetter", "methodcaller"}, "uuid": {"getnode", "uuid1"},
+    "re": {"template"}, "calendar": {"c", "setfirstweekday", "different_locale", "LocaleTextCalendar",
+                                     "LocaleHTMLCalendar", "main", "prcal", "prmonth", "prweek"},
 }
 SCRIPT_FILENAME = "<baton-script>"
 EXPRESSION_FILENAME = "<baton-expression>"
@@ -115,7 +118,6 @@ class ScriptFailure(ScriptError):
         self.line_number, self.error_line, self.error_type = line, error_line, error_type
 
 
-# ---------------------------------------------------------------------------------------------- guards
 _BAD_ATTRS = INSPECT_ATTRIBUTES | {"mro"}
 
 
@@ -161,6 +163,13 @@ def _inplace_item(target: Any, key: Any, op: str, value: Any) -> None:
     target[key] = _INPLACE[op](target[key], value)
 
 
+def _iter(iterable: Any) -> Iterator[Any]:  # no iter(callable, sentinel): it can loop forever in C
+    return iter(iterable)
+
+
+_iter.__name__ = _iter.__qualname__ = "iter"
+
+
 class _Unavailable:
     def __init__(self, name: str) -> None:
         self.name = name
@@ -176,9 +185,9 @@ _BUILTINS.update({name: getattr(builtins, name) for name in (
     "max", "min", "next", "reversed", "set", "sorted", "sum", "tuple", "zip", "NotImplemented")})
 _BUILTINS.update({name: _Unavailable(name) for name in (
     "open", "eval", "exec", "compile", "globals", "locals", "vars", "dir", "input", "help", "exit", "quit",
-    "type", "object", "super", "memoryview", "setattr", "delattr", "iter", "classmethod", "staticmethod",
+    "type", "object", "super", "memoryview", "setattr", "delattr", "classmethod", "staticmethod",
     "property", "aiter", "anext")})
-_BUILTINS.update(getattr=_guarded_getattr, hasattr=_guarded_hasattr, pow=_guarded_pow)
+_BUILTINS.update(getattr=_guarded_getattr, hasattr=_guarded_hasattr, pow=_guarded_pow, iter=_iter)
 _GUARDS: dict[str, Any] = {
     "_getattr_": _guarded_getattr, "_getitem_": operator.getitem, "_getiter_": iter,
     "_write_": _guarded_write, "_inplacevar_": lambda op, x, y: _INPLACE[op](x, y),
@@ -230,7 +239,7 @@ def _compile(source: str, mode: str) -> types.CodeType:
     filename = SCRIPT_FILENAME if mode == "exec" else EXPRESSION_FILENAME
     with _COMPILE_LOCK, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")  # collect SyntaxWarnings instead of printing or raising them
-        tree: Any = ast.parse(source, filename, mode)
+        tree: Any = ast.parse(source if mode == "exec" else source.strip(), filename, mode)
         compiler = compile_restricted_exec if mode == "exec" else compile_restricted_eval
         result = compiler(tree, filename, policy=_Policy)
     for warning in caught:
@@ -252,7 +261,6 @@ def compile_check(source: str, mode: str) -> str | None:
     return None
 
 
-# -------------------------------------------------------------------------------------------- watchdog
 class _Timeout(BaseException):
     """Injected into a thread whose deadline passed; never escapes ``RestrictedEnvironment._run``."""
 
@@ -326,7 +334,6 @@ _WATCHDOG = _Watchdog()
 os.register_at_fork(after_in_child=_WATCHDOG.after_fork)
 
 
-# ----------------------------------------------------------------------------------------- storability
 _SCALARS = (str, int, type(None), datetime.date, datetime.timedelta, decimal.Decimal, uuid.UUID)
 _HINT = "use str, int, float, bool, None, list, dict, datetime, date, timedelta, Decimal or UUID values"
 
@@ -365,7 +372,6 @@ def _unstorable(value: Any, depth: int = 0) -> tuple[str, list[Any]] | None:
     return None
 
 
-# ---------------------------------------------------------------------------------------- module views
 class _ModuleView(types.ModuleType):
     def __getattr__(self, name: str) -> Any:
         raise AttributeError(f"module '{self.__name__}' has no attribute '{name}' available to scripts")
@@ -373,7 +379,7 @@ class _ModuleView(types.ModuleType):
 
 def _module_view(name: str, allowed: frozenset[str]) -> types.ModuleType:
     module, view = importlib.import_module(name), _ModuleView(name)
-    excluded = _MODULE_EXCLUDES.get(name, frozenset())
+    excluded = _MODULE_EXCLUDES.get(name, set())
     for attr, value in vars(module).items():
         if attr.startswith("_") or attr in excluded or type(value).__name__ == "PyCapsule":
             continue
@@ -388,7 +394,6 @@ def _module_view(name: str, allowed: frozenset[str]) -> types.ModuleType:
     return view
 
 
-# ----------------------------------------------------------------------------------------- environment
 class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
     """Runs code with the task data as variables; raises :class:`ScriptFailure` on any failure."""
 
@@ -512,7 +517,6 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
             data.pop(name, None)
 
 
-# ---------------------------------------------------------------------------------------------- engine
 class RestrictedScriptEngine(PythonScriptEngine):
     """A SpiffWorkflow script engine that runs every script and expression in the sandbox."""
 
@@ -521,10 +525,6 @@ class RestrictedScriptEngine(PythonScriptEngine):
     def __init__(self, timeout: float | None = 5.0, allowed_modules: Iterable[str] = DEFAULT_ALLOWED_MODULES,
                  globals: dict[str, Any] | None = None) -> None:
         super().__init__(environment=RestrictedEnvironment(timeout, allowed_modules, globals))
-
-    @property
-    def timeout(self) -> float:
-        return self.environment.timeout
 
     def evaluate(self, task: Any, expression: str, external_context: dict[str, Any] | None = None) -> Any:
         try:

@@ -67,3 +67,29 @@ def test_process_exit_between_steps_then_another_process_continues(engine, db_ur
     subprocess.run([BATON, "complete", task_id], env=env, capture_output=True, text=True, check=True)
     final = engine.get_instance(instance_id)
     assert final.status == "completed" and final.variables == {"a": 1, "b": 2}
+
+
+def test_two_processes_complete_the_same_task_one_wins(engine, db_url):
+    """Two `baton complete` processes race for one task: one wins, the other gets a clear conflict."""
+    doc = process_xml("p", chain(user_task("Approve"), script(BUSY), user_task("Next")))
+    engine.deploy_bytes([("p.bpmn", doc)])
+    inst = engine.start("p")
+    [task] = engine.tasks(instance_id=inst.id)
+    env = {**os.environ, "BATON_DATABASE_URL": db_url}
+    procs = [subprocess.Popen([BATON, "complete", task.id, "--var", "n=3000000", "--var", f"who={who}"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for who in (1, 2)]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        results.append((proc.returncode, out, err))
+    codes = sorted(code for code, _, _ in results)
+    assert codes == [0, 1], results
+    loser = next(err for code, _, err in results if code == 1)
+    assert "changed by someone else" in loser or "already completed" in loser, loser
+    assert "Traceback" not in loser
+    winner = next(out for code, out, _ in results if code == 0)
+    final = engine.get_instance(inst.id)
+    assert final.status == "waiting" and [t.name for t in final.tasks] == ["Next"]
+    assert winner.split()[0] == inst.id
+    completions = [h for h in engine.history(inst.id) if h.task_id == task.id and h.event == "activity_completed"]
+    assert len(completions) == 1 and completions[0].details["variables"]["who"] == final.variables["who"]

@@ -19,7 +19,7 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
 from SpiffWorkflow.util.task import TaskState
 
-from engine.errors import ConfigurationError
+from engine.errors import ConfigurationError, ScriptError
 from engine.scripting import (
     DEFAULT_ALLOWED_MODULES,
     RestrictedScriptEngine,
@@ -132,6 +132,7 @@ ranked = sorted([(i, p) for i, p in enumerate(prices)], key=lambda item: -item[1
 evens = list(range(0, 10, 2))
 unique = sorted(set(evens) | {1})
 words = ' '.join(str(w) for w in reversed(['c', 'b', 'a'])).split()
+first = next(iter(sorted(prices)))
 del quantities
 """
     data = run(scripts_process(first, second), prices=[10, 25, 5], quantities=[1, 2, 3],
@@ -141,7 +142,7 @@ del quantities
         "price": 5, "qty": 3, "a": 1, "b": 2, "c": 3, "n": 5, "summary": "ANN owes 15.00",
         "stats": {"n": 3, "lo": 5, "hi": 25, "sum": 40, "abs": 3}, "flags": [True, True],
         "ranked": [(1, 25), (0, 10), (2, 5)], "evens": [0, 2, 4, 6, 8], "unique": [0, 1, 2, 4, 6, 8],
-        "words": ["a", "b", "c"],
+        "words": ["a", "b", "c"], "first": 5,
     }  # loop variables stay (as in Python); functions are not stored; `del` removed `quantities`
 
 
@@ -178,6 +179,10 @@ def test_injected_globals_and_external_context_are_visible_but_not_stored() -> N
     engine.environment.execute("z = x + offset", data, {"offset": 40})
     assert data == {"x": 2, "z": 42}
     assert engine.environment.evaluate("dmninputexpr > x", data, {"dmninputexpr": 7}) is True
+    # SpiffWorkflow calls environment.evaluate directly for some conditions: failures are Baton ScriptErrors
+    with pytest.raises(ScriptError, match="ZeroDivisionError in expression '1 / x'") as info:
+        engine.environment.evaluate("1 / x", {"x": 0})
+    assert isinstance(info.value, ScriptFailure) and info.value.line_number == 1
 
 
 def test_exclusive_gateway_conditions_use_the_restricted_engine() -> None:
@@ -194,15 +199,18 @@ def test_dmn_decision_uses_the_restricted_engine() -> None:
       <input id="i1"><inputExpression id="e1" typeRef="string"><text>tier</text></inputExpression></input>
       <input id="i2"><inputExpression id="e2" typeRef="number"><text>total</text></inputExpression></input>
       <output id="o1" name="discount" typeRef="number"/>
-      <rule id="r1"><inputEntry id="r1a"><text>"gold"</text></inputEntry>
-        <inputEntry id="r1b"><text>? &gt;= 1000</text></inputEntry><outputEntry id="r1c"><text>0.15</text></outputEntry></rule>
-      <rule id="r2"><inputEntry id="r2a"><text>"gold"</text></inputEntry>
-        <inputEntry id="r2b"><text>&lt; 1000</text></inputEntry><outputEntry id="r2c"><text>0.1</text></outputEntry></rule>
-      <rule id="r3"><inputEntry id="r3a"><text>-</text></inputEntry>
-        <inputEntry id="r3b"><text>-</text></inputEntry><outputEntry id="r3c"><text>0</text></outputEntry></rule>
+      {rules}
     </decisionTable>
   </decision>
 </definitions>"""
+    rules = "\n".join(
+        f'<rule id="r{i}"><inputEntry id="r{i}a"><text>{escape(tier)}</text></inputEntry>'
+        f'<inputEntry id="r{i}b"><text>{escape(total)}</text></inputEntry>'
+        f'<outputEntry id="r{i}c"><text>{out}</text></outputEntry></rule>'
+        # "? >= 1000" reaches the engine as an expression with external context {"dmninputexpr": total}
+        for i, (tier, total, out) in enumerate([('"gold"', "? >= 1000", "0.15"), ('"gold"', "< 1000", "0.1"),
+                                                ("-", "-", "0")]))
+    dmn = dmn.replace("{rules}", rules)
     body = "\n".join([
         '<bpmn:startEvent id="start"/>', '<bpmn:endEvent id="end"/>',
         '<bpmn:businessRuleTask id="decide" camunda:decisionRef="discount"/>',
@@ -260,6 +268,8 @@ ESCAPES = [
     ("import operator; b = operator.attrgetter('__class__')", "AttributeError", "no attribute 'attrgetter'"),
     ("import calendar; calendar.mdays[2] = 30", "ForbiddenError", "cannot modify a tuple"),
     ("import math; math.pi = 3", "ForbiddenError", "cannot modify a module"),
+    ("import decimal; decimal.getcontext().prec = 5", "AttributeError", "no attribute 'getcontext'"),
+    ("b = list(iter(int, 1))", "TypeError", "iter() takes 1 positional argument"),
     ("b = eval('1 + 1')", "ForbiddenError", "Eval calls are not allowed"),
     ("e = eval; b = e('1 + 1')", "ForbiddenError", "'eval' is not available"),
     ("exec('b = 1')", "ForbiddenError", "Exec calls are not allowed"),

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from flask import Blueprint, redirect, render_template, request, url_for
+from markupsafe import Markup, escape
 
 from engine.errors import InstanceNotFound
 from engine.execution import STATUSES
@@ -44,9 +45,47 @@ def when(value: dt.datetime | None) -> str:
 
 
 @bp.app_template_filter("as_json")
-def as_json(value: Any, indent: int | None = None) -> str:
-    """A variable's value as JSON text (escaped by the template like any other text)."""
+def as_json(value: Any, indent: int | None = None, compact_below: int = 0) -> str:
+    """A value as JSON text (escaped by the template like any other text); on one line when it is short."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    if indent is None or len(text) < compact_below:
+        return text
     return json.dumps(value, ensure_ascii=False, indent=indent, default=str)
+
+
+@bp.app_template_filter("breakable")
+def breakable(value: str | None) -> Markup:
+    """Escaped text that may wrap after ``_``, ``-``, ``.`` and ``/`` (long process keys, business keys)."""
+    out = str(escape(value or ""))
+    for sep in ("_", "-", ".", "/"):
+        out = out.replace(sep, sep + "<wbr>")
+    return Markup(out)
+
+
+@bp.app_template_filter("activities")
+def activities(active: list[dict[str, Any]]) -> list[str]:
+    """The open elements, one entry per element: "Review ×3" for three parallel instances of one task."""
+    grouped: dict[str, list[Any]] = {}
+    for item in active:
+        entry = grouped.setdefault(item["element_id"], [None, 0])
+        entry[0] = entry[0] or item.get("name")
+        entry[1] += item.get("type") != "loop"  # a multi-instance task also lists its container
+    return [f"{name or element_id}{f' ×{n}' if n > 1 else ''}" for element_id, (name, n) in grouped.items()]
+
+
+_SHOWN_ELSEWHERE = {"element_id", "element_name", "task_id"}  # the timeline prints these on the event's line
+
+
+@bp.app_template_filter("event_details")
+def event_details(details: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """A history event's details as (label, text) pairs: an error's message, else its non-empty values."""
+    if not details:
+        return []
+    if "message" in details and "error_type" in details:
+        return [("error", str(details["message"]))]
+    return [(name.replace("_", " "), value if isinstance(value, str) else as_json(value))
+            for name, value in details.items()
+            if name not in _SHOWN_ELSEWHERE and value not in (None, "", {}, [])]
 
 
 @bp.app_template_filter("duration")
@@ -71,7 +110,8 @@ def index():  # type: ignore[no-untyped-def]
 
 @bp.get("/instances")
 def instances():  # type: ignore[no-untyped-def]
-    status, key, business_key, page = _text_arg("status"), _text_arg("key"), _text_arg("business_key"), _page_arg()
+    status, key, business_key = _text_arg("status"), _text_arg("key"), _text_arg("business_key")
+    page = _page_arg()
     notices = []
     if status is not None and status not in STATUSES:
         notices.append(f"Unknown status “{status}” was ignored; choose one of: {', '.join(STATUSES)}.")
