@@ -187,6 +187,7 @@ def measure(args: argparse.Namespace, tmpdir: str, progress: Callable[[str], Non
     backends = [BatonBackend("sqlite", f"sqlite:///{tmpdir}/bench.db", cleanup=False)]
     if args.database_url:
         name = args.database_url.split(":", 1)[0].split("+", 1)[0]
+        name = "sqlite (given)" if name == "sqlite" else name
         backends.append(BatonBackend(name, args.database_url, cleanup=not args.keep_instances))
     try:
         plans: list[tuple[str, list[tuple[Runner, Rates]], list[Row]]] = []
@@ -350,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
               f"run took {report['elapsed_s']:.0f} s")
         print()
         print(table(results))
+        cpu = ", ".join(f"{r['description'].split(' ')[0]}/{r['backend']} {r['cpu_ratio']:.2f}" for r in results)
+        print(f"baton/raw by CPU time of this process (steadier on a busy machine, blind to I/O waits): {cpu}")
         print()
         verdict = "PASS" if passed else "FAIL"
         print(f"goal: Baton on SQLite >= {GOAL:.2f} x raw SpiffWorkflow in memory: {verdict}"

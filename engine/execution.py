@@ -93,7 +93,9 @@ def run(workflow: BpmnWorkflow) -> RunError | None:
         info = describe_error(exc)
         spec = failed.task_spec if failed is not None else getattr(exc, "task_spec", None)
         element_id = getattr(spec, "bpmn_id", None)
-        where = f" in '{element_id}'" if element_id else ""
+        name = getattr(spec, "bpmn_name", None)
+        where = (f" in '{name}' ({element_id})" if name and name != element_id
+                 else f" in '{element_id}'" if element_id else "")
         line = info.get("line")
         at_line = f" at line {line}" if line else ""
         return RunError(

@@ -92,7 +92,8 @@ class Instance(Record):
 
     @property
     def current_activity(self) -> str:
-        return ", ".join(a.get("name") or a["element_id"] for a in self.active) or "-"
+        names = dict.fromkeys(a.get("name") or a["element_id"] for a in self.active)
+        return ", ".join(names) or "-"
 
     @classmethod
     def from_row(cls, row: Any, tasks: list[Task] | None = None) -> Instance:

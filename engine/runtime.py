@@ -14,16 +14,16 @@ import json
 import logging
 import threading
 import uuid
-from types import SimpleNamespace
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from . import execution
 from .config import Settings
@@ -40,7 +40,15 @@ from .errors import (
 from .parsing import ParsedDeployment, ParsedProcess, Resource, parse_resources, read_resources
 from .records import Definition, DeployResult, HistoryEntry, Instance, Task
 from .scripting import DEFAULT_ALLOWED_MODULES, RestrictedScriptEngine, compile_check
-from .serialization import SPEC_FORMAT, STATE_FORMAT, check_variables, dump_spec, dump_state, load_spec, load_state
+from .serialization import (
+    SPEC_FORMAT,
+    STATE_FORMAT,
+    check_variables,
+    dump_spec,
+    dump_state,
+    load_spec,
+    load_state,
+)
 from .store import db
 from .store import queries as q
 

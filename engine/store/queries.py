@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
-
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Connection, Table, delete, func, insert, select, update
 
-from .tables import DecisionDefinition, Deployment, HistoryEvent, HumanTask, Instance, ProcessDefinition, Resource
+from .tables import (
+    DecisionDefinition,
+    Deployment,
+    HistoryEvent,
+    HumanTask,
+    Instance,
+    ProcessDefinition,
+    Resource,
+)
 
 definitions = cast(Table, ProcessDefinition.__table__)
 decisions = cast(Table, DecisionDefinition.__table__)
