@@ -263,7 +263,7 @@ def table(results: list[dict[str, Any]]) -> str:
     for r in results:
         lines.append([
             r["description"], r["backend"], f"{r['raw_per_s']:.0f}", f"{r['raw_sandbox_per_s']:.0f}",
-            f"{r['baton_per_s']:.0f}", f"{r['ratio']:.2f}", f"{r['ratio_min']:.2f}-{r['ratio_max']:.2f}",
+            f"{r['baton_per_s']:.0f}", f"{r['ratio']:.3f}", f"{r['ratio_min']:.2f}-{r['ratio_max']:.2f}",
             f"{r['baton_to_sandbox_ratio']:.2f}",
             f">= {r['goal']:.2f}" if r["goal"] is not None else "info",
             ("PASS" if r["passed"] else "FAIL") if r["passed"] is not None else "-",

@@ -185,8 +185,10 @@ class Engine:
                     "it is stored as a drawing and cannot be started", key=key, version=row.version)
             spec, subs = self._spec(conn, row.id)
             workflow = BpmnWorkflow(spec, subs, script_engine=self.script_engine)
-            for task in workflow.get_tasks(state=TaskState.READY):
-                task.data.update(variables)
+            if variables:
+                for task in workflow.tasks.values():
+                    if task.state == TaskState.READY:
+                        task.data.update(variables)
             instance_id = str(uuid.uuid4())
             error = execution.run(workflow)
             out = execution.outcome(workflow, {}, error)
@@ -354,7 +356,8 @@ class Engine:
                 "process_key": process_key, "form": execution.form_of(t.task_spec), "created_at": now}
                for tid, t in out.human_tasks.items() if tid not in old_ready]
         if out.status in execution.FINAL_STATUSES:
-            q.delete_human_tasks(conn, instance_id)
+            if previous_status is not None:  # a new instance has no task rows yet
+                q.delete_human_tasks(conn, instance_id)
         else:
             q.sync_human_tasks(conn, instance_id, sorted(old_ready - current), add)
         return add

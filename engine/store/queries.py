@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, delete, func, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
 
 from .tables import (
     DecisionDefinition,
@@ -42,18 +42,23 @@ def as_utc(value: dt.datetime | None) -> dt.datetime | None:
 _META_COLUMNS = [c for c in definitions.c if c.name != "spec"]
 
 
+# Hot-path statements are built once: building them per call costs more than running them on SQLite.
+_LATEST = (select(*_META_COLUMNS).where(definitions.c.key == bindparam("key"))
+           .order_by(definitions.c.version.desc()).limit(1))
+_LATEST_EXECUTABLE = (select(*_META_COLUMNS)
+                      .where(definitions.c.key == bindparam("key"), definitions.c.executable.is_(True))
+                      .order_by(definitions.c.version.desc()).limit(1))
+_BY_VERSION = select(*_META_COLUMNS).where(definitions.c.key == bindparam("key"),
+                                           definitions.c.version == bindparam("version"))
+
+
 def latest_definition(conn: Connection, key: str, executable_only: bool = False) -> Any:
     """The newest version of ``key`` (without its spec text: see :func:`definition_spec`)."""
-    query = select(*_META_COLUMNS).where(definitions.c.key == key)
-    if executable_only:
-        query = query.where(definitions.c.executable.is_(True))
-    return conn.execute(query.order_by(definitions.c.version.desc()).limit(1)).first()
+    return conn.execute(_LATEST_EXECUTABLE if executable_only else _LATEST, {"key": key}).first()
 
 
 def definition_by_version(conn: Connection, key: str, version: int) -> Any:
-    return conn.execute(
-        select(*_META_COLUMNS).where(definitions.c.key == key, definitions.c.version == version)
-    ).first()
+    return conn.execute(_BY_VERSION, {"key": key, "version": version}).first()
 
 
 def definition_by_id(conn: Connection, definition_id: int) -> Any:
@@ -139,8 +144,11 @@ def count_instances_by_status(conn: Connection) -> dict[str, int]:
     return {status: count for status, count in rows}
 
 
+_INSERT_INSTANCE = insert(instances)
+
+
 def insert_instance(conn: Connection, **values: Any) -> None:
-    conn.execute(insert(instances).values(**values))
+    conn.execute(_INSERT_INSTANCE, values)
 
 
 def update_instance(conn: Connection, instance_id: str, lock_version: int, **values: Any) -> bool:
