@@ -325,14 +325,12 @@ def serve(settings: Settings, host: str | None, port: int | None, deploy_paths: 
     logs.configure(settings.log_level, settings.log_format)
     eng = _engine(settings)
     if deploy_paths:
-        result = eng.deploy(deploy_paths, source="serve")
-        for d in result.definitions:
-            click.echo(f"deployed {d.key} v{d.version}{'' if d.new else ' (unchanged)'}", err=True)
+        eng.deploy(deploy_paths, source="serve")  # logs each process and version
     app = create_app(engine=eng)
     click.echo(f"Baton is serving on http://{settings.host}:{settings.port}/  (Ctrl+C to stop)", err=True)
-    from werkzeug.serving import run_simple
+    import waitress
 
-    run_simple(settings.host, settings.port, app, threaded=True, use_reloader=False)
+    waitress.serve(app, host=settings.host, port=settings.port, threads=8, ident="baton")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -116,3 +116,34 @@ def test_help_lists_every_command(baton):
     for command in ("deploy", "start", "tasks", "complete", "instances", "show", "cancel", "retry", "serve", "db"):
         assert command in out
     assert "--business-key" in baton("start", "--help").stdout
+
+
+def test_serve_answers_health_and_lists_instances(db_url, tmp_path):
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "BATON_DATABASE_URL": db_url}
+    with subprocess.Popen([BATON, "serve", "--port", str(port), "--deploy", str(EXAMPLES)], env=env, cwd=tmp_path,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=2) as resp:
+                        health = json.load(resp)
+                    break
+                except OSError:
+                    assert proc.poll() is None, proc.communicate()
+                    assert time.monotonic() < deadline, "baton serve did not answer within 30 s"
+                    time.sleep(0.2)
+            assert health["status"] == "ok"
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/instances", timeout=5) as resp:
+                assert resp.status == 200 and b"Process instances" in resp.read()
+        finally:
+            proc.terminate()
+            _, err = proc.communicate(timeout=10)
+    assert "deployed" in err and "approval" in err

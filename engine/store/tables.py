@@ -55,40 +55,36 @@ class Resource(Base):
     content: Mapped[str] = mapped_column(Text)
 
 
-class ProcessDefinition(Base):
+class _Versioned:
+    """Columns shared by every versioned definition (key + version, the file it came from)."""
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(255), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str | None] = mapped_column(String(500))
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"))
+    resource_id: Mapped[int] = mapped_column(ForeignKey("resources.id"))
+    checksum: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(Stamp)
+
+
+class ProcessDefinition(_Versioned, Base):
     """One version of a process; its spec is stored here once, never per instance."""
 
     __tablename__ = "process_definitions"
     __table_args__ = (UniqueConstraint("key", "version", name="uq_process_definitions_key_version"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    key: Mapped[str] = mapped_column(String(255), index=True)
-    version: Mapped[int] = mapped_column(Integer)
-    name: Mapped[str | None] = mapped_column(String(500))
-    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"))
-    resource_id: Mapped[int] = mapped_column(ForeignKey("resources.id"))
-    checksum: Mapped[str] = mapped_column(String(64))
     executable: Mapped[bool] = mapped_column(Boolean)
     spec: Mapped[str | None] = mapped_column(Text)
     spec_format: Mapped[str | None] = mapped_column(String(40))
     calls: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
-    created_at: Mapped[dt.datetime] = mapped_column(Stamp)
 
 
-class DecisionDefinition(Base):
+class DecisionDefinition(_Versioned, Base):
     """One version of a DMN decision, pointing at the file that holds it."""
 
     __tablename__ = "decision_definitions"
     __table_args__ = (UniqueConstraint("key", "version", name="uq_decision_definitions_key_version"),)
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    key: Mapped[str] = mapped_column(String(255), index=True)
-    version: Mapped[int] = mapped_column(Integer)
-    name: Mapped[str | None] = mapped_column(String(500))
-    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"))
-    resource_id: Mapped[int] = mapped_column(ForeignKey("resources.id"))
-    checksum: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[dt.datetime] = mapped_column(Stamp)
 
 
 class Instance(Base):
