@@ -18,5 +18,7 @@ fi
 
 echo "==> ruff" >&2
 .venv/bin/ruff check engine web tests bench
+echo "==> mypy" >&2
+.venv/bin/mypy engine
 echo "==> pytest" >&2
 exec .venv/bin/pytest "$@"
