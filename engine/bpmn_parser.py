@@ -16,12 +16,16 @@ them Baton reads:
 from __future__ import annotations
 
 from SpiffWorkflow.bpmn.parser.BpmnParser import DEFAULT_NSMAP, full_tag
+from SpiffWorkflow.bpmn.parser.event_parsers import SendTaskParser as SpiffSendTaskParser
 from SpiffWorkflow.bpmn.parser.TaskParser import TaskParser
-from SpiffWorkflow.bpmn.specs.defaults import NoneTask
+from SpiffWorkflow.bpmn.specs.defaults import NoneTask, SendTask, ServiceTask
 from SpiffWorkflow.camunda.parser.task_spec import UserTaskParser as CamundaUserTaskParser
 from SpiffWorkflow.camunda.specs.business_rule_task import BusinessRuleTask
 from SpiffWorkflow.camunda.specs.user_task import Form, FormField, UserTask
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import BpmnDmnParser
+
+from .extensions import is_external, job_definition
+from .scripting import compile_check
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
@@ -36,6 +40,44 @@ class PassThroughTask(NoneTask):
     def __init__(self, wf_spec, bpmn_id, **kwargs):
         super().__init__(wf_spec, bpmn_id, **kwargs)
         self.manual = False
+
+
+class JobTask(ServiceTask):
+    """A task done outside the engine: reaching it creates a job; the task waits (STARTED) until the job ends.
+
+    ``job`` holds the topic, retries, timeout and input/output mappings read by ``engine.extensions``;
+    ``bpmn_type`` the element it was drawn as (serviceTask, sendTask, businessRuleTask).
+    """
+
+    def __init__(self, wf_spec, bpmn_id, job=None, bpmn_type="serviceTask", **kwargs):
+        super().__init__(wf_spec, bpmn_id, **kwargs)
+        self.job = job or {"topic": bpmn_id}
+        self.bpmn_type = bpmn_type
+
+
+class JobTaskParser(TaskParser):
+    """Service tasks, and send / business rule tasks marked external, become :class:`JobTask`."""
+
+    def create_task(self):
+        job = job_definition(self.node)
+        for mapping in (job["inputs"] or []) + (job["outputs"] or []):
+            if not mapping.get("name"):
+                self.raise_validation_exception("an input/output mapping has no name")
+            problem = compile_check(mapping["expression"], "eval")
+            if problem:
+                self.raise_validation_exception(
+                    f"mapping of '{mapping['name']}' ({mapping['expression']!r}) cannot be compiled: {problem}")
+        bpmn_type = self.node.tag.rsplit("}", 1)[-1]
+        return JobTask(self.spec, self.bpmn_id, job=job, bpmn_type=bpmn_type, **self.bpmn_attributes)
+
+
+class SendTaskParser(SpiffSendTaskParser):
+    """A send task marked external (Camunda topic, Zeebe task definition) is a job; otherwise a message throw."""
+
+    def create_task(self):
+        if is_external(self.node):
+            return JobTaskParser.create_task(self)  # type: ignore[arg-type]
+        return super().create_task()
 
 
 class UserTaskParser(CamundaUserTaskParser):
@@ -67,7 +109,7 @@ class UserTaskParser(CamundaUserTaskParser):
         return form
 
 
-class BusinessRuleTaskParser(TaskParser):
+class BusinessRuleTaskParser(JobTaskParser):
     """A business rule task that evaluates a DMN decision."""
 
     @staticmethod
@@ -79,6 +121,8 @@ class BusinessRuleTaskParser(TaskParser):
         return decision_ref or None
 
     def create_task(self):
+        if is_external(self.node):
+            return super().create_task()
         decision_ref = self.get_decision_ref(self.node)
         if not decision_ref:
             self.raise_validation_exception(
@@ -94,6 +138,8 @@ class BatonParser(BpmnDmnParser):
 
     OVERRIDE_PARSER_CLASSES = {
         full_tag("task"): (TaskParser, PassThroughTask),
+        full_tag("serviceTask"): (JobTaskParser, JobTask),
+        full_tag("sendTask"): (SendTaskParser, SendTask),
         full_tag("userTask"): (UserTaskParser, UserTask),
         full_tag("businessRuleTask"): (BusinessRuleTaskParser, BusinessRuleTask),
     }

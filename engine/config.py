@@ -35,6 +35,15 @@ class Settings:
     log_format: str = "text"
     #: Modules scripts may import (comma-separated in the environment); empty = the built-in allowlist.
     script_modules: tuple[str, ...] = field(default_factory=tuple)
+    #: The agents file (``baton.toml`` in the working folder when unset).
+    config: str | None = None
+    #: Attempts a job gets when neither the diagram nor its agent says (the first one included).
+    job_attempts: int = 3
+    #: Full-jitter exponential backoff between attempts: base and cap, in seconds.
+    job_backoff_base: float = 1.0
+    job_backoff_cap: float = 300.0
+    #: Worker threads `baton serve` runs next to the web app (0 = none); `baton worker --threads` for nodes.
+    workers: int = 4
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

@@ -19,7 +19,11 @@
     │   └── TaskAlreadyCompleted
     ├── InvalidStateError           the instance is not in a state that allows this
     ├── VariableError               a variable name or value Baton cannot store
-    └── ScriptError                 a script or expression broke a rule or raised
+    ├── ScriptError                 a script or expression broke a rule or raised
+    ├── JobNotFound / LockLost      (JobError) a job is gone, or its lease now belongs to another worker
+    └── AgentError                  an agent (adapter) call did not succeed
+        ├── AgentFailure            it failed: retryable or not, with details (stderr, HTTP body, traceback)
+        └── BpmnErrorRaised         it answered with a BPMN error for an error boundary event to catch
 
 Every class carries a stable ``code`` (used by the CLI and the REST API) and a
 docstring that is its default message.  Driver and library errors are
@@ -187,3 +191,54 @@ class ScriptError(BatonError):
         self.line = line
         self.reason = reason
         super().__init__(message, element_id=element_id, line=line, reason=reason, **details)
+
+
+class JobError(BatonError):
+    """The job cannot be used for this."""
+
+    code = "job_error"
+
+
+class JobNotFound(JobError, NotFoundError):
+    """No open job has that id."""
+
+    code = "job_not_found"
+
+
+class LockLost(JobError, ConflictError):
+    """The job is not locked by this worker (its lease expired or another worker holds it); nothing was applied."""
+
+    code = "lock_lost"
+
+
+class AgentError(BatonError):
+    """The agent call did not succeed."""
+
+    code = "agent_error"
+
+
+class AgentFailure(AgentError):
+    """The agent failed.
+
+    ``retryable`` False means a new attempt cannot help (an HTTP 4xx, a bad configuration): the job
+    becomes an incident at once.  ``details`` carries what a person needs to see (stderr tail, HTTP body,
+    traceback).
+    """
+
+    code = "agent_failure"
+
+    def __init__(self, message: str | None = None, *, retryable: bool = True, **details: Any) -> None:
+        self.retryable = retryable
+        super().__init__(message, **details)
+
+
+class BpmnErrorRaised(AgentError):
+    """The agent answered with a BPMN error (code, message, variables) for an error boundary event."""
+
+    code = "bpmn_error"
+
+    def __init__(self, error_code: str, message: str | None = None,
+                 variables: dict[str, Any] | None = None) -> None:
+        self.error_code = error_code
+        self.variables = dict(variables or {})
+        super().__init__(message or f"BPMN error {error_code}", error_code=error_code)

@@ -20,6 +20,7 @@ from SpiffWorkflow.bpmn.specs.mixins.service_task import ServiceTask
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
+from .bpmn_parser import JobTask
 from .errors import BatonError
 from .scripting import describe_error
 from .serialization import to_jsonable
@@ -32,10 +33,10 @@ READY, WAITING, STARTED, COMPLETED, ERROR, CANCELLED = (
 )
 _LIVE = READY | WAITING | STARTED | ERROR
 
-RUNNING, WAITING_STATUS, COMPLETED_STATUS, FAILED, CANCELLED_STATUS = (
-    "running", "waiting", "completed", "failed", "cancelled",
+RUNNING, WAITING_STATUS, COMPLETED_STATUS, FAILED, CANCELLED_STATUS, INCIDENT = (
+    "running", "waiting", "completed", "failed", "cancelled", "incident",
 )
-STATUSES = (RUNNING, WAITING_STATUS, COMPLETED_STATUS, FAILED, CANCELLED_STATUS)
+STATUSES = (RUNNING, WAITING_STATUS, INCIDENT, FAILED, COMPLETED_STATUS, CANCELLED_STATUS)
 FINAL_STATUSES = (COMPLETED_STATUS, CANCELLED_STATUS)
 
 
@@ -43,6 +44,8 @@ def element_type(task_spec: Any) -> str:
     name = type(task_spec).__name__
     if name == "PassThroughTask":
         return "task"
+    if name == "JobTask":
+        return str(task_spec.bpmn_type)
     if name.endswith("MultiInstanceTask") or name == "StandardLoopTask":
         return "loop"
     return name[:1].lower() + name[1:]
@@ -151,6 +154,8 @@ class Outcome:
     human_tasks: dict[str, Task]
     events: list[dict[str, Any]] = field(default_factory=list)
     error: dict[str, Any] | None = None
+    new_jobs: list[Task] = field(default_factory=list)  # job tasks that started waiting for a job now
+    gone_jobs: list[str] = field(default_factory=list)  # ids of job tasks that stopped waiting now
 
 
 def _stamp(task: Task) -> dt.datetime:
@@ -185,9 +190,17 @@ def outcome(workflow: BpmnWorkflow, before: dict[Any, int], error: RunError | No
     active: list[dict[str, Any]] = []
     humans: dict[str, Task] = {}
     has_running = False
+    new_jobs: list[Task] = []
+    gone_jobs: list[str] = []
     for task in all_tasks(workflow):
         state = task.state
         element = is_element(task)
+        if isinstance(task.task_spec, JobTask):
+            was = before.get(task.id)
+            if state == STARTED and was != STARTED:
+                new_jobs.append(task)
+            elif was == STARTED and state != STARTED:
+                gone_jobs.append(str(task.id))
         if element and state & _LIVE:
             active.append({"element_id": task.task_spec.bpmn_id, "name": task.task_spec.bpmn_name,
                            "type": element_type(task.task_spec), "state": TaskState.get_name(state),
@@ -223,4 +236,6 @@ def outcome(workflow: BpmnWorkflow, before: dict[Any, int], error: RunError | No
         human_tasks={} if status in FINAL_STATUSES else humans,
         events=[e for _, e in events],
         error=error.to_dict() if error is not None else None,
+        new_jobs=new_jobs,
+        gone_jobs=gone_jobs,
     )

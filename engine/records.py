@@ -120,3 +120,76 @@ class HistoryEntry(Record):
         return cls(id=row.id, at=as_utc(row.at), event=row.event, element_id=row.element_id,
                    element_name=row.element_name, element_type=row.element_type, task_id=row.task_id,
                    details=row.details)
+
+
+def _from_row(cls: Any, row: Any) -> Any:
+    """A record from a row with the same column names; datetimes made UTC-aware."""
+    values = {}
+    for name in cls.__dataclass_fields__:
+        value = getattr(row, name, None)
+        values[name] = as_utc(value) if isinstance(value, dt.datetime) else value
+    return cls(**values)
+
+
+@dataclass(frozen=True)
+class Job(Record):
+    """Work waiting for an agent or an external worker."""
+
+    id: str
+    instance_id: str
+    task_id: str
+    business_key: str | None
+    process_key: str
+    process_version: int
+    element_id: str
+    element_name: str | None
+    topic: str
+    variables: dict[str, Any]
+    status: str
+    attempt: int
+    max_attempts: int | None
+    timeout: float | None
+    due_at: dt.datetime | None
+    lock_owner: str | None
+    lock_expires_at: dt.datetime | None
+    last_error: str | None
+    created_at: dt.datetime | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Job:
+        return _from_row(cls, row)
+
+
+@dataclass(frozen=True)
+class Incident(Record):
+    """A job that ran out of attempts or failed for good: retry it once the cause is fixed."""
+
+    id: str
+    job_id: str
+    instance_id: str
+    process_key: str
+    element_id: str
+    element_name: str | None
+    topic: str
+    message: str
+    details: dict[str, Any] | None
+    attempts: int
+    created_at: dt.datetime | None
+    resolved_at: dt.datetime | None
+    resolution: str | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Incident:
+        return _from_row(cls, row)
+
+
+@dataclass(frozen=True)
+class CircuitState(Record):
+    topic: str
+    state: str
+    failures: int
+    opened_until: dt.datetime | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> CircuitState:
+        return _from_row(cls, row)

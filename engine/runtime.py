@@ -9,6 +9,7 @@ instance's ``lock_version`` (optimistic locking).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -26,6 +27,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from . import execution
+from .agents import load_config
 from .config import Settings
 from .errors import (
     BatonError,
@@ -37,6 +39,7 @@ from .errors import (
     TaskAlreadyCompleted,
     TaskNotFound,
 )
+from .jobs import JobsMixin
 from .parsing import ParsedDeployment, ParsedProcess, Resource, parse_resources, read_resources
 from .records import Definition, DeployResult, HistoryEntry, Instance, Task
 from .scripting import DEFAULT_ALLOWED_MODULES, RestrictedScriptEngine, compile_check
@@ -50,16 +53,24 @@ from .serialization import (
     load_state,
 )
 from .store import db
+from .store import job_queries as jq
 from .store import queries as q
 
 log = logging.getLogger("baton.engine")
 
 
-class Engine:
-    """Baton's engine over one database.  Safe to share between threads."""
+class Engine(JobsMixin):
+    """Baton's engine over one database.  Safe to share between threads.
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    ``clock`` (a callable returning an aware UTC datetime) lets tests drive time: due times, leases,
+    backoff and circuit cool-offs all read it.
+    """
+
+    def __init__(self, settings: Settings | None = None, clock: Callable[[], dt.datetime] | None = None) -> None:
         self.settings = settings or Settings.from_env()
+        self.now = clock or q.utcnow
+        self.agents = load_config(self.settings.config).agents
+        self.jobs_signal = threading.Condition()
         self.db = db.connect(self.settings.database_url)
         db.ensure_schema(self.db, self.settings.auto_migrate)
         modules = self.settings.script_modules or DEFAULT_ALLOWED_MODULES
@@ -84,6 +95,9 @@ class Engine:
         try:
             with self.db.begin() as conn:
                 yield conn
+                created = conn.info.pop("baton_jobs_created", False)
+            if created:
+                self._notify_jobs()
         except BatonError:
             raise
         except IntegrityError as exc:
@@ -96,6 +110,11 @@ class Engine:
             raise StorageError(f"database error: {exc.orig or exc}") from exc
         except SQLAlchemyError as exc:
             raise StorageError(f"database error: {exc}") from exc
+
+    def _notify_jobs(self) -> None:
+        """Wake this process's workers and long-polling fetches: new jobs are committed."""
+        with self.jobs_signal:
+            self.jobs_signal.notify_all()
 
     def _spec(self, conn: Connection, definition_id: int) -> tuple[Any, dict[str, Any]]:
         """The parsed spec of a process version, deserialized once per process (versions never change)."""
@@ -192,7 +211,7 @@ class Engine:
             instance_id = str(uuid.uuid4())
             error = execution.run(workflow)
             out = execution.outcome(workflow, {}, error)
-            now = q.utcnow()
+            now = self.now()
             values = dict(
                 id=instance_id, definition_id=row.id, process_key=row.key, process_version=row.version,
                 business_key=business_key, status=out.status, variables=out.variables, active=out.active,
@@ -202,7 +221,7 @@ class Engine:
             q.insert_instance(conn, state=dump_state(workflow), state_format=STATE_FORMAT, lock_version=1, **values)
             started = {"at": now, "event": "instance_started",
                        "details": {"variables": variables, "business_key": business_key, "version": row.version}}
-            added = self._record(conn, instance_id, row.key, out, set(), [started], previous_status=None)
+            added = self._record(conn, SimpleNamespace(**values), out, set(), [started], previous_status=None)
         self._log_outcome(instance_id, "started", out)
         tasks = [Task.from_row(SimpleNamespace(business_key=business_key, **t)) for t in added]
         return Instance.from_row(SimpleNamespace(**values), tasks)
@@ -238,6 +257,7 @@ class Engine:
             before = execution.snapshot(workflow)
             workflow.cancel()
             out = execution.outcome(workflow, before, None, cancelled=True)
+            jq.resolve_incidents(conn, self.now(), "cancelled", instance_id=instance_id)
             self._save(conn, row, workflow, out, before, [])
         self._log_outcome(instance_id, "cancelled", out)
         return self.get_instance(instance_id)
@@ -259,7 +279,7 @@ class Engine:
                 task._set_state(TaskState.READY)
             error = execution.run(workflow)
             out = execution.outcome(workflow, before, error)
-            event = {"at": q.utcnow(), "event": "instance_retried",
+            event = {"at": self.now(), "event": "instance_retried",
                      "details": {"variables": variables, "elements": [t.task_spec.bpmn_id for t in failed]}}
             self._save(conn, row, workflow, out, before, [event])
         self._log_outcome(instance_id, "retried", out)
@@ -324,7 +344,9 @@ class Engine:
               before: dict[Any, int], extra: list[dict[str, Any]]) -> None:
         if out.error is None and any(t.state == TaskState.ERROR for t in execution.all_tasks(workflow)):
             out.status, out.error = execution.FAILED, row.error
-        now = q.utcnow()
+        if out.status == execution.RUNNING and jq.open_incident_count(conn, row.id):
+            out.status = execution.INCIDENT
+        now = self.now()
         ok = q.update_instance(
             conn, row.id, row.lock_version, status=out.status, variables=out.variables, active=out.active,
             error=out.error, state=dump_state(workflow), state_format=STATE_FORMAT, updated_at=now,
@@ -335,12 +357,13 @@ class Engine:
                 f"instance {row.id} was changed by someone else at the same time; nothing was applied, "
                 "reload and try again", instance_id=row.id)
         old = {str(k) for k, state in before.items() if state == TaskState.READY}
-        self._record(conn, row.id, row.process_key, out, old, extra, previous_status=row.status)
+        self._record(conn, row, out, old, extra, previous_status=row.status)
 
-    def _record(self, conn: Connection, instance_id: str, process_key: str, out: execution.Outcome,
-                old_ready: set[str], extra: list[dict[str, Any]], previous_status: str | None) -> list[dict[str, Any]]:
-        """History events and the human-task rows, in the caller's transaction; returns the new tasks."""
-        now = q.utcnow()
+    def _record(self, conn: Connection, row: Any, out: execution.Outcome, old_ready: set[str],
+                extra: list[dict[str, Any]], previous_status: str | None) -> list[dict[str, Any]]:
+        """History, human-task rows and jobs, in the caller's transaction; returns the new human tasks."""
+        instance_id, process_key = row.id, row.process_key
+        now = self.now()
         rows = [{"instance_id": instance_id, "element_id": None, "element_name": None, "element_type": None,
                  "task_id": None, **e} for e in extra]
         rows += [{"instance_id": instance_id, **e} for e in out.events]
@@ -350,6 +373,9 @@ class Engine:
             rows.append({"instance_id": instance_id, "at": now, "event": final[out.status], "element_id": None,
                          "element_name": None, "element_type": None, "task_id": None, "details": out.error})
         q.insert_history(conn, rows)
+        self._remove_jobs(conn, out.gone_jobs)
+        if out.new_jobs:
+            self._create_jobs(conn, row, out.new_jobs)
         current = set(out.human_tasks)
         add = [{"id": tid, "instance_id": instance_id, "element_id": t.task_spec.bpmn_id,
                 "name": t.task_spec.bpmn_name, "element_type": execution.element_type(t.task_spec),

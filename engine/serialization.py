@@ -28,12 +28,22 @@ from SpiffWorkflow.camunda.specs.business_rule_task import BusinessRuleTask
 from SpiffWorkflow.camunda.specs.user_task import UserTask
 from SpiffWorkflow.dmn.serializer.task_spec import BaseBusinessRuleTaskConverter
 
-from .bpmn_parser import PassThroughTask
+from .bpmn_parser import JobTask, PassThroughTask
 from .errors import VariableError
 
 SPIFF_FORMAT = "1.5"
 STATE_FORMAT = f"baton-1/spiff-{SPIFF_FORMAT}"
 SPEC_FORMAT = f"baton-1/spiff-{SPIFF_FORMAT}"
+
+
+class JobTaskConverter(BpmnTaskSpecConverter):
+    """Keeps a job task's topic, retries and mappings with its spec."""
+
+    def to_dict(self, spec: JobTask) -> dict[str, Any]:
+        dct = self.get_default_attributes(spec)
+        dct["job"] = spec.job
+        dct["bpmn_type"] = spec.bpmn_type
+        return dct
 
 
 class SpeclessWorkflowConverter(BpmnWorkflowConverter):
@@ -61,6 +71,7 @@ def _registry() -> DefaultRegistry:
     config[UserTask] = UserTaskConverter
     config[BusinessRuleTask] = BaseBusinessRuleTaskConverter
     config[PassThroughTask] = BpmnTaskSpecConverter
+    config[JobTask] = JobTaskConverter
     config[BpmnWorkflow] = SpeclessWorkflowConverter
     registry = BpmnWorkflowSerializer.configure(config)
     registry.register(decimal.Decimal, lambda v: {"value": str(v)}, lambda v: decimal.Decimal(v["value"]))

@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -143,3 +144,74 @@ class HistoryEvent(Base):
     element_type: Mapped[str | None] = mapped_column(String(40))
     task_id: Mapped[str | None] = mapped_column(String(36))
     details: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+
+
+class Job(Base):
+    """Work for an agent or an external worker: one per waiting job task (service task and the like).
+
+    ``status`` is ``ready`` (due at ``due_at``), ``locked`` (a worker holds it until ``lock_expires_at``) or
+    ``incident`` (out of attempts: the dead-letter queue).  A finished job is deleted; the history keeps it.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_claim", "status", "topic", "due_at"),
+        Index("ix_jobs_lock", "status", "lock_expires_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id"), index=True)
+    task_id: Mapped[str] = mapped_column(String(36), unique=True)
+    business_key: Mapped[str | None] = mapped_column(String(255))
+    process_key: Mapped[str] = mapped_column(String(255))
+    process_version: Mapped[int] = mapped_column(Integer)
+    element_id: Mapped[str] = mapped_column(String(255))
+    element_name: Mapped[str | None] = mapped_column(String(500))
+    topic: Mapped[str] = mapped_column(String(255))
+    variables: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    status: Mapped[str] = mapped_column(String(20))
+    attempt: Mapped[int] = mapped_column(Integer)
+    max_attempts: Mapped[int | None] = mapped_column(Integer)
+    retry_cycle: Mapped[list[Any] | None] = mapped_column(JsonType)
+    timeout: Mapped[float | None] = mapped_column(Float)
+    due_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    lock_owner: Mapped[str | None] = mapped_column(String(255))
+    lock_expires_at: Mapped[dt.datetime | None] = mapped_column(Stamp)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    error_details: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    created_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    updated_at: Mapped[dt.datetime] = mapped_column(Stamp)
+
+
+class Incident(Base):
+    """A job that ran out of attempts (or failed for good), waiting for a person to retry it."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (Index("ix_incidents_open", "resolved_at", "topic"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(36), index=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id"), index=True)
+    process_key: Mapped[str] = mapped_column(String(255))
+    element_id: Mapped[str] = mapped_column(String(255))
+    element_name: Mapped[str | None] = mapped_column(String(500))
+    topic: Mapped[str] = mapped_column(String(255))
+    message: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    attempts: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(Stamp)
+    resolution: Mapped[str | None] = mapped_column(String(40))
+
+
+class Circuit(Base):
+    """The circuit breaker of one topic, shared by every worker node."""
+
+    __tablename__ = "circuits"
+
+    topic: Mapped[str] = mapped_column(String(255), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20))  # closed, open, half_open
+    failures: Mapped[int] = mapped_column(Integer)
+    opened_until: Mapped[dt.datetime | None] = mapped_column(Stamp)
+    probe_job_id: Mapped[str | None] = mapped_column(String(36))
+    updated_at: Mapped[dt.datetime] = mapped_column(Stamp)

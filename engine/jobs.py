@@ -1,0 +1,485 @@
+"""Jobs: the durable path from a service task to an agent and back.
+
+When an instance reaches a job task (``bpmn_parser.JobTask``: a service task, or a send / business rule
+task marked external), the engine writes a **job** row in the same transaction that stored the instance.
+A worker claims due jobs with a lease (``claim_jobs``), runs the agent with no instance lock held, then
+reports back in one transaction: ``complete_job`` (outputs mapped into the instance, which runs on),
+``fail_job`` (a retry later, with backoff, or an **incident** when attempts are spent or the failure is
+final) or ``job_bpmn_error`` (caught by an error boundary event on the task, else an incident).
+
+Only the worker holding the current, unexpired lease may report; anything else is :class:`LockLost` and
+changes nothing.  A worker that dies loses its lease; ``expire_locks`` gives the job back (or makes it an
+incident when that was its last attempt).  A circuit breaker per topic (for the engine's own agents)
+stops claiming jobs of a failing topic for a cool-off, then lets one probe through.
+
+These methods are mixed into :class:`engine.runtime.Engine`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import random
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
+from SpiffWorkflow.bpmn.util import BpmnEvent
+from SpiffWorkflow.task import Task as SpiffTask
+from SpiffWorkflow.util.task import TaskState
+
+from . import execution
+from .durations import backoff, parse_duration, parse_retry_cycle
+from .errors import (
+    BatonError,
+    ConcurrentModification,
+    ConfigurationError,
+    InvalidStateError,
+    JobNotFound,
+    LockLost,
+    NotFoundError,
+)
+from .records import CircuitState, Incident, Job
+from .serialization import check_variables, to_jsonable
+from .store import job_queries as jq
+from .store import queries as q
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+DEFAULT_ATTEMPTS = 3
+DEFAULT_TIMEOUT = 300.0
+_RNG = random.Random()
+
+
+def retry_conflicts(call: Callable[[], Any], attempts: int = 8) -> Any:
+    """Run an engine call again when a concurrent writer got there first (a worker's result is never lost)."""
+    for n in range(attempts):
+        try:
+            return call()
+        except ConcurrentModification:
+            if n == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+class JobsMixin:
+    """Job, incident and circuit-breaker operations of the Engine (see the module docstring)."""
+
+    # provided by Engine
+    settings: Any
+    script_engine: Any
+    _tx: Any
+    _load: Any
+    _save: Any
+    _instance_row: Any
+    agents: dict[str, Any]
+    now: Callable[[], dt.datetime]
+    _notify_jobs: Callable[[], None]
+
+    # ---- creating and removing jobs (called inside Engine transactions) ----------------------------------
+
+    def _job_policy(self, task_spec: Any) -> tuple[int, list[float] | None, float]:
+        """(max attempts, retry delays, timeout) from the diagram, else the agent config, else defaults."""
+        job = task_spec.job
+        agent = self.agents.get(job["topic"])
+        cycle = None
+        try:
+            if job.get("retry_cycle"):
+                cycle = parse_retry_cycle(job["retry_cycle"])
+            elif agent is not None and agent.retry_cycle:
+                cycle = list(agent.retry_cycle)
+            if job.get("retries") is not None:
+                attempts = max(1, int(job["retries"]))
+            elif cycle is not None:
+                attempts = len(cycle) + 1
+            elif agent is not None and agent.retries is not None:
+                attempts = agent.retries
+            else:
+                attempts = self.settings.job_attempts
+            if job.get("timeout"):
+                timeout = parse_duration(job["timeout"])
+            elif agent is not None and agent.timeout is not None:
+                timeout = agent.timeout
+            else:
+                timeout = DEFAULT_TIMEOUT
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"job settings of '{task_spec.bpmn_id}': {exc}") from exc
+        return attempts, cycle, timeout
+
+    def _job_inputs(self, task: SpiffTask) -> dict[str, Any]:
+        job = task.task_spec.job
+        if not job.get("inputs"):
+            return dict(task.data)
+        return {m["name"]: self.script_engine.evaluate(task, m["expression"]) for m in job["inputs"]}
+
+    def _create_jobs(self, conn: Connection, row: Any, tasks: list[SpiffTask]) -> None:
+        now = self.now()
+        rows = []
+        for task in tasks:
+            spec = task.task_spec
+            attempts, cycle, timeout = self._job_policy(spec)
+            job_id = str(uuid.uuid4())
+            values = dict(
+                id=job_id, instance_id=row.id, task_id=str(task.id), business_key=row.business_key,
+                process_key=row.process_key, process_version=row.process_version, element_id=spec.bpmn_id,
+                element_name=spec.bpmn_name, topic=spec.job["topic"], status=jq.READY, attempt=0,
+                max_attempts=attempts, retry_cycle=cycle, timeout=timeout, due_at=now, lock_owner=None,
+                lock_expires_at=None, last_error=None, error_details=None, created_at=now, updated_at=now,
+            )
+            try:
+                inputs = self._job_inputs(task)
+                check_variables(inputs)
+                values["variables"] = to_jsonable(inputs)
+            except Exception as exc:  # noqa: BLE001 - a bad input mapping is the job's problem, shown as incident
+                values.update(variables={}, status=jq.INCIDENT, last_error=f"input mapping failed: {exc}")
+                jq.insert_incident(conn, id=str(uuid.uuid4()), job_id=job_id, instance_id=row.id,
+                                   process_key=row.process_key, element_id=spec.bpmn_id,
+                                   element_name=spec.bpmn_name, topic=spec.job["topic"],
+                                   message=values["last_error"], details=None, attempts=0, created_at=now)
+            rows.append(values)
+        jq.insert_jobs(conn, rows)
+        if any(r["status"] == jq.READY for r in rows):
+            conn.info["baton_jobs_created"] = True
+
+    def _remove_jobs(self, conn: Connection, task_ids: list[str]) -> None:
+        """Jobs whose task ended another way (instance cancelled, boundary event, terminate end)."""
+        if task_ids:
+            for task_id in task_ids:
+                job = jq.job_for_task(conn, task_id)
+                if job is not None:
+                    jq.resolve_incidents(conn, self.now(), "cancelled", job_id=job.id)
+            jq.delete_jobs_for_tasks(conn, task_ids)
+
+    # ---- claiming --------------------------------------------------------------------------------------------
+
+    def claim_jobs(self, worker_id: str, topics: list[str] | None = None, limit: int = 1,
+                   lock_seconds: float | None = None, circuits: dict[str, tuple[int, float]] | None = None
+                   ) -> list[Job]:
+        """Lock up to ``limit`` due jobs of ``topics`` for ``worker_id``.
+
+        ``lock_seconds`` None locks each job for its own timeout plus 30 s.  ``circuits`` (topic ->
+        (threshold, cool-off seconds)) makes open circuits skip their topics, and lets one probe through
+        a circuit whose cool-off is over.
+        """
+        now = self.now()
+        with self._tx() as conn:
+            allowed = topics
+            probes: list[str] = []
+            if circuits:
+                allowed, probes = self._circuit_filter(conn, topics or list(circuits), circuits, now)
+            longest = lock_seconds if lock_seconds is not None else 3600.0
+            claimed = jq.claim(conn, worker_id, allowed, limit, now, now + dt.timedelta(seconds=longest))
+            for topic in probes:
+                if len(claimed) < limit:
+                    claimed += jq.claim(conn, worker_id, [topic], 1, now, now + dt.timedelta(seconds=longest))
+            result = []
+            for row in claimed:
+                if lock_seconds is None:
+                    until = now + dt.timedelta(seconds=(row.timeout or DEFAULT_TIMEOUT) + 30)
+                    jq.update_job(conn, row.id, lock_expires_at=until)
+                    row = jq.get_job(conn, row.id)
+                result.append(Job.from_row(row))
+        return result
+
+    def _circuit_filter(self, conn: Connection, topics: list[str], circuits: dict[str, tuple[int, float]],
+                        now: dt.datetime) -> tuple[list[str], list[str]]:
+        closed = set(topics)
+        probes = []
+        for circuit in jq.get_circuits(conn, topics):
+            if circuit.state == "closed":
+                continue
+            closed.discard(circuit.topic)
+            opened_until = circuit.opened_until
+            if opened_until is not None and opened_until.tzinfo is None:
+                opened_until = opened_until.replace(tzinfo=dt.UTC)
+            if opened_until is not None and opened_until <= now:
+                cooloff = circuits.get(circuit.topic, (5, 60.0))[1]
+                if jq.take_probe(conn, circuit.topic, now, now + dt.timedelta(seconds=cooloff)):
+                    probes.append(circuit.topic)
+        return sorted(closed), probes
+
+    def next_job_due(self, topics: list[str] | None = None) -> dt.datetime | None:
+        with self._tx() as conn:
+            due = jq.next_due(conn, topics)
+        return due.replace(tzinfo=dt.UTC) if due is not None and due.tzinfo is None else due
+
+    # ---- reporting results -----------------------------------------------------------------------------------
+
+    def _locked_job(self, conn: Connection, job_id: str, worker_id: str) -> Any:
+        job = jq.get_job(conn, job_id)
+        if job is None:
+            raise JobNotFound(f"no open job has id {job_id!r} (it may have been completed or cancelled)",
+                              job_id=job_id)
+        expires = job.lock_expires_at
+        if expires is not None and expires.tzinfo is None:
+            expires = expires.replace(tzinfo=dt.UTC)
+        if job.status != jq.LOCKED or job.lock_owner != worker_id or expires is None or expires <= self.now():
+            holder = f"locked by {job.lock_owner}" if job.status == jq.LOCKED else job.status
+            raise LockLost(f"job {job_id} is not locked by worker {worker_id!r} (it is {holder}); "
+                           "the result was not applied", job_id=job_id, worker_id=worker_id)
+        return job
+
+    def _job_task(self, workflow: BpmnWorkflow, job: Any) -> SpiffTask:
+        task = workflow.get_task_from_id(uuid.UUID(job.task_id))
+        if task is None or task.state != TaskState.STARTED:
+            raise InvalidStateError(f"the task of job {job.id} is no longer waiting for it", job_id=job.id)
+        return task
+
+    def complete_job(self, job_id: str, worker_id: str, variables: dict[str, Any] | None = None) -> None:
+        """Apply a job's result: outputs into the instance, the task completes, the instance runs on."""
+        variables = dict(variables or {})
+        check_variables(variables)
+        retry_conflicts(lambda: self._complete_job(job_id, worker_id, variables))
+
+    def _complete_job(self, job_id: str, worker_id: str, variables: dict[str, Any]) -> None:
+        with self._tx() as conn:
+            job = self._locked_job(conn, job_id, worker_id)
+            row = self._instance_row(conn, job.instance_id)
+            workflow = self._load(conn, row)
+            task = self._job_task(workflow, job)
+            before = execution.snapshot(workflow)
+            self._apply_outputs(task, variables)
+            task.complete()
+            out = execution.outcome(workflow, before, execution.run(workflow))
+            jq.delete_job(conn, job.id)
+            jq.record_success(conn, job.topic, self.now())
+            event = self._job_event(job, "job_completed", worker_id, {"variables": variables})
+            self._save(conn, row, workflow, out, before, [event])
+
+    def _apply_outputs(self, task: SpiffTask, result: dict[str, Any]) -> None:
+        job = task.task_spec.job
+        if job.get("outputs"):
+            scope = {**task.data, **result}
+            for mapping in job["outputs"]:
+                task.data[mapping["name"]] = self.script_engine.environment.evaluate(mapping["expression"], scope)
+        elif job.get("result_variable"):
+            task.data[job["result_variable"]] = result
+        else:
+            task.data.update(result)
+
+    def _job_event(self, job: Any, event: str, worker_id: str | None, details: dict[str, Any]) -> dict[str, Any]:
+        return {"at": self.now(), "event": event, "element_id": job.element_id, "element_name": job.element_name,
+                "element_type": "job", "task_id": job.task_id,
+                "details": {"job_id": job.id, "attempt": job.attempt, "worker": worker_id, "topic": job.topic,
+                            **details}}
+
+    def fail_job(self, job_id: str, worker_id: str, message: str, details: dict[str, Any] | None = None,
+                 retryable: bool = True, retries: int | None = None, retry_in: float | None = None,
+                 backoff_base: float | None = None, backoff_cap: float | None = None,
+                 circuit: tuple[int, float] | None = None) -> Job | Incident:
+        """Record a failed attempt: the job is due again later, or becomes an incident.
+
+        ``retries`` (remaining attempts, as external workers report it) and ``retry_in`` (seconds) override
+        the job's own policy; ``circuit`` (threshold, cool-off) counts the failure against the topic.
+        """
+        return retry_conflicts(lambda: self._fail_job(job_id, worker_id, message, details or {}, retryable,
+                                                      retries, retry_in, backoff_base, backoff_cap, circuit))
+
+    def _fail_job(self, job_id: str, worker_id: str, message: str, details: dict[str, Any], retryable: bool,
+                  retries: int | None, retry_in: float | None, base: float | None, cap: float | None,
+                  circuit: tuple[int, float] | None) -> Job | Incident:
+        now = self.now()
+        with self._tx() as conn:
+            job = self._locked_job(conn, job_id, worker_id)
+            if circuit is not None:
+                jq.record_failure(conn, job.topic, now, circuit[0], now + dt.timedelta(seconds=circuit[1]))
+            left = retries if retries is not None else (job.max_attempts or DEFAULT_ATTEMPTS) - job.attempt
+            if not retryable or left <= 0:
+                reason = message if retryable else f"{message} (not retryable)"
+                return self._to_incident(conn, job, reason, details, worker_id)
+            if retry_in is None:
+                cycle = job.retry_cycle or []
+                if cycle:
+                    retry_in = float(cycle[min(job.attempt - 1, len(cycle) - 1)])
+                else:
+                    retry_in = backoff(job.attempt, base or self.settings.job_backoff_base,
+                                       cap or self.settings.job_backoff_cap, _RNG)
+            max_attempts = job.max_attempts if retries is None else job.attempt + retries
+            jq.update_job(conn, job.id, status=jq.READY, lock_owner=None, lock_expires_at=None,
+                          due_at=now + dt.timedelta(seconds=retry_in), last_error=message,
+                          error_details=details or None, max_attempts=max_attempts, updated_at=now)
+            history = self._job_event(job, "job_failed", worker_id,
+                                      {"message": message, "retry_in": round(retry_in, 3), **_short(details)})
+            q.insert_history(conn, [{"instance_id": job.instance_id, **history}])
+            return Job.from_row(jq.get_job(conn, job.id))
+
+    def _to_incident(self, conn: Connection, job: Any, message: str, details: dict[str, Any],
+                     worker_id: str | None) -> Incident:
+        """Park the job as an incident and mark its instance (version-checked: a race is retried)."""
+        now = self.now()
+        incident_id = str(uuid.uuid4())
+        jq.update_job(conn, job.id, status=jq.INCIDENT, lock_owner=None, lock_expires_at=None,
+                      last_error=message, error_details=details or None, updated_at=now)
+        jq.insert_incident(conn, id=incident_id, job_id=job.id, instance_id=job.instance_id,
+                           process_key=job.process_key, element_id=job.element_id, element_name=job.element_name,
+                           topic=job.topic, message=message, details=details or None, attempts=job.attempt,
+                           created_at=now)
+        row = self._instance_row(conn, job.instance_id)
+        workflow = self._load(conn, row)
+        before = execution.snapshot(workflow)
+        out = execution.outcome(workflow, before, None)
+        event = self._job_event(job, "incident_created", worker_id,
+                                {"incident_id": incident_id, "message": message, **_short(details)})
+        self._save(conn, row, workflow, out, before, [event])
+        return Incident.from_row(jq.get_incident(conn, incident_id))
+
+    def job_bpmn_error(self, job_id: str, worker_id: str, error_code: str, message: str | None = None,
+                       variables: dict[str, Any] | None = None) -> bool:
+        """Throw a BPMN error from a job's task; returns True if an error boundary event caught it.
+
+        Uncaught, the job becomes an incident (nothing else changes).
+        """
+        variables = dict(variables or {})
+        check_variables(variables)
+        return bool(retry_conflicts(lambda: self._job_bpmn_error(job_id, worker_id, error_code, message, variables)))
+
+    def _job_bpmn_error(self, job_id: str, worker_id: str, code: str, message: str | None,
+                        variables: dict[str, Any]) -> bool:
+        with self._tx() as conn:
+            job = self._locked_job(conn, job_id, worker_id)
+            row = self._instance_row(conn, job.instance_id)
+            workflow = self._load(conn, row)
+            task = self._job_task(workflow, job)
+            before = execution.snapshot(workflow)
+            task.data.update(variables)
+            payload = {**variables, "error_code": code, "error_message": message}
+            event = BpmnEvent(ErrorEventDefinition(code, code=code), payload=payload, target=task.workflow)
+            workflow.catch(event)
+            error = execution.run(workflow)  # a catching boundary event runs and cancels the task
+            if task.state == TaskState.STARTED:  # nobody caught it: this in-memory state is dropped
+                self._to_incident(conn, job, f"BPMN error {code!r} was not caught by any error boundary event"
+                                  + (f": {message}" if message else ""), {"error_code": code}, worker_id)
+                return False
+            out = execution.outcome(workflow, before, error)
+            jq.delete_job(conn, job.id)
+            history = self._job_event(job, "job_bpmn_error", worker_id, {"error_code": code, "message": message})
+            self._save(conn, row, workflow, out, before, [history])
+            return True
+
+    # ---- leases ----------------------------------------------------------------------------------------------
+
+    def extend_lock(self, job_id: str, worker_id: str, seconds: float) -> Job:
+        with self._tx() as conn:
+            job = self._locked_job(conn, job_id, worker_id)
+            jq.update_job(conn, job.id, lock_expires_at=self.now() + dt.timedelta(seconds=seconds))
+            return Job.from_row(jq.get_job(conn, job.id))
+
+    def unlock_job(self, job_id: str, worker_id: str | None = None) -> Job:
+        """Give a locked job back without counting the attempt (``worker_id`` None: whoever holds it)."""
+        with self._tx() as conn:
+            job = jq.get_job(conn, job_id)
+            if job is None:
+                raise JobNotFound(f"no open job has id {job_id!r}", job_id=job_id)
+            if worker_id is not None:
+                job = self._locked_job(conn, job_id, worker_id)
+            if job.status != jq.LOCKED:
+                raise InvalidStateError(f"job {job_id} is {job.status}, not locked", job_id=job_id)
+            jq.update_job(conn, job.id, status=jq.READY, lock_owner=None, lock_expires_at=None,
+                          attempt=max(0, job.attempt - 1), due_at=self.now(), updated_at=self.now())
+            conn.info["baton_jobs_created"] = True
+            return Job.from_row(jq.get_job(conn, job.id))
+
+    def expire_locks(self) -> int:
+        """Give back jobs whose worker stopped responding (lease expired); returns how many."""
+        with self._tx() as conn:
+            expired = jq.expired_locks(conn, self.now())
+        for job_id in expired:
+            retry_conflicts(functools.partial(self._expire, job_id))
+        return len(expired)
+
+    def _expire(self, job_id: str) -> None:
+        now = self.now()
+        with self._tx() as conn:
+            job = jq.get_job(conn, job_id)
+            expires = job.lock_expires_at if job is not None else None
+            if expires is not None and expires.tzinfo is None:
+                expires = expires.replace(tzinfo=dt.UTC)
+            if job is None or job.status != jq.LOCKED or expires is None or expires >= now:
+                return
+            message = f"worker {job.lock_owner} stopped responding: its lease expired during attempt {job.attempt}"
+            if job.attempt >= (job.max_attempts or DEFAULT_ATTEMPTS):
+                self._to_incident(conn, job, message, {}, None)
+                return
+            if jq.update_job(conn, job.id, expect={"status": jq.LOCKED, "lock_owner": job.lock_owner},
+                             status=jq.READY, lock_owner=None, lock_expires_at=None, due_at=now,
+                             last_error=message, updated_at=now):
+                conn.info["baton_jobs_created"] = True
+
+    # ---- incidents -------------------------------------------------------------------------------------------
+
+    def jobs(self, status: str | None = None, topic: str | None = None, instance_id: str | None = None,
+             limit: int = 200) -> list[Job]:
+        with self._tx() as conn:
+            return [Job.from_row(r) for r in jq.list_jobs(conn, status, topic, instance_id, limit)]
+
+    def incidents(self, open_only: bool = True, topic: str | None = None, key: str | None = None,
+                  instance_id: str | None = None, limit: int = 200) -> list[Incident]:
+        with self._tx() as conn:
+            rows = jq.list_incidents(conn, open_only, topic, key, instance_id, limit)
+            return [Incident.from_row(r) for r in rows]
+
+    def get_incident(self, incident_id: str) -> Incident:
+        with self._tx() as conn:
+            row = jq.get_incident(conn, incident_id)
+        if row is None:
+            raise NotFoundError(f"no incident has id {incident_id!r}", incident_id=incident_id)
+        return Incident.from_row(row)
+
+    def retry_incident(self, incident_id: str, variables: dict[str, Any] | None = None) -> Job:
+        """Give an incident's job fresh attempts, optionally with changed variables."""
+        variables = dict(variables or {})
+        check_variables(variables)
+        return retry_conflicts(lambda: self._retry_incident(incident_id, variables))
+
+    def _retry_incident(self, incident_id: str, variables: dict[str, Any]) -> Job:
+        now = self.now()
+        with self._tx() as conn:
+            incident = jq.get_incident(conn, incident_id)
+            if incident is None:
+                raise NotFoundError(f"no incident has id {incident_id!r}", incident_id=incident_id)
+            if incident.resolved_at is not None:
+                raise InvalidStateError(f"incident {incident_id} was already {incident.resolution}")
+            job = jq.get_job(conn, incident.job_id)
+            row = self._instance_row(conn, incident.instance_id)
+            workflow = self._load(conn, row)
+            task = self._job_task(workflow, job)
+            before = execution.snapshot(workflow)
+            task.data.update(variables)
+            try:
+                inputs = to_jsonable(self._job_inputs(task))
+            except Exception as exc:  # noqa: BLE001
+                raise InvalidStateError(f"the job's input mapping still fails: {exc}") from exc
+            jq.update_job(conn, job.id, status=jq.READY, attempt=0, due_at=now, variables=inputs, lock_owner=None,
+                          lock_expires_at=None, updated_at=now)
+            jq.resolve_incidents(conn, now, "retried", job_id=job.id)
+            out = execution.outcome(workflow, before, None)
+            event = self._job_event(job, "incident_retried", None, {"incident_id": incident_id,
+                                                                      "variables": variables})
+            self._save(conn, row, workflow, out, before, [event])
+            conn.info["baton_jobs_created"] = True
+            return Job.from_row(jq.get_job(conn, job.id))
+
+    def retry_incidents(self, topic: str | None = None, key: str | None = None, instance_id: str | None = None,
+                        variables: dict[str, Any] | None = None,
+                        progress: Callable[[Incident], None] | None = None) -> list[Job]:
+        """Retry every open incident of a topic, a process or an instance."""
+        if topic is None and key is None and instance_id is None:
+            raise BatonError("say which incidents to retry: a topic, a process key or an instance")
+        retried = []
+        for incident in self.incidents(topic=topic, key=key, instance_id=instance_id, limit=100_000):
+            retried.append(self.retry_incident(incident.id, variables))
+            if progress is not None:
+                progress(incident)
+        return retried
+
+    def circuits(self) -> list[CircuitState]:
+        with self._tx() as conn:
+            return [CircuitState.from_row(r) for r in jq.get_circuits(conn)]
+
+
+def _short(details: dict[str, Any]) -> dict[str, Any]:
+    """Details for a history row: long texts cut to their last 2 KB."""
+    return {k: (v[-2000:] if isinstance(v, str) else v) for k, v in details.items()}
