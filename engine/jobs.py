@@ -115,7 +115,8 @@ class JobsMixin:
             return dict(task.data)
         return {m["name"]: self.script_engine.evaluate(task, m["expression"]) for m in job["inputs"]}
 
-    def _create_jobs(self, conn: Connection, row: Any, tasks: list[SpiffTask]) -> None:
+    def _create_jobs(self, conn: Connection, row: Any, tasks: list[SpiffTask]) -> bool:
+        """Insert the jobs of newly waiting job tasks; True if one became an incident straight away."""
         now = self.now()
         rows = []
         for task in tasks:
@@ -143,6 +144,7 @@ class JobsMixin:
         jq.insert_jobs(conn, rows)
         if any(r["status"] == jq.READY for r in rows):
             conn.info["baton_jobs_created"] = True
+        return any(r["status"] == jq.INCIDENT for r in rows)
 
     def _remove_jobs(self, conn: Connection, task_ids: list[str]) -> None:
         """Jobs whose task ended another way (instance cancelled, boundary event, terminate end)."""

@@ -222,6 +222,7 @@ class Engine(JobsMixin):
             started = {"at": now, "event": "instance_started",
                        "details": {"variables": variables, "business_key": business_key, "version": row.version}}
             added = self._record(conn, SimpleNamespace(**values), out, set(), [started], previous_status=None)
+            values["status"] = out.status  # jobs may have turned it into an incident
         self._log_outcome(instance_id, "started", out)
         tasks = [Task.from_row(SimpleNamespace(business_key=business_key, **t)) for t in added]
         return Instance.from_row(SimpleNamespace(**values), tasks)
@@ -374,8 +375,9 @@ class Engine(JobsMixin):
                          "element_name": None, "element_type": None, "task_id": None, "details": out.error})
         q.insert_history(conn, rows)
         self._remove_jobs(conn, out.gone_jobs)
-        if out.new_jobs:
-            self._create_jobs(conn, row, out.new_jobs)
+        if out.new_jobs and self._create_jobs(conn, row, out.new_jobs) and out.status == execution.RUNNING:
+            out.status = execution.INCIDENT
+            q.set_status(conn, instance_id, out.status)
         current = set(out.human_tasks)
         add = [{"id": tid, "instance_id": instance_id, "element_id": t.task_spec.bpmn_id,
                 "name": t.task_spec.bpmn_name, "element_type": execution.element_type(t.task_spec),

@@ -41,3 +41,27 @@ def script(code: str, name: str = "") -> str:
 
 def user_task(name: str = "Do it") -> str:
     return f'<bpmn:userTask id="{{id}}" name="{name}"/>'
+
+
+class Clock:
+    """A clock the engine reads (``Engine(settings, clock=clock)``), moved by the test instead of sleeping."""
+
+    def __init__(self) -> None:
+        import datetime as dt
+
+        self._now = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
+
+    def __call__(self):
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        import datetime as dt
+
+        self._now += dt.timedelta(seconds=seconds)
+
+
+def service_task(topic: str | None = None, extensions: str = "", attrs: str = "") -> str:
+    """A service task (``{id}`` filled in by :func:`chain`), external with ``topic`` when given."""
+    topic_attrs = f' camunda:type="external" camunda:topic="{topic}"' if topic else ""
+    ext = f"<bpmn:extensionElements>{extensions}</bpmn:extensionElements>" if extensions else ""
+    return f'<bpmn:serviceTask id="{{id}}" name="Call {topic or "service"}"{topic_attrs}{attrs}>{ext}</bpmn:serviceTask>'

@@ -161,6 +161,11 @@ def update_instance(conn: Connection, instance_id: str, lock_version: int, **val
     return result.rowcount == 1
 
 
+def set_status(conn: Connection, instance_id: str, status: str) -> None:
+    """Only inside the transaction that just wrote the instance (it holds the row)."""
+    conn.execute(update(instances).where(instances.c.id == instance_id).values(status=status))
+
+
 # ---- human tasks -----------------------------------------------------------------------------------------
 
 def get_human_task(conn: Connection, task_id: str) -> Any:

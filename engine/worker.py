@@ -1,0 +1,190 @@
+"""The worker: claims jobs of the configured agents and runs them in a thread pool.
+
+``baton worker`` runs one alone (several can share one PostgreSQL database); ``baton serve`` runs one
+next to the web app.  Each job is claimed with a lease, its agent runs with no instance lock held, and
+the result goes back through the engine (``complete_job`` / ``fail_job`` / ``job_bpmn_error``), which
+rejects it if the lease was lost meanwhile.  Topics with no agent are left to external workers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+import traceback
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from .adapters.base import CallContext
+from .agents import AgentConfig, build_adapter
+from .errors import AgentFailure, BatonError, BpmnErrorRaised, JobNotFound, LockLost
+from .records import Job
+
+log = logging.getLogger("baton.worker")
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    """Runs the agents of ``agents`` (topic -> config) for jobs of ``engine``."""
+
+    def __init__(self, engine: Any, agents: dict[str, AgentConfig] | None = None, threads: int = 4,
+                 poll: float = 1.0, worker_id: str | None = None) -> None:
+        self.engine = engine
+        self.agents = dict(engine.agents if agents is None else agents)
+        self.threads = max(1, threads)
+        self.poll = poll
+        self.worker_id = worker_id or default_worker_id()
+        self._adapters: dict[str, Any] = {}
+        self._adapters_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._in_flight = 0
+        self._in_flight_lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._thread: threading.Thread | None = None
+        self.processed = 0
+
+    @property
+    def topics(self) -> list[str]:
+        return sorted(self.agents)
+
+    def _circuits(self) -> dict[str, tuple[int, float]]:
+        return {t: (c.circuit_threshold, c.circuit_cooloff) for t, c in self.agents.items()}
+
+    def _adapter(self, topic: str) -> Any:
+        with self._adapters_lock:
+            if topic not in self._adapters:
+                self._adapters[topic] = build_adapter(self.agents[topic])
+            return self._adapters[topic]
+
+    # ---- running -------------------------------------------------------------------------------------------
+
+    def start(self) -> Worker:
+        """Run in background threads until :meth:`stop`."""
+        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="baton-job")
+        self._thread = threading.Thread(target=self._loop, name="baton-worker", daemon=True)
+        self._thread.start()
+        log.info("worker started", extra={"worker_id": self.worker_id, "topics": ",".join(self.topics),
+                                          "threads": self.threads})
+        return self
+
+    def stop(self, wait: bool = True) -> None:
+        self._stop.set()
+        with self.engine.jobs_signal:
+            self.engine.jobs_signal.notify_all()
+        if self._thread is not None and wait:
+            self._thread.join()
+        if self._pool is not None:
+            self._pool.shutdown(wait=wait)
+        for adapter in self._adapters.values():
+            close = getattr(adapter, "close", None)
+            if close is not None:
+                close()
+
+    def run_forever(self) -> None:
+        """Run in this thread (``baton worker``) until :meth:`stop` or KeyboardInterrupt."""
+        self.start()
+        try:
+            while self._thread is not None and self._thread.is_alive():
+                self._thread.join(0.5)
+        except KeyboardInterrupt:
+            log.info("worker stopping", extra={"worker_id": self.worker_id})
+        finally:
+            self.stop()
+
+    def _loop(self) -> None:
+        assert self._pool is not None
+        while not self._stop.is_set():
+            try:
+                self.engine.expire_locks()
+                free = self.threads - self._in_flight
+                jobs = self._claim(free) if free > 0 and self.agents else []
+            except BatonError as exc:
+                log.warning("worker could not claim jobs: %s", exc, extra={"worker_id": self.worker_id})
+                jobs = []
+            for job in jobs:
+                with self._in_flight_lock:
+                    self._in_flight += 1
+                self._pool.submit(self._run_and_release, job)
+            if not jobs:
+                with self.engine.jobs_signal:
+                    if not self._stop.is_set():
+                        self.engine.jobs_signal.wait(self._idle_wait())
+
+    def _idle_wait(self) -> float:
+        due = self.engine.next_job_due(self.topics) if self.agents else None
+        if due is None:
+            return self.poll
+        return min(self.poll, max(0.01, (due - self.engine.now()).total_seconds()))
+
+    def _claim(self, limit: int) -> list[Job]:
+        return list(self.engine.claim_jobs(self.worker_id, self.topics, limit=limit, circuits=self._circuits()))
+
+    def _run_and_release(self, job: Job) -> None:
+        try:
+            self.execute(job)
+        finally:
+            with self._in_flight_lock:
+                self._in_flight -= 1
+            with self.engine.jobs_signal:
+                self.engine.jobs_signal.notify_all()
+
+    def run_once(self, limit: int | None = None) -> int:
+        """Claim due jobs and run them here, one after another; returns how many ran (tests, benchmarks)."""
+        jobs = self._claim(limit or self.threads)
+        for job in jobs:
+            self.execute(job)
+        return len(jobs)
+
+    # ---- one job ---------------------------------------------------------------------------------------------
+
+    def context(self, job: Job) -> CallContext:
+        timeout = job.timeout or self.agents[job.topic].timeout or 300.0
+        return CallContext(
+            instance_id=job.instance_id, business_key=job.business_key, process_key=job.process_key,
+            process_version=job.process_version, element_id=job.element_id, element_name=job.element_name,
+            topic=job.topic, job_id=job.id, attempt=job.attempt,
+            deadline=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=timeout),
+        )
+
+    def execute(self, job: Job) -> None:
+        """Run the agent for one claimed job and report the result to the engine."""
+        cfg = self.agents[job.topic]
+        extra = {"worker_id": self.worker_id, "job_id": job.id, "instance_id": job.instance_id,
+                 "topic": job.topic, "attempt": job.attempt}
+        try:
+            try:
+                result = self._adapter(job.topic).call(dict(job.variables), self.context(job))
+            except (AgentFailure, BpmnErrorRaised):
+                raise
+            except BatonError as exc:
+                raise AgentFailure(str(exc), retryable=False) from exc
+            except Exception as exc:  # noqa: BLE001 - an adapter bug must not kill the worker
+                raise AgentFailure(f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()) from exc
+        except BpmnErrorRaised as exc:
+            self._report(extra, lambda: self.engine.job_bpmn_error(
+                job.id, self.worker_id, exc.error_code, exc.message, exc.variables))
+            log.info("job answered with BPMN error %s", exc.error_code, extra=extra)
+        except AgentFailure as exc:
+            self._report(extra, lambda: self.engine.fail_job(
+                job.id, self.worker_id, exc.message, exc.details, retryable=exc.retryable,
+                backoff_base=cfg.backoff_base, backoff_cap=cfg.backoff_cap,
+                circuit=(cfg.circuit_threshold, cfg.circuit_cooloff)))
+            log.warning("job failed: %s", exc.message, extra=extra)
+        else:
+            self._report(extra, lambda: self.engine.complete_job(job.id, self.worker_id, result or {}))
+            log.info("job completed", extra=extra)
+        self.processed += 1
+
+    def _report(self, extra: dict[str, Any], call: Any) -> None:
+        try:
+            call()
+        except (LockLost, JobNotFound) as exc:
+            log.warning("result rejected: %s", exc, extra=extra)
+        except BatonError as exc:
+            log.error("could not record the job's result: %s", exc, extra=extra)
