@@ -16,6 +16,7 @@ import threading
 import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from .adapters.base import CallContext
@@ -167,17 +168,17 @@ class Worker:
             except Exception as exc:  # noqa: BLE001 - an adapter bug must not kill the worker
                 raise AgentFailure(f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()) from exc
         except BpmnErrorRaised as exc:
-            self._report(extra, lambda: self.engine.job_bpmn_error(
-                job.id, self.worker_id, exc.error_code, exc.message, exc.variables))
             log.info("job answered with BPMN error %s", exc.error_code, extra=extra)
+            self._report(extra, partial(self.engine.job_bpmn_error, job.id, self.worker_id, exc.error_code,
+                                        exc.message, exc.variables))
         except AgentFailure as exc:
-            self._report(extra, lambda: self.engine.fail_job(
-                job.id, self.worker_id, exc.message, exc.details, retryable=exc.retryable,
-                backoff_base=cfg.backoff_base, backoff_cap=cfg.backoff_cap,
-                circuit=(cfg.circuit_threshold, cfg.circuit_cooloff)))
             log.warning("job failed: %s", exc.message, extra=extra)
+            self._report(extra, partial(self.engine.fail_job, job.id, self.worker_id, exc.message, exc.details,
+                                        retryable=exc.retryable, backoff_base=cfg.backoff_base,
+                                        backoff_cap=cfg.backoff_cap,
+                                        circuit=(cfg.circuit_threshold, cfg.circuit_cooloff)))
         else:
-            self._report(extra, lambda: self.engine.complete_job(job.id, self.worker_id, result or {}))
+            self._report(extra, partial(self.engine.complete_job, job.id, self.worker_id, result or {}))
             log.info("job completed", extra=extra)
         self.processed += 1
 
