@@ -42,6 +42,8 @@ class Settings:
     #: Full-jitter exponential backoff between attempts: base and cap, in seconds.
     job_backoff_base: float = 1.0
     job_backoff_cap: float = 300.0
+    #: Seconds a worker's lease lasts beyond the job's timeout (to report the result).
+    job_lease_grace: float = 10.0
     #: Worker threads `baton serve` runs next to the web app (0 = none); `baton worker --threads` for nodes.
     workers: int = 4
 

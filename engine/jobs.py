@@ -22,6 +22,7 @@ import functools
 import random
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -49,7 +50,6 @@ from .store import queries as q
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-DEFAULT_ATTEMPTS = 3
 DEFAULT_TIMEOUT = 300.0
 _RNG = random.Random()
 
@@ -81,30 +81,20 @@ class JobsMixin:
 
     # ---- creating and removing jobs (called inside Engine transactions) ----------------------------------
 
-    def _job_policy(self, task_spec: Any) -> tuple[int, list[float] | None, float]:
-        """(max attempts, retry delays, timeout) from the diagram, else the agent config, else defaults."""
+    def _job_policy(self, task_spec: Any) -> tuple[int | None, list[float] | None, float | None]:
+        """(max attempts, retry delays, timeout) as the diagram gives them; None = the worker's agent decides.
+
+        The agent's settings (baton.toml) are applied by the worker that runs the job, so a job created by
+        any process (the CLI, the web app, a worker) follows the configuration of the node that runs it.
+        """
         job = task_spec.job
-        agent = self.agents.get(job["topic"])
-        cycle = None
         try:
-            if job.get("retry_cycle"):
-                cycle = parse_retry_cycle(job["retry_cycle"])
-            elif agent is not None and agent.retry_cycle:
-                cycle = list(agent.retry_cycle)
+            cycle = parse_retry_cycle(job["retry_cycle"]) if job.get("retry_cycle") else None
             if job.get("retries") is not None:
-                attempts = max(1, int(job["retries"]))
-            elif cycle is not None:
-                attempts = len(cycle) + 1
-            elif agent is not None and agent.retries is not None:
-                attempts = agent.retries
+                attempts: int | None = max(1, int(job["retries"]))
             else:
-                attempts = self.settings.job_attempts
-            if job.get("timeout"):
-                timeout = parse_duration(job["timeout"])
-            elif agent is not None and agent.timeout is not None:
-                timeout = agent.timeout
-            else:
-                timeout = DEFAULT_TIMEOUT
+                attempts = len(cycle) + 1 if cycle is not None else None
+            timeout = parse_duration(job["timeout"]) if job.get("timeout") else None
         except ConfigurationError as exc:
             raise ConfigurationError(f"job settings of '{task_spec.bpmn_id}': {exc}") from exc
         return attempts, cycle, timeout
@@ -158,11 +148,12 @@ class JobsMixin:
     # ---- claiming --------------------------------------------------------------------------------------------
 
     def claim_jobs(self, worker_id: str, topics: list[str] | None = None, limit: int = 1,
-                   lock_seconds: float | None = None, circuits: dict[str, tuple[int, float]] | None = None
-                   ) -> list[Job]:
+                   lock_seconds: float | None = None, circuits: dict[str, tuple[int, float]] | None = None,
+                   timeouts: dict[str, float] | None = None) -> list[Job]:
         """Lock up to ``limit`` due jobs of ``topics`` for ``worker_id``.
 
-        ``lock_seconds`` None locks each job for its own timeout plus 30 s.  ``circuits`` (topic ->
+        ``lock_seconds`` None locks each job for its timeout (the diagram's, else ``timeouts[topic]``, else
+        300 s) plus ``settings.job_lease_grace``.  ``circuits`` (topic ->
         (threshold, cool-off seconds)) makes open circuits skip their topics, and lets one probe through
         a circuit whose cool-off is over.
         """
@@ -180,7 +171,9 @@ class JobsMixin:
             result = []
             for row in claimed:
                 if lock_seconds is None:
-                    until = now + dt.timedelta(seconds=(row.timeout or DEFAULT_TIMEOUT) + 30)
+                    timeout = row.timeout or (timeouts or {}).get(row.topic) or DEFAULT_TIMEOUT
+                    lease = timeout + self.settings.job_lease_grace
+                    until = now + dt.timedelta(seconds=lease)
                     jq.update_job(conn, row.id, lock_expires_at=until)
                     row = jq.get_job(conn, row.id)
                 result.append(Job.from_row(row))
@@ -271,35 +264,40 @@ class JobsMixin:
     def fail_job(self, job_id: str, worker_id: str, message: str, details: dict[str, Any] | None = None,
                  retryable: bool = True, retries: int | None = None, retry_in: float | None = None,
                  backoff_base: float | None = None, backoff_cap: float | None = None,
-                 circuit: tuple[int, float] | None = None) -> Job | Incident:
+                 circuit: tuple[int, float] | None = None, default_attempts: int | None = None,
+                 default_cycle: list[float] | None = None) -> Job | Incident:
         """Record a failed attempt: the job is due again later, or becomes an incident.
 
         ``retries`` (remaining attempts, as external workers report it) and ``retry_in`` (seconds) override
-        the job's own policy; ``circuit`` (threshold, cool-off) counts the failure against the topic.
+        everything.  Otherwise the diagram's retries and retry cycle apply, then ``default_attempts`` /
+        ``default_cycle`` / backoff (the agent's config, passed by the worker), then the settings.
+        ``circuit`` (threshold, cool-off) counts the failure against the topic.
         """
+        policy = _Policy(retries, retry_in, backoff_base, backoff_cap, default_attempts, default_cycle)
         return retry_conflicts(lambda: self._fail_job(job_id, worker_id, message, details or {}, retryable,
-                                                      retries, retry_in, backoff_base, backoff_cap, circuit))
+                                                      policy, circuit))
 
     def _fail_job(self, job_id: str, worker_id: str, message: str, details: dict[str, Any], retryable: bool,
-                  retries: int | None, retry_in: float | None, base: float | None, cap: float | None,
-                  circuit: tuple[int, float] | None) -> Job | Incident:
+                  policy: _Policy, circuit: tuple[int, float] | None) -> Job | Incident:
         now = self.now()
         with self._tx() as conn:
             job = self._locked_job(conn, job_id, worker_id)
             if circuit is not None:
                 jq.record_failure(conn, job.topic, now, circuit[0], now + dt.timedelta(seconds=circuit[1]))
-            left = retries if retries is not None else (job.max_attempts or DEFAULT_ATTEMPTS) - job.attempt
+            max_attempts = job.max_attempts or policy.default_attempts or self.settings.job_attempts
+            left = policy.retries if policy.retries is not None else max_attempts - job.attempt
             if not retryable or left <= 0:
                 reason = message if retryable else f"{message} (not retryable)"
                 return self._to_incident(conn, job, reason, details, worker_id)
-            if retry_in is None:
-                cycle = job.retry_cycle or []
-                if cycle:
-                    retry_in = float(cycle[min(job.attempt - 1, len(cycle) - 1)])
-                else:
-                    retry_in = backoff(job.attempt, base or self.settings.job_backoff_base,
-                                       cap or self.settings.job_backoff_cap, _RNG)
-            max_attempts = job.max_attempts if retries is None else job.attempt + retries
+            retry_in = policy.retry_in
+            cycle = job.retry_cycle or policy.default_cycle
+            if retry_in is None and cycle:
+                retry_in = float(cycle[min(job.attempt - 1, len(cycle) - 1)])
+            elif retry_in is None:
+                retry_in = backoff(job.attempt, policy.base or self.settings.job_backoff_base,
+                                   policy.cap or self.settings.job_backoff_cap, _RNG)
+            if policy.retries is not None:
+                max_attempts = job.attempt + policy.retries
             jq.update_job(conn, job.id, status=jq.READY, lock_owner=None, lock_expires_at=None,
                           due_at=now + dt.timedelta(seconds=retry_in), last_error=message,
                           error_details=details or None, max_attempts=max_attempts, updated_at=now)
@@ -402,7 +400,7 @@ class JobsMixin:
             if job is None or job.status != jq.LOCKED or expires is None or expires >= now:
                 return
             message = f"worker {job.lock_owner} stopped responding: its lease expired during attempt {job.attempt}"
-            if job.attempt >= (job.max_attempts or DEFAULT_ATTEMPTS):
+            if job.attempt >= (job.max_attempts or self.settings.job_attempts):
                 self._to_incident(conn, job, message, {}, None)
                 return
             if jq.update_job(conn, job.id, expect={"status": jq.LOCKED, "lock_owner": job.lock_owner},
@@ -480,6 +478,18 @@ class JobsMixin:
     def circuits(self) -> list[CircuitState]:
         with self._tx() as conn:
             return [CircuitState.from_row(r) for r in jq.get_circuits(conn)]
+
+
+@dataclass(frozen=True)
+class _Policy:
+    """How a failed attempt is retried (see :meth:`JobsMixin.fail_job`)."""
+
+    retries: int | None
+    retry_in: float | None
+    base: float | None
+    cap: float | None
+    default_attempts: int | None
+    default_cycle: list[float] | None
 
 
 def _short(details: dict[str, Any]) -> dict[str, Any]:

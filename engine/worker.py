@@ -124,7 +124,9 @@ class Worker:
         return min(self.poll, max(0.01, (due - self.engine.now()).total_seconds()))
 
     def _claim(self, limit: int) -> list[Job]:
-        return list(self.engine.claim_jobs(self.worker_id, self.topics, limit=limit, circuits=self._circuits()))
+        timeouts = {t: c.timeout for t, c in self.agents.items() if c.timeout}
+        return list(self.engine.claim_jobs(self.worker_id, self.topics, limit=limit, circuits=self._circuits(),
+                                           timeouts=timeouts))
 
     def _run_and_release(self, job: Job) -> None:
         try:
@@ -176,7 +178,9 @@ class Worker:
             self._report(extra, partial(self.engine.fail_job, job.id, self.worker_id, exc.message, exc.details,
                                         retryable=exc.retryable, backoff_base=cfg.backoff_base,
                                         backoff_cap=cfg.backoff_cap,
-                                        circuit=(cfg.circuit_threshold, cfg.circuit_cooloff)))
+                                        circuit=(cfg.circuit_threshold, cfg.circuit_cooloff),
+                                        default_attempts=cfg.max_attempts if cfg.retries or cfg.retry_cycle else None,
+                                        default_cycle=cfg.retry_cycle))
         else:
             self._report(extra, partial(self.engine.complete_job, job.id, self.worker_id, result or {}))
             log.info("job completed", extra=extra)

@@ -7,7 +7,15 @@ from werkzeug.exceptions import HTTPException
 
 from engine import errors as e
 
+
+class RequestError(e.BatonError):
+    """The request is not valid: its body is not JSON, or a field is missing or of the wrong type."""
+
+    code = "invalid_request"
+
+
 STATUS = [
+    (RequestError, 400),
     (e.NotFoundError, 404),
     (e.ConflictError, 409),
     (e.InvalidStateError, 409),

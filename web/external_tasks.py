@@ -1,0 +1,427 @@
+"""External tasks over REST, modelled on Camunda 7: workers anywhere fetch jobs, lock them, report back.
+
+A service task with ``camunda:type="external" camunda:topic="..."`` (or any job whose topic has no agent
+configured) waits as a job until a worker fetches it.  Endpoints, under ``/api/v1/external-tasks``:
+
+=======================  ===================================================================================
+``GET  /``               open jobs (``?topicName=``, ``?locked=true|false``, ``?processInstanceId=``)
+``GET  /<id>``           one open job
+``POST /fetch-and-lock`` lock up to ``maxTasks`` due jobs of the given topics, long polling up to 30 s
+``POST /<id>/complete``  the result: ``variables`` go into the instance, which runs on
+``POST /<id>/failure``   a failed attempt: retried after ``retryTimeout`` ms, or an incident at ``retries`` 0
+``POST /<id>/bpmnError`` a BPMN error for an error boundary event on the task (uncaught: an incident)
+``POST /<id>/extendLock`` keep the lock ``newDuration`` ms longer
+``POST /<id>/unlock``    give the job back without spending an attempt
+=======================  ===================================================================================
+
+Only the worker holding the current, unexpired lock may complete, fail, throw or extend (else 409).  Bad
+input is a 400 naming the field; every error has the shape ``{"error": {"code", "message", "details"}}``
+(see :mod:`web.errors`).  Times are milliseconds, as in Camunda; variables are plain JSON values.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import Blueprint, current_app, request
+
+from engine.errors import BatonError, ConcurrentModification, JobNotFound, LockLost
+from engine.jobs import DEFAULT_ATTEMPTS
+from engine.records import Job
+
+from . import get_engine
+from .errors import RequestError
+
+log = logging.getLogger("baton.web.external_tasks")
+
+bp = Blueprint("external_tasks", __name__, url_prefix="/api/v1/external-tasks")
+
+MAX_TASKS = 100
+MAX_LOCK_MS = 24 * 3600 * 1000
+MAX_ASYNC_TIMEOUT_MS = 30_000
+MAX_RETRY_TIMEOUT_MS = 30 * 24 * 3600 * 1000
+MAX_RETRIES = 10_000
+MAX_NAME = 255  # worker ids, topics and error codes are stored in columns of this size
+RECHECK_SECONDS = 1.0  # jobs committed by other processes only show up in the database
+LONG_POLLS = 4  # waitress serves with 8 threads: long polls may hold at most this many (app.config override)
+
+
+# ---- reading request bodies ---------------------------------------------------------------------------------
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object (an empty body is ``{}``); anything else is a :class:`RequestError`."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise RequestError(f"the request body is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise RequestError(f"the request body must be a JSON object, not {_kind(data)}")
+    _no_nul(data, "")
+    return data
+
+
+def _no_nul(value: Any, path: str) -> None:
+    """Refuse NUL characters anywhere: PostgreSQL cannot store them (a 400 here, not a 503 later)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            field = path or "(body)"
+            raise RequestError(f"'{field}' contains a NUL character", field=field)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key, path or "(body)")
+            _no_nul(item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _no_nul(item, f"{path}[{i}]")
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array",
+            dict: "an object"}.get(type(value), type(value).__name__)
+
+
+class Fields:
+    """Typed access to the fields of a JSON object; a missing or mistyped field is a 400 that names it."""
+
+    def __init__(self, data: dict[str, Any], where: str = "") -> None:
+        self.data = data
+        self.where = where
+
+    def _bad(self, name: str, problem: str) -> RequestError:
+        field = f"{self.where}{name}"
+        return RequestError(f"'{field}' {problem}", field=field)
+
+    def _get(self, name: str, required: bool) -> Any:
+        value = self.data.get(name)
+        if value is None and required:
+            raise self._bad(name, "is required")
+        return value
+
+    def text(self, name: str, required: bool = False, default: str | None = None,
+             max_length: int | None = None) -> str | None:
+        value = self._get(name, required)
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            raise self._bad(name, f"must be a string, not {_kind(value)}")
+        if required and not value.strip():
+            raise self._bad(name, "must not be empty")
+        if max_length is not None and len(value) > max_length:
+            raise self._bad(name, f"must be at most {max_length} characters long")
+        return value
+
+    def integer(self, name: str, required: bool = False, default: int | None = None, low: int | None = None,
+                high: int | None = None) -> int | None:
+        value = self._get(name, required)
+        if value is None:
+            return default
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self._bad(name, f"must be an integer, not {_kind(value)}")
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+            raise self._bad(name, f"must be {bounds} (got {value})")
+        return value
+
+    def obj(self, name: str) -> dict[str, Any]:
+        value = self._get(name, False)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self._bad(name, f"must be an object, not {_kind(value)}")
+        return value
+
+    def items(self, name: str, required: bool = False) -> list[Any] | None:
+        value = self._get(name, required)
+        if value is None:
+            return None
+        if not isinstance(value, list):
+            raise self._bad(name, f"must be an array, not {_kind(value)}")
+        if required and not value:
+            raise self._bad(name, "must not be empty")
+        return value
+
+    def nested(self, name: str, index: int, value: Any) -> Fields:
+        if not isinstance(value, dict):
+            raise self._bad(f"{name}[{index}]", f"must be an object, not {_kind(value)}")
+        return Fields(value, f"{self.where}{name}[{index}].")
+
+
+def worker_id(fields: Fields, required: bool = True) -> str | None:
+    return fields.text("workerId", required=required, max_length=MAX_NAME)
+
+
+def milliseconds(fields: Fields, name: str, required: bool = True) -> float | None:
+    """A positive duration in ms (at most a day) as seconds."""
+    value = fields.integer(name, required=required, low=1, high=MAX_LOCK_MS)
+    return None if value is None else value / 1000
+
+
+# ---- what a worker sees -----------------------------------------------------------------------------------------
+
+
+def attempts_left(job: Job) -> int:
+    """Attempts left, the current one included while the job is locked (Camunda's ``retries``)."""
+    if job.status == "incident":
+        return 0
+    left = (job.max_attempts or DEFAULT_ATTEMPTS) - job.attempt
+    return max(0, left + (1 if job.status == "locked" else 0))
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def to_json(job: Job, variables: bool = True, names: list[str] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": job.id,
+        "topicName": job.topic,
+        "workerId": job.lock_owner,
+        "lockExpirationTime": _iso(job.lock_expires_at) if job.status == "locked" else None,
+        "processInstanceId": job.instance_id,
+        "businessKey": job.business_key,
+        "processDefinitionKey": job.process_key,
+        "processDefinitionVersion": job.process_version,
+        "activityId": job.element_id,
+        "activityName": job.element_name,
+        "retries": attempts_left(job),
+        "attempt": job.attempt,
+    }
+    if variables:
+        values = job.variables or {}
+        body["variables"] = values if names is None else {k: values[k] for k in names if k in values}
+    return body
+
+
+def to_json_with_state(job: Job) -> dict[str, Any]:
+    """The read-only view: what a worker would get, plus where the job stands."""
+    return {**to_json(job, variables=False), "status": job.status, "dueTime": _iso(job.due_at),
+            "errorMessage": job.last_error, "createdTime": _iso(job.created_at)}
+
+
+@contextmanager
+def lock_holder_only(job_id: str, worker: str | None) -> Iterator[None]:
+    """LockLost with a message a worker's author understands at once."""
+    _check_id(job_id)
+    try:
+        yield
+    except LockLost as exc:
+        raise LockLost(f"job {job_id} is not locked by worker {worker!r}: another worker holds its lock, or the "
+                       "lock expired; nothing was applied", job_id=job_id, worker_id=worker,
+                       reason=str(exc)) from exc
+
+
+# ---- reading jobs -------------------------------------------------------------------------------------------------
+
+
+@bp.get("")
+def list_jobs():  # type: ignore[no-untyped-def]
+    args = request.args
+    locked = args.get("locked")
+    if locked not in (None, "", "true", "false"):
+        raise RequestError(f"'locked' must be true or false, not {locked!r}", field="locked")
+    try:
+        limit = int(args.get("maxResults", "200"))
+    except ValueError:
+        limit = -1
+    if not 1 <= limit <= 1000:
+        raise RequestError("'maxResults' must be an integer between 1 and 1000", field="maxResults")
+    status = {"true": "locked", "false": "ready"}.get(locked or "")
+    jobs = get_engine().jobs(status=status, topic=args.get("topicName") or None,
+                             instance_id=args.get("processInstanceId") or None, limit=limit)
+    return [to_json_with_state(j) for j in jobs]
+
+
+@bp.get("/<job_id>")
+def get_job(job_id: str):  # type: ignore[no-untyped-def]
+    job = _find_job(job_id)
+    return {**to_json_with_state(job), "variables": job.variables or {}}
+
+
+def _check_id(job_id: str) -> None:
+    """An id no job can have is simply not found (never a database error over a NUL or a long text)."""
+    if len(job_id) > 36 or "\x00" in job_id:
+        raise JobNotFound(f"no open job has id {job_id[:40]!r}", job_id=job_id[:40])
+
+
+def _find_job(job_id: str) -> Job:
+    """One open job.  The Engine has no ``get_job`` yet: read it with the store's query in one transaction."""
+    from engine.store import job_queries as jq
+
+    _check_id(job_id)
+
+    engine = get_engine()
+    with engine.db.connect() as conn:
+        row = jq.get_job(conn, job_id)
+    if row is None:
+        raise JobNotFound(f"no open job has id {job_id!r} (it may have been completed or cancelled)",
+                          job_id=job_id)
+    return Job.from_row(row)
+
+
+# ---- fetch and lock ----------------------------------------------------------------------------------------------
+
+
+class FetchRequest:
+    def __init__(self, data: dict[str, Any]) -> None:
+        fields = Fields(data)
+        self.worker_id = worker_id(fields)
+        self.max_tasks = fields.integer("maxTasks", default=1, low=1, high=MAX_TASKS) or 1
+        self.timeout = (fields.integer("asyncResponseTimeout", default=0, low=0, high=MAX_ASYNC_TIMEOUT_MS) or 0) / 1000
+        self.topics: list[tuple[str, float, list[str] | None]] = []
+        for i, item in enumerate(fields.items("topics", required=True) or []):
+            topic = fields.nested("topics", i, item)
+            name = topic.text("topicName", required=True, max_length=MAX_NAME)
+            lock = milliseconds(topic, "lockDuration")
+            names = topic.items("variables")
+            if names is not None and not all(isinstance(n, str) for n in names):
+                raise RequestError(f"'topics[{i}].variables' must be an array of variable names",
+                                   field=f"topics[{i}].variables")
+            self.topics.append((str(name), float(lock or 0), names))
+
+
+def claim(engine: Any, req: FetchRequest) -> list[dict[str, Any]]:
+    """One round: give back expired leases, then claim topic by topic (each with its lock duration)."""
+    engine.expire_locks()  # nothing else does when `baton serve` runs no agents
+    found: list[dict[str, Any]] = []
+    for topic, lock_seconds, names in req.topics:
+        if len(found) >= req.max_tasks:
+            break
+        try:
+            jobs = engine.claim_jobs(req.worker_id, [topic], limit=req.max_tasks - len(found),
+                                     lock_seconds=lock_seconds)
+        except ConcurrentModification:
+            break  # the database was busy: answer with what we have, the worker asks again
+        except BatonError:
+            if not found:
+                raise
+            log.exception("claiming topic %s failed; answering with the %d job(s) already locked", topic,
+                          len(found))
+            break
+        found += [to_json(job, names=names) for job in jobs]
+    return found
+
+
+def _long_polls() -> threading.Semaphore:
+    app = current_app
+    with _SEMAPHORES_LOCK:
+        sem = app.extensions.get("baton.long_polls")
+        if sem is None:
+            sem = app.extensions["baton.long_polls"] = threading.Semaphore(
+                int(app.config.get("BATON_LONG_POLLS", LONG_POLLS)))
+        return sem
+
+
+_SEMAPHORES_LOCK = threading.Lock()
+
+
+def long_poll(engine: Any, req: FetchRequest, round_: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Claim again on every job notification and at least every second until something is found or time is up."""
+    deadline = time.monotonic() + req.timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return []
+        with engine.jobs_signal:
+            engine.jobs_signal.wait(min(RECHECK_SECONDS, left))
+        found = round_()
+        if found:
+            return found
+
+
+@bp.post("/fetch-and-lock")
+def fetch_and_lock():  # type: ignore[no-untyped-def]
+    req = FetchRequest(json_body())
+    engine = get_engine()
+    found = claim(engine, req)
+    if found or req.timeout <= 0:
+        return found
+    slots = _long_polls()
+    if not slots.acquire(blocking=False):
+        log.info("long poll refused: %s long polls already wait; answering at once",
+                 current_app.config.get("BATON_LONG_POLLS", LONG_POLLS))
+        return found
+    try:
+        return long_poll(engine, req, lambda: claim(engine, req))
+    finally:
+        slots.release()
+
+
+# ---- reporting back ----------------------------------------------------------------------------------------------
+
+
+def _variables(fields: Fields) -> dict[str, Any]:
+    return fields.obj("variables")
+
+
+@bp.post("/<job_id>/complete")
+def complete(job_id: str):  # type: ignore[no-untyped-def]
+    fields = Fields(json_body())
+    worker = worker_id(fields)
+    variables = _variables(fields)
+    with lock_holder_only(job_id, worker):
+        get_engine().complete_job(job_id, str(worker), variables)
+    return "", 204
+
+
+@bp.post("/<job_id>/failure")
+def failure(job_id: str):  # type: ignore[no-untyped-def]
+    fields = Fields(json_body())
+    worker = worker_id(fields)
+    message = fields.text("errorMessage") or "the external worker reported a failure"
+    details = fields.text("errorDetails")
+    retries = fields.integer("retries", low=0, high=MAX_RETRIES)
+    retry_in = fields.integer("retryTimeout", low=0, high=MAX_RETRY_TIMEOUT_MS)
+    with lock_holder_only(job_id, worker):
+        get_engine().fail_job(job_id, str(worker), message, {"details": details} if details else None,
+                              retries=retries, retry_in=None if retry_in is None else retry_in / 1000)
+    return "", 204
+
+
+@bp.post("/<job_id>/bpmnError")
+def bpmn_error(job_id: str):  # type: ignore[no-untyped-def]
+    fields = Fields(json_body())
+    worker = worker_id(fields)
+    code = fields.text("errorCode", required=True, max_length=MAX_NAME)
+    message = fields.text("errorMessage")
+    variables = _variables(fields)
+    with lock_holder_only(job_id, worker):
+        caught = get_engine().job_bpmn_error(job_id, str(worker), str(code), message, variables)
+    log.info("BPMN error %s on job %s %s", code, job_id, "caught" if caught else "not caught: incident")
+    return "", 204
+
+
+@bp.post("/<job_id>/extendLock")
+def extend_lock(job_id: str):  # type: ignore[no-untyped-def]
+    fields = Fields(json_body())
+    worker = worker_id(fields)
+    seconds = milliseconds(fields, "newDuration")
+    with lock_holder_only(job_id, worker):
+        get_engine().extend_lock(job_id, str(worker), float(seconds or 0))
+    return "", 204
+
+
+@bp.post("/<job_id>/unlock")
+def unlock(job_id: str):  # type: ignore[no-untyped-def]
+    worker = worker_id(Fields(json_body()), required=False)
+    with lock_holder_only(job_id, worker):
+        get_engine().unlock_job(job_id, worker)
+    return "", 204
