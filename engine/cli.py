@@ -237,6 +237,7 @@ def show(settings: Settings, instance_id: str, as_json: bool) -> None:
     with _engine(settings) as eng:
         inst = eng.get_instance(instance_id)
         history = eng.history(instance_id)
+        open_incidents = eng.incidents(instance_id=instance_id)
 
     def text() -> None:
         click.echo(f"instance     {inst.id}")
@@ -247,6 +248,8 @@ def show(settings: Settings, instance_id: str, as_json: bool) -> None:
         if inst.error:
             click.echo(f"error        {inst.error.get('message')}")
         click.echo("active       " + (inst.current_activity))
+        for incident in open_incidents:
+            click.echo(f"incident     {incident.id}  {incident.message}  (baton retry {incident.id})")
         if inst.tasks:
             click.echo("tasks")
             for t in inst.tasks:
@@ -259,7 +262,8 @@ def show(settings: Settings, instance_id: str, as_json: bool) -> None:
             what = h.element_name or h.element_id or ""
             click.echo(f"  {_when(h.at)}  {h.event:<20} {what}")
 
-    _emit(as_json, {**inst.to_dict(), "history": [h.to_dict() for h in history]}, text)
+    _emit(as_json, {**inst.to_dict(), "history": [h.to_dict() for h in history],
+                    "incidents": [i.to_dict() for i in open_incidents]}, text)
 
 
 @main.command()

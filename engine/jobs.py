@@ -50,6 +50,7 @@ from .store import queries as q
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
+DEFAULT_ATTEMPTS = 3  # when neither the diagram, the agent nor the settings say (see Settings.job_attempts)
 DEFAULT_TIMEOUT = 300.0
 _RNG = random.Random()
 
@@ -321,6 +322,9 @@ class JobsMixin:
         workflow = self._load(conn, row)
         before = execution.snapshot(workflow)
         out = execution.outcome(workflow, before, None)
+        out.error = {"incident_id": incident_id, "element_id": job.element_id, "element_name": job.element_name,
+                     "topic": job.topic, "message": f"incident at '{job.element_name or job.element_id}' "
+                                                   f"(topic {job.topic}): {message}", "details": _short(details)}
         event = self._job_event(job, "incident_created", worker_id,
                                 {"incident_id": incident_id, "message": message, **_short(details)})
         self._save(conn, row, workflow, out, before, [event])

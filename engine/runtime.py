@@ -347,6 +347,7 @@ class Engine(JobsMixin):
             out.status, out.error = execution.FAILED, row.error
         if out.status == execution.RUNNING and jq.open_incident_count(conn, row.id):
             out.status = execution.INCIDENT
+            out.error = out.error or row.error  # the incident's message stays until it is resolved
         now = self.now()
         ok = q.update_instance(
             conn, row.id, row.lock_version, status=out.status, variables=out.variables, active=out.active,

@@ -24,9 +24,10 @@ def create_app(test_config: dict[str, Any] | None = None, engine: Engine | None 
         engine = Engine(settings)
     app.extensions["baton"] = engine
 
-    from . import api, errors, pages
+    from . import api, errors, external_tasks, pages
 
     app.register_blueprint(api.bp)
+    app.register_blueprint(external_tasks.bp)
     app.add_url_rule("/healthz", endpoint="healthz", view_func=api.health)  # for probes that expect it
     app.register_blueprint(pages.bp)
     errors.register(app)

@@ -245,9 +245,16 @@ def list_jobs():  # type: ignore[no-untyped-def]
     if not 1 <= limit <= 1000:
         raise RequestError("'maxResults' must be an integer between 1 and 1000", field="maxResults")
     status = {"true": "locked", "false": "ready"}.get(locked or "")
-    jobs = get_engine().jobs(status=status, topic=args.get("topicName") or None,
-                             instance_id=args.get("processInstanceId") or None, limit=limit)
+    jobs = get_engine().jobs(status=status, topic=_arg("topicName"), instance_id=_arg("processInstanceId"),
+                             limit=limit)
     return [to_json_with_state(j) for j in jobs]
+
+
+def _arg(name: str) -> str | None:
+    value = request.args.get(name) or None
+    if value is not None and (len(value) > MAX_NAME or "\x00" in value):
+        raise RequestError(f"'{name}' must be at most {MAX_NAME} characters, without NUL", field=name)
+    return value
 
 
 @bp.get("/<job_id>")
@@ -320,7 +327,11 @@ def claim(engine: Any, req: FetchRequest) -> list[dict[str, Any]]:
     return found
 
 
+_SEMAPHORES_LOCK = threading.Lock()
+
+
 def _long_polls() -> threading.Semaphore:
+    """This app's long-poll slots (``BATON_LONG_POLLS`` in the app config, default 4)."""
     app = current_app
     with _SEMAPHORES_LOCK:
         sem = app.extensions.get("baton.long_polls")
@@ -328,9 +339,6 @@ def _long_polls() -> threading.Semaphore:
             sem = app.extensions["baton.long_polls"] = threading.Semaphore(
                 int(app.config.get("BATON_LONG_POLLS", LONG_POLLS)))
         return sem
-
-
-_SEMAPHORES_LOCK = threading.Lock()
 
 
 def long_poll(engine: Any, req: FetchRequest, round_: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -369,7 +377,13 @@ def fetch_and_lock():  # type: ignore[no-untyped-def]
 
 
 def _variables(fields: Fields) -> dict[str, Any]:
-    return fields.obj("variables")
+    """The ``variables`` object; every name must be a valid identifier (what the engine can store)."""
+    variables = fields.obj("variables")
+    for name in variables:
+        if not name.isidentifier():
+            raise RequestError(f"'variables.{name}' is not a valid variable name (letters, digits and _, "
+                               "not starting with a digit)", field=f"variables.{name}")
+    return variables
 
 
 @bp.post("/<job_id>/complete")

@@ -1,0 +1,90 @@
+"""An external worker for the topic charge-card (bpmn/examples/external_charge.bpmn), standard library only.
+
+    python bpmn/examples/workers/external_worker.py --url http://127.0.0.1:8080 --topic charge-card
+
+It long-polls Baton's REST API for jobs (up to 30 s per request, answered as soon as a job appears),
+computes ``amount_cents`` and ``receipt`` from the job's ``amount`` and completes the job with them.  A
+job it cannot handle (no amount, or not a positive number) is reported as a failure: Baton retries it
+after ``--retry-timeout`` ms while attempts are left, then makes it an incident.  Ctrl+C stops it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+
+def post(url: str, path: str, body: dict[str, Any], timeout: float = 40.0) -> Any:
+    """POST JSON to /api/v1/external-tasks<path>; the decoded answer (None for 204 No Content)."""
+    request = urllib.request.Request(f"{url}/api/v1/external-tasks{path}", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        data = response.read()
+    return json.loads(data) if data else None
+
+
+def charge(variables: dict[str, Any], job_id: str) -> dict[str, Any]:
+    """The work itself: here, a pretend card charge that computes a receipt."""
+    amount = variables.get("amount")
+    if isinstance(amount, bool) or not isinstance(amount, int | float) or amount <= 0:
+        raise ValueError(f"amount must be a positive number, not {amount!r}")
+    cents = round(amount * 100)
+    return {"amount_cents": cents, "receipt": f"R-{cents}-{job_id[:8]}"}
+
+
+def handle(url: str, worker: str, task: dict[str, Any], retry_timeout: int) -> bool:
+    """Run one job and report the outcome; True if it was completed."""
+    try:
+        result = charge(task["variables"], task["id"])
+    except Exception as exc:  # noqa: BLE001 - any failure of the work is reported to Baton
+        retries = max(0, task["retries"] - 1)
+        post(url, f"/{task['id']}/failure", {"workerId": worker, "errorMessage": str(exc),
+                                             "errorDetails": f"{type(exc).__name__}: {exc}",
+                                             "retries": retries, "retryTimeout": retry_timeout})
+        print(f"failed   {task['id']}: {exc} ({retries} retries left)", flush=True)
+        return False
+    post(url, f"/{task['id']}/complete", {"workerId": worker, "variables": result})
+    print(f"complete {task['id']}: {result}", flush=True)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="http://127.0.0.1:8080", help="Baton's address")
+    parser.add_argument("--topic", default="charge-card", help="the topic to work on")
+    parser.add_argument("--worker-id", default=f"{socket.gethostname()}:{os.getpid()}")
+    parser.add_argument("--lock", type=int, default=60_000, help="lock duration in ms")
+    parser.add_argument("--retry-timeout", type=int, default=10_000, help="ms before a failed job is retried")
+    parser.add_argument("--max-jobs", type=int, default=0, help="stop after this many jobs (0: never)")
+    args = parser.parse_args(argv)
+    url = args.url.rstrip("/")
+    fetch = {"workerId": args.worker_id, "maxTasks": 5, "asyncResponseTimeout": 30_000,
+             "topics": [{"topicName": args.topic, "lockDuration": args.lock}]}
+    print(f"worker {args.worker_id} waiting for jobs of {args.topic} at {url}", flush=True)
+    done = 0
+    try:
+        while not args.max_jobs or done < args.max_jobs:
+            try:
+                for task in post(url, "/fetch-and-lock", fetch):
+                    handle(url, args.worker_id, task, args.retry_timeout)
+                    done += 1
+            except urllib.error.HTTPError as exc:  # e.g. 409: our lock expired meanwhile; carry on
+                print(f"Baton answered {exc.code}: {exc.read().decode(errors='replace')}", file=sys.stderr)
+                exc.close()
+            except (urllib.error.URLError, OSError) as exc:  # Baton is down or restarting: wait, then retry
+                print(f"cannot reach {url}: {exc}; retrying in 5 s", file=sys.stderr, flush=True)
+                time.sleep(5)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
