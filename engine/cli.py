@@ -472,7 +472,9 @@ def serve(settings: Settings, host: str | None, port: int | None, deploy_paths: 
     import waitress
 
     try:
-        waitress.serve(app, host=settings.host, port=settings.port, threads=8, ident="baton")
+        # lookahead lets a long poll notice that its client hung up (and stop claiming jobs for it)
+        waitress.serve(app, host=settings.host, port=settings.port, threads=8, ident="baton",
+                       channel_request_lookahead=1)
     finally:
         if node is not None:
             node.stop()

@@ -50,7 +50,6 @@ from .store import queries as q
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-DEFAULT_ATTEMPTS = 3  # when neither the diagram, the agent nor the settings say (see Settings.job_attempts)
 DEFAULT_TIMEOUT = 300.0
 _RNG = random.Random()
 
@@ -158,6 +157,10 @@ class JobsMixin:
         (threshold, cool-off seconds)) makes open circuits skip their topics, and lets one probe through
         a circuit whose cool-off is over.
         """
+        try:
+            self.expire_locks()  # a dead worker's jobs come back before anyone claims
+        except ConcurrentModification:
+            pass  # another claimer is giving them back right now
         now = self.now()
         with self._tx() as conn:
             allowed = topics
@@ -212,10 +215,16 @@ class JobsMixin:
         expires = job.lock_expires_at
         if expires is not None and expires.tzinfo is None:
             expires = expires.replace(tzinfo=dt.UTC)
-        if job.status != jq.LOCKED or job.lock_owner != worker_id or expires is None or expires <= self.now():
-            holder = f"locked by {job.lock_owner}" if job.status == jq.LOCKED else job.status
-            raise LockLost(f"job {job_id} is not locked by worker {worker_id!r} (it is {holder}); "
-                           "the result was not applied", job_id=job_id, worker_id=worker_id)
+        if job.status == jq.LOCKED and job.lock_owner == worker_id and expires is not None and expires > self.now():
+            return job
+        if job.status == jq.LOCKED and job.lock_owner == worker_id:
+            why = f"its lock expired at {expires:%Y-%m-%d %H:%M:%S} UTC" if expires else "its lock expired"
+        elif job.status == jq.LOCKED:
+            why = f"it is locked by worker {job.lock_owner!r}"
+        else:
+            why = f"it is {job.status}, not locked (the lease was lost)"
+        raise LockLost(f"job {job_id} is not locked by worker {worker_id!r}: {why}; the result was not applied",
+                       job_id=job_id, worker_id=worker_id)
         return job
 
     def _job_task(self, workflow: BpmnWorkflow, job: Any) -> SpiffTask:
@@ -413,6 +422,14 @@ class JobsMixin:
                 conn.info["baton_jobs_created"] = True
 
     # ---- incidents -------------------------------------------------------------------------------------------
+
+    def get_job(self, job_id: str) -> Job:
+        with self._tx() as conn:
+            row = jq.get_job(conn, job_id)
+        if row is None:
+            raise JobNotFound(f"no open job has id {job_id!r} (it may have been completed or cancelled)",
+                              job_id=job_id)
+        return Job.from_row(row)
 
     def jobs(self, status: str | None = None, topic: str | None = None, instance_id: str | None = None,
              limit: int = 200) -> list[Job]:

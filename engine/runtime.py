@@ -71,6 +71,7 @@ class Engine(JobsMixin):
         self.now = clock or q.utcnow
         self.agents = load_config(self.settings.config).agents
         self.jobs_signal = threading.Condition()
+        self.jobs_generation = 0  # bumped (under jobs_signal) after every commit that made a job due
         self.db = db.connect(self.settings.database_url)
         db.ensure_schema(self.db, self.settings.auto_migrate)
         modules = self.settings.script_modules or DEFAULT_ALLOWED_MODULES
@@ -114,7 +115,18 @@ class Engine(JobsMixin):
     def _notify_jobs(self) -> None:
         """Wake this process's workers and long-polling fetches: new jobs are committed."""
         with self.jobs_signal:
+            self.jobs_generation += 1
             self.jobs_signal.notify_all()
+
+    def wait_for_jobs(self, since: int, timeout: float) -> int:
+        """Wait until a job is committed in this process after generation ``since`` (or ``timeout`` s pass).
+
+        Read ``jobs_generation`` before looking for jobs and pass it here: a job committed in between is
+        not missed.  Returns the current generation.  Jobs from other processes are only seen by looking.
+        """
+        with self.jobs_signal:
+            self.jobs_signal.wait_for(lambda: self.jobs_generation != since, timeout)
+            return self.jobs_generation
 
     def _spec(self, conn: Connection, definition_id: int) -> tuple[Any, dict[str, Any]]:
         """The parsed spec of a process version, deserialized once per process (versions never change)."""

@@ -143,6 +143,8 @@ def check_variables(variables: dict[str, Any]) -> None:
 def _unstorable(value: Any) -> str | None:
     if isinstance(value, float) and not math.isfinite(value):
         return "a non-finite number"
+    if isinstance(value, str) and "\x00" in value:
+        return "text with a NUL character"
     if isinstance(value, _STORABLE_SCALARS):
         return None
     if isinstance(value, list | tuple):

@@ -76,8 +76,7 @@ class Worker:
 
     def stop(self, wait: bool = True) -> None:
         self._stop.set()
-        with self.engine.jobs_signal:
-            self.engine.jobs_signal.notify_all()
+        self.engine._notify_jobs()
         if self._thread is not None and wait:
             self._thread.join()
         if self._pool is not None:
@@ -101,8 +100,8 @@ class Worker:
     def _loop(self) -> None:
         assert self._pool is not None
         while not self._stop.is_set():
+            generation = self.engine.jobs_generation
             try:
-                self.engine.expire_locks()
                 free = self.threads - self._in_flight
                 jobs = self._claim(free) if free > 0 and self.agents else []
             except BatonError as exc:
@@ -112,10 +111,8 @@ class Worker:
                 with self._in_flight_lock:
                     self._in_flight += 1
                 self._pool.submit(self._run_and_release, job)
-            if not jobs:
-                with self.engine.jobs_signal:
-                    if not self._stop.is_set():
-                        self.engine.jobs_signal.wait(self._idle_wait())
+            if not jobs and not self._stop.is_set():
+                self.engine.wait_for_jobs(generation, self._idle_wait())
 
     def _idle_wait(self) -> float:
         due = self.engine.next_job_due(self.topics) if self.agents else None
@@ -134,8 +131,7 @@ class Worker:
         finally:
             with self._in_flight_lock:
                 self._in_flight -= 1
-            with self.engine.jobs_signal:
-                self.engine.jobs_signal.notify_all()
+            self.engine._notify_jobs()  # a thread is free: claim again
 
     def run_once(self, limit: int | None = None) -> int:
         """Claim due jobs and run them here, one after another; returns how many ran (tests, benchmarks)."""

@@ -43,6 +43,7 @@ EXPECTED_BPMN = {
     EXAMPLES / "shipping.bpmn": "shipping",
     EXAMPLES / "discount.bpmn": "discount",
     EXAMPLES / "multi_review.bpmn": "multi_review",
+    EXAMPLES / "external_charge.bpmn": "external_charge",
     BENCH / "bench_sequence.bpmn": "bench_sequence",
     BENCH / "bench_parallel.bpmn": "bench_parallel",
 }

@@ -3,16 +3,14 @@
 A service task with ``camunda:type="external" camunda:topic="..."`` (or any job whose topic has no agent
 configured) waits as a job until a worker fetches it.  Endpoints, under ``/api/v1/external-tasks``:
 
-=======================  ===================================================================================
-``GET  /``               open jobs (``?topicName=``, ``?locked=true|false``, ``?processInstanceId=``)
-``GET  /<id>``           one open job
-``POST /fetch-and-lock`` lock up to ``maxTasks`` due jobs of the given topics, long polling up to 30 s
-``POST /<id>/complete``  the result: ``variables`` go into the instance, which runs on
-``POST /<id>/failure``   a failed attempt: retried after ``retryTimeout`` ms, or an incident at ``retries`` 0
-``POST /<id>/bpmnError`` a BPMN error for an error boundary event on the task (uncaught: an incident)
-``POST /<id>/extendLock`` keep the lock ``newDuration`` ms longer
-``POST /<id>/unlock``    give the job back without spending an attempt
-=======================  ===================================================================================
+- ``GET  /``: open jobs (``?topicName=``, ``?locked=true|false``, ``?processInstanceId=``, ``?maxResults=``)
+- ``GET  /<id>``: one open job, with its variables
+- ``POST /fetch-and-lock``: lock up to ``maxTasks`` due jobs of the given topics, long polling up to 30 s
+- ``POST /<id>/complete``: the result; ``variables`` go into the instance, which runs on
+- ``POST /<id>/failure``: a failed attempt, retried after ``retryTimeout`` ms, or an incident at ``retries`` 0
+- ``POST /<id>/bpmnError``: a BPMN error for an error boundary event on the task (uncaught: an incident)
+- ``POST /<id>/extendLock``: keep the lock ``newDuration`` ms from now
+- ``POST /<id>/unlock``: give the job back without spending an attempt
 
 Only the worker holding the current, unexpired lock may complete, fail, throw or extend (else 409).  Bad
 input is a 400 naming the field; every error has the shape ``{"error": {"code", "message", "details"}}``
@@ -33,7 +31,6 @@ from typing import Any
 from flask import Blueprint, current_app, request
 
 from engine.errors import BatonError, ConcurrentModification, JobNotFound, LockLost
-from engine.jobs import DEFAULT_ATTEMPTS
 from engine.records import Job
 
 from . import get_engine
@@ -182,7 +179,7 @@ def attempts_left(job: Job) -> int:
     """Attempts left, the current one included while the job is locked (Camunda's ``retries``)."""
     if job.status == "incident":
         return 0
-    left = (job.max_attempts or DEFAULT_ATTEMPTS) - job.attempt
+    left = (job.max_attempts or get_engine().settings.job_attempts) - job.attempt
     return max(0, left + (1 if job.status == "locked" else 0))
 
 
@@ -270,18 +267,8 @@ def _check_id(job_id: str) -> None:
 
 
 def _find_job(job_id: str) -> Job:
-    """One open job.  The Engine has no ``get_job`` yet: read it with the store's query in one transaction."""
-    from engine.store import job_queries as jq
-
     _check_id(job_id)
-
-    engine = get_engine()
-    with engine.db.connect() as conn:
-        row = jq.get_job(conn, job_id)
-    if row is None:
-        raise JobNotFound(f"no open job has id {job_id!r} (it may have been completed or cancelled)",
-                          job_id=job_id)
-    return Job.from_row(row)
+    return get_engine().get_job(job_id)
 
 
 # ---- fetch and lock ----------------------------------------------------------------------------------------------
@@ -306,8 +293,7 @@ class FetchRequest:
 
 
 def claim(engine: Any, req: FetchRequest) -> list[dict[str, Any]]:
-    """One round: give back expired leases, then claim topic by topic (each with its lock duration)."""
-    engine.expire_locks()  # nothing else does when `baton serve` runs no agents
+    """One round: claim topic by topic, each with its lock duration (claiming gives back expired leases)."""
     found: list[dict[str, Any]] = []
     for topic, lock_seconds, names in req.topics:
         if len(found) >= req.max_tasks:
@@ -341,15 +327,23 @@ def _long_polls() -> threading.Semaphore:
         return sem
 
 
-def long_poll(engine: Any, req: FetchRequest, round_: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Claim again on every job notification and at least every second until something is found or time is up."""
+def long_poll(engine: Any, req: FetchRequest, round_: Callable[[], list[dict[str, Any]]],
+              gone: Callable[[], bool]) -> list[dict[str, Any]]:
+    """Claim again on every job notification and at least every second until something is found or time is up.
+
+    ``gone`` says the client hung up: then nothing more is claimed (jobs locked for a closed connection would
+    wait out their lock duration).  Waitress can tell only with ``channel_request_lookahead`` > 0.
+    """
     deadline = time.monotonic() + req.timeout
+    generation = engine.jobs_generation
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
             return []
-        with engine.jobs_signal:
-            engine.jobs_signal.wait(min(RECHECK_SECONDS, left))
+        generation = engine.wait_for_jobs(generation, min(RECHECK_SECONDS, left))
+        if gone():
+            log.info("long poll of worker %s ended: the client disconnected", req.worker_id)
+            return []
         found = round_()
         if found:
             return found
@@ -367,8 +361,9 @@ def fetch_and_lock():  # type: ignore[no-untyped-def]
         log.info("long poll refused: %s long polls already wait; answering at once",
                  current_app.config.get("BATON_LONG_POLLS", LONG_POLLS))
         return found
+    gone = request.environ.get("waitress.client_disconnected") or (lambda: False)
     try:
-        return long_poll(engine, req, lambda: claim(engine, req))
+        return long_poll(engine, req, lambda: claim(engine, req), gone)
     finally:
         slots.release()
 

@@ -71,19 +71,26 @@ def main(argv: list[str] | None = None) -> int:
     done = 0
     try:
         while not args.max_jobs or done < args.max_jobs:
-            try:
-                for task in post(url, "/fetch-and-lock", fetch):
-                    handle(url, args.worker_id, task, args.retry_timeout)
-                    done += 1
-            except urllib.error.HTTPError as exc:  # e.g. 409: our lock expired meanwhile; carry on
-                print(f"Baton answered {exc.code}: {exc.read().decode(errors='replace')}", file=sys.stderr)
-                exc.close()
-            except (urllib.error.URLError, OSError) as exc:  # Baton is down or restarting: wait, then retry
-                print(f"cannot reach {url}: {exc}; retrying in 5 s", file=sys.stderr, flush=True)
-                time.sleep(5)
+            for task in guarded(lambda: post(url, "/fetch-and-lock", fetch)) or []:
+                guarded(lambda task=task: handle(url, args.worker_id, task, args.retry_timeout))
+                done += 1
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def guarded(call: Any) -> Any:
+    """Run one request; an error answer (e.g. 409: the lock expired meanwhile) or a connection problem is
+    printed, and the worker carries on (after 5 s when Baton cannot be reached)."""
+    try:
+        return call()
+    except urllib.error.HTTPError as exc:
+        with exc:
+            print(f"Baton answered {exc.code}: {exc.read().decode(errors='replace')}", file=sys.stderr, flush=True)
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"cannot reach Baton: {exc}; trying again in 5 s", file=sys.stderr, flush=True)
+        time.sleep(5)
+    return None
 
 
 if __name__ == "__main__":
