@@ -24,10 +24,11 @@ def create_app(test_config: dict[str, Any] | None = None, engine: Engine | None 
         engine = Engine(settings)
     app.extensions["baton"] = engine
 
-    from . import api, errors, external_tasks, pages
+    from . import api, errors, external_tasks, incidents, pages
 
     app.register_blueprint(api.bp)
     app.register_blueprint(external_tasks.bp)
+    app.register_blueprint(incidents.bp)
     app.add_url_rule("/healthz", endpoint="healthz", view_func=api.health)  # for probes that expect it
     app.register_blueprint(pages.bp)
     errors.register(app)
