@@ -96,6 +96,22 @@ def engine(settings):
     eng.close()
 
 
+@pytest.fixture
+def clock():
+    """A clock the test moves (see helpers.Clock)."""
+    from helpers import Clock
+
+    return Clock()
+
+
+@pytest.fixture
+def eng(settings, clock):
+    """An engine that reads ``clock`` instead of the wall clock."""
+    engine = Engine(settings, clock=clock)
+    yield engine
+    engine.close()
+
+
 def row_counts(eng: Engine) -> dict[str, int]:
     """How many rows each table holds: to prove a failed call stored nothing."""
     with eng.db.connect() as conn:

@@ -17,7 +17,7 @@ import urllib.request
 
 import pytest
 from conftest import EXAMPLES, ROOT
-from helpers import Clock, chain, process_xml, script, service_task
+from helpers import chain, process_xml, script, service_task
 from werkzeug.serving import make_server
 
 from engine import Engine
@@ -25,18 +25,6 @@ from web import create_app
 
 API = "/api/v1/external-tasks"
 WORKER_SCRIPT = EXAMPLES / "workers" / "external_worker.py"
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def eng(settings, clock):
-    engine = Engine(settings, clock=clock)
-    yield engine
-    engine.close()
 
 
 @pytest.fixture

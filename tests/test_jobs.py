@@ -6,7 +6,7 @@ Time is driven by an injected clock, never by sleeping.
 from __future__ import annotations
 
 import pytest
-from helpers import Clock, chain, process_xml, script, service_task, user_task
+from helpers import chain, process_xml, script, service_task, user_task
 
 from engine import Engine
 from engine.errors import LockLost, ModelError
@@ -15,18 +15,6 @@ IO = """<camunda:inputOutput>
   <camunda:inputParameter name="amount">${total * 100}</camunda:inputParameter>
   <camunda:outputParameter name="receipt">${'R-' + str(charge_id)}</camunda:outputParameter>
 </camunda:inputOutput>"""
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def eng(settings, clock):
-    engine = Engine(settings, clock=clock)
-    yield engine
-    engine.close()
 
 
 def deploy(eng, *steps, key="p", extra=""):
