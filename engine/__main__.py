@@ -1,0 +1,5 @@
+"""``python -m engine`` is the ``baton`` command."""
+
+from .cli import main
+
+main()

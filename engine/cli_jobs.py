@@ -1,0 +1,166 @@
+"""The ``baton`` commands about jobs: retry, incidents, jobs, circuits, worker."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from . import logs
+from .cli import (
+    _emit,
+    _engine,
+    _print_started,
+    _when,
+    json_option,
+    main,
+    parse_vars,
+    pass_settings,
+    var_option,
+    vars_json_option,
+)
+from .config import Settings
+
+
+@main.command()
+@click.argument("target", required=False)
+@click.option("--topic", default=None, help="Retry every open incident of this topic.")
+@click.option("--key", default=None, help="Retry every open incident of this process key.")
+@var_option
+@vars_json_option
+@pass_settings
+def retry(settings: Settings, target: str | None, topic: str | None, key: str | None, var: tuple[str, ...],
+          vars_json: str | None) -> None:
+    """Retry what failed: an INCIDENT id, an instance id, or every incident of --topic / --key.
+
+    An incident's job gets fresh attempts; a failed instance runs its failed step again; an instance with
+    incidents has each of them retried.  --var changes variables first.
+    """
+    variables = parse_vars(var, vars_json)
+    if (target is None) == (topic is None and key is None):
+        raise click.UsageError("give an incident or instance id, or --topic / --key (not both)")
+    with _engine(settings) as eng:
+        if target is None:
+            found = eng.incidents(topic=topic, key=key, limit=100_000)
+            with click.progressbar(length=len(found), label=f"Retrying {len(found)} incident(s)",
+                                   file=sys.stderr) as bar:
+                jobs = eng.retry_incidents(topic=topic, key=key, variables=variables,
+                                           progress=lambda _incident: bar.update(1))
+            click.echo(f"{len(jobs)} incident(s) retried")
+            return
+        if _is_incident(eng, target):
+            job = eng.retry_incident(target, variables)
+            click.echo(f"incident {target} retried: job {job.id} is due again (topic {job.topic})")
+            return
+        inst = eng.get_instance(target)
+        if inst.status == "incident":
+            jobs = eng.retry_incidents(instance_id=target, variables=variables)
+            click.echo(f"{inst.id} {len(jobs)} incident(s) retried")
+            return
+        inst = eng.retry(target, variables)
+    _print_started(inst)
+
+
+def _is_incident(eng: Any, target: str) -> bool:
+    from .errors import NotFoundError
+
+    try:
+        eng.get_incident(target)
+    except NotFoundError:
+        return False
+    return True
+
+
+@main.command()
+@click.option("--all", "show_all", is_flag=True, help="Also resolved incidents.")
+@click.option("--topic", default=None)
+@click.option("--key", default=None, help="Only incidents of this process key.")
+@json_option
+@pass_settings
+def incidents(settings: Settings, show_all: bool, topic: str | None, key: str | None, as_json: bool) -> None:
+    """List incidents: jobs that ran out of attempts or failed for good (the dead-letter queue)."""
+    with _engine(settings) as eng:
+        found = eng.incidents(open_only=not show_all, topic=topic, key=key)
+
+    def text() -> None:
+        if not found:
+            click.echo("no incidents")
+        for i in found:
+            state = f"  [{i.resolution}]" if i.resolved_at else ""
+            click.echo(f"{i.id}  {i.topic}  {i.process_key}/{i.element_name or i.element_id}  "
+                       f"instance={i.instance_id}  attempts={i.attempts}{state}")
+            click.echo(f"    {i.message}")
+            tail = (i.details or {}).get("stderr") or (i.details or {}).get("body") or ""
+            if tail:
+                click.echo("    " + str(tail).strip().splitlines()[-1][:200])
+
+    _emit(as_json, [i.to_dict() for i in found], text)
+
+
+@main.command()
+@click.option("--status", type=click.Choice(["ready", "locked", "incident"]))
+@click.option("--topic", default=None)
+@click.option("--instance", "instance_id", default=None)
+@json_option
+@pass_settings
+def jobs(settings: Settings, status: str | None, topic: str | None, instance_id: str | None, as_json: bool) -> None:
+    """List open jobs (service tasks waiting for an agent or an external worker)."""
+    with _engine(settings) as eng:
+        found = eng.jobs(status=status, topic=topic, instance_id=instance_id)
+
+    def text() -> None:
+        if not found:
+            click.echo("no jobs")
+        for j in found:
+            lock = f" by {j.lock_owner} until {_when(j.lock_expires_at)}" if j.status == "locked" else ""
+            click.echo(f"{j.id}  {j.topic:<20} {j.status}{lock}  attempt {j.attempt}/{j.max_attempts}  "
+                       f"due {_when(j.due_at)}  instance={j.instance_id}")
+
+    _emit(as_json, [j.to_dict() for j in found], text)
+
+
+@main.command()
+@json_option
+@pass_settings
+def circuits(settings: Settings, as_json: bool) -> None:
+    """Show the circuit breaker of every topic that has failed (closed, open, half_open)."""
+    with _engine(settings) as eng:
+        found = eng.circuits()
+
+    def text() -> None:
+        if not found:
+            click.echo("no circuit has tripped (all closed)")
+        for c in found:
+            until = f" until {_when(c.opened_until)}" if c.state != "closed" else ""
+            click.echo(f"{c.topic:<24} {c.state}{until}  consecutive failures {c.failures}")
+
+    _emit(as_json, [c.to_dict() for c in found], text)
+
+
+@main.command()
+@click.option("--threads", type=int, default=None, help="Agent calls run at once [baton.toml [worker] threads; 4].")
+@click.option("--topic", "topics", multiple=True, help="Only these topics (default: every configured agent).")
+@click.option("--id", "worker_id", default=None, help="Worker id shown in locks and logs (default host:pid:random).")
+@pass_settings
+def worker(settings: Settings, threads: int | None, topics: tuple[str, ...], worker_id: str | None) -> None:
+    """Run a worker node: claim jobs of the agents in baton.toml and run them (Ctrl+C to stop)."""
+    from .agents import load_config
+    from .worker import Worker
+
+    logs.configure(settings.log_level, settings.log_format)
+    config = load_config(settings.config)
+    agents = {t: a for t, a in config.agents.items() if not topics or t in topics}
+    unknown = sorted(set(topics) - set(config.agents))
+    if unknown:
+        raise click.UsageError(f"no agent is configured for topic(s) {', '.join(unknown)} in baton.toml")
+    if not agents:
+        raise click.UsageError("no agents are configured: add [agents.<topic>] tables to baton.toml "
+                               "(topics without an agent are for external workers over REST)")
+    eng = _engine(settings)
+    node = Worker(eng, agents, threads=threads or config.worker.threads, poll=config.worker.poll,
+                  worker_id=worker_id)
+    click.echo(f"worker {node.worker_id} running {', '.join(node.topics)} with {node.threads} thread(s)",
+               err=True)
+    node.run_forever()
+    eng.close()
