@@ -542,4 +542,7 @@ def test_command_hung_is_killed_with_its_process_group(tmp_path, mode, grace):
     assert caught.value.retryable and "working..." in caught.value.details["stderr"]
     pgid, grandchild = map(int, (tmp_path / "pids.txt").read_text().split())
     assert grandchild != pgid
+    deadline = time.monotonic() + 3  # SIGKILL is delivered at once, but the kernel tears processes down async
+    while _alive_in_group(pgid) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert _alive_in_group(pgid) == []
