@@ -216,3 +216,19 @@ def test_input_mapping_failing_at_run_time_is_an_incident_fixed_by_retry(eng):
     assert "input mapping failed" in incident.message
     job = eng.retry_incident(incident.id, {"missing": 5})
     assert job.variables == {"x": 5}
+
+
+def test_send_and_business_rule_tasks_marked_external_are_jobs(eng):
+    deploy(eng, '<bpmn:sendTask id="{id}" camunda:type="external" camunda:topic="mail"/>',
+           '<bpmn:businessRuleTask id="{id}" camunda:type="external" camunda:topic="rules"/>')
+    inst = eng.start("p")
+    [mail] = eng.jobs()
+    assert mail.topic == "mail"
+    eng.complete_job(eng.claim_jobs("w", ["mail"])[0].id, "w", {"sent": True})
+    [rules] = eng.jobs()
+    assert rules.topic == "rules" and rules.variables == {"sent": True}
+    eng.complete_job(eng.claim_jobs("w", ["rules"])[0].id, "w", {"score": 7})
+    done = eng.get_instance(inst.id)
+    assert done.status == "completed" and done.variables == {"sent": True, "score": 7}
+    types = {h.element_id: h.element_type for h in eng.history(inst.id) if h.event == "activity_completed"}
+    assert types["S1"] == "sendTask" and types["S2"] == "businessRuleTask"
