@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
 DEFAULT_TIMEOUT = 300.0
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _RNG = random.Random()
 
 
@@ -139,10 +140,7 @@ class JobsMixin:
     def _remove_jobs(self, conn: Connection, task_ids: list[str]) -> None:
         """Jobs whose task ended another way (instance cancelled, boundary event, terminate end)."""
         if task_ids:
-            for task_id in task_ids:
-                job = jq.job_for_task(conn, task_id)
-                if job is not None:
-                    jq.resolve_incidents(conn, self.now(), "cancelled", job_id=job.id)
+            jq.resolve_incidents_of_tasks(conn, task_ids, self.now(), "cancelled")
             jq.delete_jobs_for_tasks(conn, task_ids)
 
     # ---- claiming --------------------------------------------------------------------------------------------
@@ -157,10 +155,12 @@ class JobsMixin:
         (threshold, cool-off seconds)) makes open circuits skip their topics, and lets one probe through
         a circuit whose cool-off is over.
         """
-        try:
-            self.expire_locks()  # a dead worker's jobs come back before anyone claims
-        except ConcurrentModification:
-            pass  # another claimer is giving them back right now
+        if self.now() >= getattr(self, "_next_expiry_check", _EPOCH):
+            self._next_expiry_check = self.now() + dt.timedelta(seconds=1)  # dead workers' jobs return within 1 s
+            try:
+                self.expire_locks()
+            except ConcurrentModification:
+                pass  # another claimer is giving them back right now
         now = self.now()
         with self._tx() as conn:
             allowed = topics

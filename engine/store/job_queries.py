@@ -40,10 +40,6 @@ def get_job(conn: Connection, job_id: str) -> Any:
     return conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
 
 
-def job_for_task(conn: Connection, task_id: str) -> Any:
-    return conn.execute(select(jobs).where(jobs.c.task_id == task_id)).first()
-
-
 def list_jobs(conn: Connection, status: str | None = None, topic: str | None = None,
               instance_id: str | None = None, limit: int = 200) -> list[Any]:
     query = select(jobs)
@@ -121,6 +117,12 @@ def list_incidents(conn: Connection, open_only: bool = True, topic: str | None =
     if instance_id:
         query = query.where(incidents.c.instance_id == instance_id)
     return list(conn.execute(query.order_by(incidents.c.created_at, incidents.c.id).limit(limit)))
+
+
+def resolve_incidents_of_tasks(conn: Connection, task_ids: list[str], now: dt.datetime, resolution: str) -> None:
+    jobs_of_tasks = select(jobs.c.id).where(jobs.c.task_id.in_(task_ids)).scalar_subquery()
+    conn.execute(update(incidents).where(incidents.c.resolved_at.is_(None), incidents.c.job_id.in_(jobs_of_tasks))
+                 .values(resolved_at=now, resolution=resolution))
 
 
 def open_incident_count(conn: Connection, instance_id: str) -> int:
