@@ -70,3 +70,13 @@ def test_bad_requests_are_clear_json_errors(client, method, url, body, status):
     resp = getattr(client, method)(url, json=body) if body is not None else getattr(client, method)(url)
     assert resp.status_code == status
     assert set(resp.get_json()["error"]) == {"code", "message", "details"}
+
+
+def test_instance_page_shows_the_incident_with_its_details(engine, client):
+    engine.deploy_bytes([("p.bpmn", process_xml("p", chain(service_task("pay"))))])
+    inst = _incident(engine)
+    [incident] = engine.incidents()
+    page = client.get(f"/instances/{inst.id}").get_data(as_text=True)
+    assert "Incident at" in page and "HTTP 400: card missing" in page
+    assert "body: {&#34;error&#34;: &#34;card&#34;}" in page
+    assert f"baton retry {incident.id}" in page
