@@ -167,18 +167,22 @@ class JobsMixin:
             probes: list[str] = []
             if circuits:
                 allowed, probes = self._circuit_filter(conn, topics or list(circuits), circuits, now)
-            longest = lock_seconds if lock_seconds is not None else 3600.0
-            claimed = jq.claim(conn, worker_id, allowed, limit, now, now + dt.timedelta(seconds=longest))
+            if lock_seconds is None:  # the longest lease any of these topics needs; exact per row below
+                lock_seconds = max([t for t in (timeouts or {}).values()] or [DEFAULT_TIMEOUT])
+                lock_seconds += self.settings.job_lease_grace
+                exact = True
+            else:
+                exact = False
+            until = now + dt.timedelta(seconds=lock_seconds)
+            claimed = jq.claim(conn, worker_id, allowed, limit, now, until)
             for topic in probes:
                 if len(claimed) < limit:
-                    claimed += jq.claim(conn, worker_id, [topic], 1, now, now + dt.timedelta(seconds=longest))
+                    claimed += jq.claim(conn, worker_id, [topic], 1, now, until)
             result = []
             for row in claimed:
-                if lock_seconds is None:
-                    timeout = row.timeout or (timeouts or {}).get(row.topic) or DEFAULT_TIMEOUT
-                    lease = timeout + self.settings.job_lease_grace
-                    until = now + dt.timedelta(seconds=lease)
-                    jq.update_job(conn, row.id, lock_expires_at=until)
+                if exact and row.timeout:  # the diagram gave this job its own timeout
+                    lease = dt.timedelta(seconds=row.timeout + self.settings.job_lease_grace)
+                    jq.update_job(conn, row.id, lock_expires_at=now + lease)
                     row = jq.get_job(conn, row.id)
                 result.append(Job.from_row(row))
         return result
@@ -250,6 +254,7 @@ class JobsMixin:
             task.complete()
             out = execution.outcome(workflow, before, execution.run(workflow))
             jq.delete_job(conn, job.id)
+            out.gone_jobs.remove(job.task_id)  # deleted just now; nothing else to clean up for it
             jq.record_success(conn, job.topic, self.now())
             event = self._job_event(job, "job_completed", worker_id, {"variables": variables})
             self._save(conn, row, workflow, out, before, [event])
@@ -331,9 +336,13 @@ class JobsMixin:
         workflow = self._load(conn, row)
         before = execution.snapshot(workflow)
         out = execution.outcome(workflow, before, None)
-        out.error = {"incident_id": incident_id, "element_id": job.element_id, "element_name": job.element_name,
-                     "topic": job.topic, "message": f"incident at '{job.element_name or job.element_id}' "
-                                                   f"(topic {job.topic}): {message}", "details": _short(details)}
+        if out.status == execution.RUNNING:  # (a failed script elsewhere keeps the instance "failed")
+            out.status = execution.INCIDENT
+        out.error = out.error or {
+            "incident_id": incident_id, "element_id": job.element_id, "element_name": job.element_name,
+            "topic": job.topic, "details": _short(details),
+            "message": f"incident at '{job.element_name or job.element_id}' (topic {job.topic}): {message}",
+        }
         event = self._job_event(job, "incident_created", worker_id,
                                 {"incident_id": incident_id, "message": message, **_short(details)})
         self._save(conn, row, workflow, out, before, [event])

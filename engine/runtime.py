@@ -357,7 +357,8 @@ class Engine(JobsMixin):
               before: dict[Any, int], extra: list[dict[str, Any]]) -> None:
         if out.error is None and any(t.state == TaskState.ERROR for t in execution.all_tasks(workflow)):
             out.status, out.error = execution.FAILED, row.error
-        if out.status == execution.RUNNING and jq.open_incident_count(conn, row.id):
+        if (out.status == execution.RUNNING and row.status == execution.INCIDENT
+                and jq.open_incident_count(conn, row.id)):  # an incident can only be open if it was one
             out.status = execution.INCIDENT
             out.error = out.error or row.error  # the incident's message stays until it is resolved
         now = self.now()
