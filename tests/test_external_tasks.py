@@ -137,7 +137,7 @@ def test_only_the_lock_holder_may_complete_fail_or_extend(eng, client):
                          ("unlock", {})]:
         err = post(client, task["id"], action, {"workerId": "intruder", **body}, status=409)["error"]
         assert err["code"] == "lock_lost", action
-        assert "intruder" in err["message"] and "another worker holds its lock" in err["message"]
+        assert "intruder" in err["message"] and "locked by worker 'w1'" in err["message"]
         assert err["details"]["job_id"] == task["id"]
     [job] = eng.jobs()
     assert (job.status, job.lock_owner, job.attempt) == ("locked", "w1", 1), "nothing changed"

@@ -28,7 +28,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, request
 
-from engine.errors import BatonError, ConcurrentModification, JobNotFound, LockLost
+from engine.errors import BatonError, ConcurrentModification, JobNotFound
 from engine.records import Job
 
 from . import get_engine
@@ -103,14 +103,9 @@ def to_json_with_state(job: Job) -> dict[str, Any]:
 
 @contextmanager
 def lock_holder_only(job_id: str, worker: str | None) -> Iterator[None]:
-    """LockLost with a message a worker's author understands at once."""
+    """Refuse ids no job can have; the engine checks the lock (its LockLost says who holds it)."""
     _check_id(job_id)
-    try:
-        yield
-    except LockLost as exc:
-        raise LockLost(f"job {job_id} is not locked by worker {worker!r}: another worker holds its lock, or the "
-                       "lock expired; nothing was applied", job_id=job_id, worker_id=worker,
-                       reason=str(exc)) from exc
+    yield  # the engine's LockLost already says who holds the lock, or when it expired
 
 
 # ---- reading jobs -------------------------------------------------------------------------------------------------
