@@ -1,7 +1,7 @@
 """Service-task jobs per second through Baton's workers next to raw SpiffWorkflow, and the external-worker round trip.
 
     python bench/jobs.py                  # default run: SQLite, plus PostgreSQL at 127.0.0.1 when reachable
-    python bench/jobs.py --quick          # ~15 s smoke run
+    python bench/jobs.py --quick          # ~10 s smoke run
     python bench/jobs.py --json           # machine-readable results on stdout
     python bench/jobs.py --no-postgres    # SQLite only
     python bench/jobs.py --database-url postgresql+psycopg://user@host/db   # PostgreSQL there instead
@@ -579,7 +579,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python bench/jobs.py",
         description="Service-task jobs/second through Baton's workers next to raw in-memory SpiffWorkflow "
                     "completing the same tasks, and the external-worker round trip over HTTP (p50/p99).")
-    ap.add_argument("--quick", action="store_true", help="a ~15 s smoke run (fewer instances, rounds, round trips)")
+    ap.add_argument("--quick", action="store_true", help="a ~10 s smoke run (fewer instances, rounds, round trips)")
     ap.add_argument("--instances", type=int, metavar="N",
                     help=f"instances (x10 jobs) per variant per round (default {DEFAULTS['instances']}, "
                          f"--quick {QUICK['instances']})")
