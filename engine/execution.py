@@ -66,10 +66,6 @@ def snapshot(workflow: BpmnWorkflow) -> dict[Any, int]:
     return {task.id: task.state for task in all_tasks(workflow)}
 
 
-def is_human(task: Task) -> bool:
-    return bool(task.task_spec.manual) and is_element(task)
-
-
 @dataclass
 class RunError:
     element_id: str | None

@@ -6,22 +6,13 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .serialization import to_jsonable
 from .store.queries import as_utc
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return value
 
 
 class Record:
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))  # type: ignore[call-overload]
+        return to_jsonable(asdict(self))  # type: ignore[call-overload]
 
 
 @dataclass(frozen=True)
