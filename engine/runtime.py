@@ -39,7 +39,7 @@ from .errors import (
     TaskAlreadyCompleted,
     TaskNotFound,
 )
-from .jobs import JobsMixin
+from .incidents import IncidentsMixin
 from .parsing import ParsedDeployment, ParsedProcess, Resource, parse_resources, read_resources
 from .records import Definition, DeployResult, HistoryEntry, Instance, Task
 from .scripting import DEFAULT_ALLOWED_MODULES, RestrictedScriptEngine, compile_check
@@ -59,7 +59,7 @@ from .store import queries as q
 log = logging.getLogger("baton.engine")
 
 
-class Engine(JobsMixin):
+class Engine(IncidentsMixin):
     """Baton's engine over one database.  Safe to share between threads.
 
     ``clock`` (a callable returning an aware UTC datetime) lets tests drive time: due times, leases,
