@@ -16,7 +16,7 @@ modules (``json.codecs`` is not there) and without process-global or unsafe func
 
 Time limit
 ----------
-One daemon watchdog thread per process keeps ``thread id -> deadline`` entries.  Running code
+One daemon watchdog thread per process (``engine.watchdog``) keeps ``thread id -> deadline`` entries.  Running code
 registers its deadline (a dict insert under a lock; no thread is created per call).  When a
 deadline passes, the watchdog removes the entry and injects ``_Timeout`` (a ``BaseException``
 that scripts cannot name or catch: ``BaseException`` is not a builtin, ``mro`` is blocked and bare
@@ -39,14 +39,12 @@ from __future__ import annotations
 
 import ast
 import builtins
-import ctypes
 import datetime
 import decimal
 import importlib
 import logging
 import math
 import operator
-import os
 import re
 import threading
 import types
@@ -71,6 +69,10 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 
 from engine.errors import ConfigurationError, ScriptError
+
+from .watchdog import WATCHDOG as _WATCHDOG
+from .watchdog import Deadline as _Deadline
+from .watchdog import ScriptTimeout as _Timeout
 
 __all__ = ["DEFAULT_ALLOWED_MODULES", "ForbiddenError", "RestrictedScriptEngine", "ScriptFailure",
            "compile_check", "describe_error"]
@@ -260,78 +262,6 @@ def compile_check(source: str, mode: str) -> str | None:
         return f"{type(exc).__name__}{f' on line {exc.lineno}' if exc.lineno else ''}: {detail}"
     return None
 
-
-class _Timeout(BaseException):
-    """Injected into a thread whose deadline passed; never escapes ``RestrictedEnvironment._run``."""
-
-
-_SET_ASYNC_EXC = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.py_object)(
-    ("PyThreadState_SetAsyncExc", ctypes.pythonapi))
-_CLEAR_ASYNC_EXC = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p)(
-    ("PyThreadState_SetAsyncExc", ctypes.pythonapi))
-
-
-class _Deadline:
-    __slots__ = ("ident", "at", "fired")
-
-    def __init__(self, ident: int, at: float) -> None:
-        self.ident, self.at, self.fired = ident, at, False
-
-
-class _Watchdog:
-    LINGER = 1.0  # keep polling this long after the last deadline before sleeping until notified
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
-        self._armed: dict[int, _Deadline] = {}
-        self._wake_at = math.inf
-        self._thread: threading.Thread | None = None
-
-    def arm(self, deadline: _Deadline) -> bool:
-        with self._lock:
-            if deadline.ident in self._armed:  # nested call on the same thread: the outer deadline rules
-                return False
-            self._armed[deadline.ident] = deadline
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="baton-script-watchdog", daemon=True)
-                self._thread.start()
-            if deadline.at < self._wake_at:
-                self._cond.notify()
-            return True
-
-    def disarm(self, deadline: _Deadline) -> None:
-        with self._lock:
-            if self._armed.get(deadline.ident) is deadline:
-                del self._armed[deadline.ident]
-        if deadline.fired:  # the entry is gone, nothing new can be injected: drop a pending one
-            _CLEAR_ASYNC_EXC(deadline.ident, None)
-
-    def _loop(self) -> None:
-        lingering = False
-        with self._lock:
-            while True:
-                now, wake = monotonic(), math.inf
-                for ident, deadline in list(self._armed.items()):
-                    if deadline.at <= now:
-                        del self._armed[ident]
-                        deadline.fired = True
-                        _SET_ASYNC_EXC(ident, _Timeout)
-                    else:
-                        wake = min(wake, deadline.at)
-                if self._armed:
-                    lingering = False
-                elif not lingering:
-                    wake, lingering = now + self.LINGER, True
-                self._wake_at = wake
-                self._cond.wait(None if wake == math.inf else wake - now)
-
-    def after_fork(self) -> None:
-        self.__init__()  # type: ignore[misc]  # the watchdog thread does not survive a fork
-
-
-_WATCHDOG = _Watchdog()
-os.register_at_fork(after_in_child=_WATCHDOG.after_fork)
 
 
 _SCALARS = (str, int, type(None), datetime.date, datetime.timedelta, decimal.Decimal, uuid.UUID)
