@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, delete, func, insert, or_, select, update
 
 from .tables import Circuit, Incident, Job
 
@@ -32,12 +32,16 @@ def delete_jobs_for_tasks(conn: Connection, task_ids: list[str]) -> None:
         conn.execute(delete(jobs).where(jobs.c.task_id.in_(task_ids)))
 
 
+_DELETE_JOB = delete(jobs).where(jobs.c.id == bindparam("id"))
+_GET_JOB = select(jobs).where(jobs.c.id == bindparam("id"))
+
+
 def delete_job(conn: Connection, job_id: str) -> None:
-    conn.execute(delete(jobs).where(jobs.c.id == job_id))
+    conn.execute(_DELETE_JOB, {"id": job_id})
 
 
 def get_job(conn: Connection, job_id: str) -> Any:
-    return conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
+    return conn.execute(_GET_JOB, {"id": job_id}).first()
 
 
 def list_jobs(conn: Connection, status: str | None = None, topic: str | None = None,

@@ -119,8 +119,14 @@ def insert_decision(conn: Connection, **values: Any) -> int:
 
 # ---- instances -------------------------------------------------------------------------------------------
 
+_GET_INSTANCE = select(instances).where(instances.c.id == bindparam("id"))
+_UPDATE_INSTANCE = update(instances).where(instances.c.id == bindparam("b_id"),
+                                          instances.c.lock_version == bindparam("b_lock"))
+_INSERT_HISTORY = insert(history)
+
+
 def get_instance(conn: Connection, instance_id: str) -> Any:
-    return conn.execute(select(instances).where(instances.c.id == instance_id)).first()
+    return conn.execute(_GET_INSTANCE, {"id": instance_id}).first()
 
 
 _SUMMARY_COLUMNS = [c for c in instances.c if c.name != "state"]
@@ -153,12 +159,8 @@ def insert_instance(conn: Connection, **values: Any) -> None:
 
 def update_instance(conn: Connection, instance_id: str, lock_version: int, **values: Any) -> bool:
     """Write the new state only if nobody else did since ``lock_version`` was read."""
-    result = conn.execute(
-        update(instances)
-        .where(instances.c.id == instance_id, instances.c.lock_version == lock_version)
-        .values(lock_version=lock_version + 1, **values)
-    )
-    return result.rowcount == 1
+    params = {"b_id": instance_id, "b_lock": lock_version, "lock_version": lock_version + 1, **values}
+    return conn.execute(_UPDATE_INSTANCE, params).rowcount == 1
 
 
 def set_status(conn: Connection, instance_id: str, status: str) -> None:
@@ -198,7 +200,7 @@ def delete_human_tasks(conn: Connection, instance_id: str) -> None:
 
 def insert_history(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if rows:
-        conn.execute(insert(history), rows)
+        conn.execute(_INSERT_HISTORY, rows)
 
 
 def list_history(conn: Connection, instance_id: str) -> list[Any]:
