@@ -19,7 +19,7 @@ from .records import Instance
 pass_settings = click.make_pass_decorator(Settings)
 
 
-def _engine(settings: Settings) -> Any:
+def open_engine(settings: Settings) -> Any:
     from .runtime import Engine
 
     return Engine(settings)
@@ -56,20 +56,20 @@ vars_json_option = click.option("--vars-json", type=click.Path(exists=True, dir_
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
 
-def _emit(as_json: bool, data: Any, text: Callable[[], None]) -> None:
+def emit(as_json: bool, data: Any, text: Callable[[], None]) -> None:
     if as_json:
         click.echo(json.dumps(data, indent=2, default=str))
     else:
         text()
 
 
-def _when(value: Any) -> str:
+def when(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
 
 def _print_instance_line(inst: Instance) -> None:
     click.echo(f"{inst.id}  {inst.status:<9}  {inst.process_key} v{inst.process_version}"
-               f"  {inst.business_key or '-'}  {_when(inst.created_at)}  {inst.current_activity}")
+               f"  {inst.business_key or '-'}  {when(inst.created_at)}  {inst.current_activity}")
 
 
 def _print_tasks(tasks: list[Any]) -> None:
@@ -119,7 +119,7 @@ def deploy(settings: Settings, paths: tuple[str, ...], as_json: bool) -> None:
     from .parsing import collect_files
 
     files = collect_files(paths)
-    with _engine(settings) as eng, click.progressbar(
+    with open_engine(settings) as eng, click.progressbar(
         length=len(files), label=f"Checking {len(files)} file(s)", file=sys.stderr,
         item_show_func=lambda name: name, show_pos=True,
     ) as bar:
@@ -136,7 +136,7 @@ def deploy(settings: Settings, paths: tuple[str, ...], as_json: bool) -> None:
         for d in result.decisions:
             click.echo(f"{d['key']:<30} v{d['version']:<4} {'new version' if d['new'] else 'unchanged'}  (decision)")
 
-    _emit(as_json, result.to_dict(), text)
+    emit(as_json, result.to_dict(), text)
 
 
 @main.command()
@@ -146,14 +146,14 @@ def deploy(settings: Settings, paths: tuple[str, ...], as_json: bool) -> None:
 @pass_settings
 def definitions(settings: Settings, key: str | None, all_versions: bool, as_json: bool) -> None:
     """List deployed processes."""
-    with _engine(settings) as eng:
+    with open_engine(settings) as eng:
         defs = eng.definitions(key=key, latest_only=not all_versions)
 
     def text() -> None:
         for d in defs:
             click.echo(f"{d.key:<30} v{d.version:<4} {d.name or ''}{'' if d.executable else '  (drawing)'}")
 
-    _emit(as_json, [d.to_dict() for d in defs], text)
+    emit(as_json, [d.to_dict() for d in defs], text)
 
 
 @main.command()
@@ -168,12 +168,12 @@ def start(settings: Settings, key: str, version: int | None, business_key: str |
           vars_json: str | None, as_json: bool) -> None:
     """Start an instance of process KEY and run it until every path waits."""
     variables = parse_vars(var, vars_json)
-    with _engine(settings) as eng:
+    with open_engine(settings) as eng:
         inst = eng.start(key, variables=variables, business_key=business_key, version=version)
-    _emit(as_json, inst.to_dict(), lambda: _print_started(inst))
+    emit(as_json, inst.to_dict(), lambda: print_outcome(inst))
 
 
-def _print_started(inst: Instance) -> None:
+def print_outcome(inst: Instance) -> None:
     click.echo(f"{inst.id} {inst.status}")
     if inst.error:
         click.echo(f"  error: {inst.error.get('message')}")
@@ -187,9 +187,9 @@ def _print_started(inst: Instance) -> None:
 @pass_settings
 def tasks(settings: Settings, instance_id: str | None, key: str | None, as_json: bool) -> None:
     """List ready user and manual tasks (id, name, instance, process, form fields)."""
-    with _engine(settings) as eng:
+    with open_engine(settings) as eng:
         found = eng.tasks(instance_id=instance_id, key=key)
-    _emit(as_json, [t.to_dict() for t in found], lambda: _print_tasks(found) if found else click.echo("no tasks"))
+    emit(as_json, [t.to_dict() for t in found], lambda: _print_tasks(found) if found else click.echo("no tasks"))
 
 
 @main.command()
@@ -201,9 +201,9 @@ def tasks(settings: Settings, instance_id: str | None, key: str | None, as_json:
 def complete(settings: Settings, task_id: str, var: tuple[str, ...], vars_json: str | None, as_json: bool) -> None:
     """Complete a ready task with variables and run its instance on."""
     variables = parse_vars(var, vars_json)
-    with _engine(settings) as eng:
+    with open_engine(settings) as eng:
         inst = eng.complete_task(task_id, variables)
-    _emit(as_json, inst.to_dict(), lambda: _print_started(inst))
+    emit(as_json, inst.to_dict(), lambda: print_outcome(inst))
 
 
 @main.command()
@@ -216,7 +216,7 @@ def complete(settings: Settings, task_id: str, var: tuple[str, ...], vars_json: 
 def instances(settings: Settings, status: str | None, key: str | None, business_key: str | None, limit: int,
               as_json: bool) -> None:
     """List process instances, newest first (id, status, process, business key, started, current activity)."""
-    with _engine(settings) as eng:
+    with open_engine(settings) as eng:
         found = eng.instances(status=status, key=key, business_key=business_key, limit=limit)
 
     def text() -> None:
@@ -225,7 +225,7 @@ def instances(settings: Settings, status: str | None, key: str | None, business_
         for inst in found:
             _print_instance_line(inst)
 
-    _emit(as_json, [i.to_dict() for i in found], text)
+    emit(as_json, [i.to_dict() for i in found], text)
 
 
 @main.command()
@@ -234,7 +234,7 @@ def instances(settings: Settings, status: str | None, key: str | None, business_
 @pass_settings
 def show(settings: Settings, instance_id: str, as_json: bool) -> None:
     """Show one instance: status, version, business key, active tasks, variables, history."""
-    with _engine(settings) as eng:
+    with open_engine(settings) as eng:
         inst = eng.get_instance(instance_id)
         history = eng.history(instance_id)
         open_incidents = eng.incidents(instance_id=instance_id)
@@ -244,7 +244,7 @@ def show(settings: Settings, instance_id: str, as_json: bool) -> None:
         click.echo(f"process      {inst.process_key} v{inst.process_version}")
         click.echo(f"status       {inst.status}")
         click.echo(f"business key {inst.business_key or '-'}")
-        click.echo(f"started      {_when(inst.created_at)}   ended {_when(inst.ended_at)}")
+        click.echo(f"started      {when(inst.created_at)}   ended {when(inst.ended_at)}")
         if inst.error:
             click.echo(f"error        {inst.error.get('message')}")
         click.echo("active       " + (inst.current_activity))
@@ -260,9 +260,9 @@ def show(settings: Settings, instance_id: str, as_json: bool) -> None:
         click.echo("history")
         for h in history:
             what = h.element_name or h.element_id or ""
-            click.echo(f"  {_when(h.at)}  {h.event:<20} {what}")
+            click.echo(f"  {when(h.at)}  {h.event:<20} {what}")
 
-    _emit(as_json, {**inst.to_dict(), "history": [h.to_dict() for h in history],
+    emit(as_json, {**inst.to_dict(), "history": [h.to_dict() for h in history],
                     "incidents": [i.to_dict() for i in open_incidents]}, text)
 
 
@@ -271,7 +271,7 @@ def show(settings: Settings, instance_id: str, as_json: bool) -> None:
 @pass_settings
 def cancel(settings: Settings, instance_id: str) -> None:
     """Cancel an unfinished instance."""
-    with _engine(settings) as eng:
+    with open_engine(settings) as eng:
         inst = eng.cancel(instance_id)
     click.echo(f"{inst.id} {inst.status}")
 
@@ -316,7 +316,7 @@ def serve(settings: Settings, host: str | None, port: int | None, deploy_paths: 
 
     settings = settings.replace(host=host or settings.host, port=port or settings.port)
     logs.configure(settings.log_level, settings.log_format)
-    eng = _engine(settings)
+    eng = open_engine(settings)
     if deploy_paths:
         eng.deploy(deploy_paths, source="serve")  # logs each process and version
     app = create_app(engine=eng)

@@ -9,16 +9,16 @@ import click
 
 from . import logs
 from .cli import (
-    _emit,
-    _engine,
-    _print_started,
-    _when,
+    emit,
     json_option,
     main,
+    open_engine,
     parse_vars,
     pass_settings,
+    print_outcome,
     var_option,
     vars_json_option,
+    when,
 )
 from .config import Settings
 
@@ -40,7 +40,7 @@ def retry(settings: Settings, target: str | None, topic: str | None, key: str | 
     variables = parse_vars(var, vars_json)
     if (target is None) == (topic is None and key is None):
         raise click.UsageError("give an incident or instance id, or --topic / --key (not both)")
-    with _engine(settings) as eng:
+    with open_engine(settings) as eng:
         if target is None:
             found = eng.incidents(topic=topic, key=key, limit=100_000)
             with click.progressbar(length=len(found), label=f"Retrying {len(found)} incident(s)",
@@ -59,7 +59,7 @@ def retry(settings: Settings, target: str | None, topic: str | None, key: str | 
             click.echo(f"{inst.id} {len(jobs)} incident(s) retried")
             return
         inst = eng.retry(target, variables)
-    _print_started(inst)
+    print_outcome(inst)
 
 
 def _is_incident(eng: Any, target: str) -> bool:
@@ -80,7 +80,7 @@ def _is_incident(eng: Any, target: str) -> bool:
 @pass_settings
 def incidents(settings: Settings, show_all: bool, topic: str | None, key: str | None, as_json: bool) -> None:
     """List incidents: jobs that ran out of attempts or failed for good (the dead-letter queue)."""
-    with _engine(settings) as eng:
+    with open_engine(settings) as eng:
         found = eng.incidents(open_only=not show_all, topic=topic, key=key)
 
     def text() -> None:
@@ -95,7 +95,7 @@ def incidents(settings: Settings, show_all: bool, topic: str | None, key: str | 
             if tail:
                 click.echo("    " + str(tail).strip().splitlines()[-1][:200])
 
-    _emit(as_json, [i.to_dict() for i in found], text)
+    emit(as_json, [i.to_dict() for i in found], text)
 
 
 @main.command()
@@ -106,18 +106,18 @@ def incidents(settings: Settings, show_all: bool, topic: str | None, key: str | 
 @pass_settings
 def jobs(settings: Settings, status: str | None, topic: str | None, instance_id: str | None, as_json: bool) -> None:
     """List open jobs (service tasks waiting for an agent or an external worker)."""
-    with _engine(settings) as eng:
+    with open_engine(settings) as eng:
         found = eng.jobs(status=status, topic=topic, instance_id=instance_id)
 
     def text() -> None:
         if not found:
             click.echo("no jobs")
         for j in found:
-            lock = f" by {j.lock_owner} until {_when(j.lock_expires_at)}" if j.status == "locked" else ""
+            lock = f" by {j.lock_owner} until {when(j.lock_expires_at)}" if j.status == "locked" else ""
             click.echo(f"{j.id}  {j.topic:<20} {j.status}{lock}  attempt {j.attempt}/{j.max_attempts}  "
-                       f"due {_when(j.due_at)}  instance={j.instance_id}")
+                       f"due {when(j.due_at)}  instance={j.instance_id}")
 
-    _emit(as_json, [j.to_dict() for j in found], text)
+    emit(as_json, [j.to_dict() for j in found], text)
 
 
 @main.command()
@@ -125,17 +125,17 @@ def jobs(settings: Settings, status: str | None, topic: str | None, instance_id:
 @pass_settings
 def circuits(settings: Settings, as_json: bool) -> None:
     """Show the circuit breaker of every topic that has failed (closed, open, half_open)."""
-    with _engine(settings) as eng:
+    with open_engine(settings) as eng:
         found = eng.circuits()
 
     def text() -> None:
         if not found:
             click.echo("no circuit has tripped (all closed)")
         for c in found:
-            until = f" until {_when(c.opened_until)}" if c.state != "closed" else ""
+            until = f" until {when(c.opened_until)}" if c.state != "closed" else ""
             click.echo(f"{c.topic:<24} {c.state}{until}  consecutive failures {c.failures}")
 
-    _emit(as_json, [c.to_dict() for c in found], text)
+    emit(as_json, [c.to_dict() for c in found], text)
 
 
 @main.command()
@@ -157,7 +157,7 @@ def worker(settings: Settings, threads: int | None, topics: tuple[str, ...], wor
     if not agents:
         raise click.UsageError("no agents are configured: add [agents.<topic>] tables to baton.toml "
                                "(topics without an agent are for external workers over REST)")
-    eng = _engine(settings)
+    eng = open_engine(settings)
     node = Worker(eng, agents, threads=threads or config.worker.threads, poll=config.worker.poll,
                   worker_id=worker_id)
     click.echo(f"worker {node.worker_id} running {', '.join(node.topics)} with {node.threads} thread(s)",

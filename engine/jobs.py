@@ -76,7 +76,7 @@ class JobsMixin:
     _instance_row: Any
     agents: dict[str, Any]
     now: Callable[[], dt.datetime]
-    _notify_jobs: Callable[[], None]
+    notify_jobs: Callable[[], None]
 
     # ---- creating and removing jobs (called inside Engine transactions) ----------------------------------
 
@@ -193,9 +193,7 @@ class JobsMixin:
             if circuit.state == "closed":
                 continue
             closed.discard(circuit.topic)
-            opened_until = circuit.opened_until
-            if opened_until is not None and opened_until.tzinfo is None:
-                opened_until = opened_until.replace(tzinfo=dt.UTC)
+            opened_until = q.as_utc(circuit.opened_until)
             if opened_until is not None and opened_until <= now:
                 cooloff = circuits.get(circuit.topic, (5, 60.0))[1]
                 if jq.take_probe(conn, circuit.topic, now, now + dt.timedelta(seconds=cooloff)):
@@ -205,7 +203,7 @@ class JobsMixin:
     def next_job_due(self, topics: list[str] | None = None) -> dt.datetime | None:
         with self._tx() as conn:
             due = jq.next_due(conn, topics)
-        return due.replace(tzinfo=dt.UTC) if due is not None and due.tzinfo is None else due
+        return q.as_utc(due)
 
     # ---- reporting results -----------------------------------------------------------------------------------
 
@@ -214,9 +212,7 @@ class JobsMixin:
         if job is None:
             raise JobNotFound(f"no open job has id {job_id!r} (it may have been completed or cancelled)",
                               job_id=job_id)
-        expires = job.lock_expires_at
-        if expires is not None and expires.tzinfo is None:
-            expires = expires.replace(tzinfo=dt.UTC)
+        expires = q.as_utc(job.lock_expires_at)
         if job.status == jq.LOCKED and job.lock_owner == worker_id and expires is not None and expires > self.now():
             return job
         if job.status == jq.LOCKED and job.lock_owner == worker_id:
@@ -414,9 +410,7 @@ class JobsMixin:
         now = self.now()
         with self._tx() as conn:
             job = jq.get_job(conn, job_id)
-            expires = job.lock_expires_at if job is not None else None
-            if expires is not None and expires.tzinfo is None:
-                expires = expires.replace(tzinfo=dt.UTC)
+            expires = q.as_utc(job.lock_expires_at) if job is not None else None
             if job is None or job.status != jq.LOCKED or expires is None or expires >= now:
                 return
             message = f"worker {job.lock_owner} stopped responding: its lease expired during attempt {job.attempt}"

@@ -33,7 +33,7 @@ from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import SCHEMAS as DMN_SCHEMAS
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
-from .bpmn_parser import NSMAP, BatonParser
+from .bpmn_parser import NSMAP, BatonParser, BusinessRuleTaskParser
 from .errors import DeploymentError, MalformedXMLError, ModelError, SchemaError, UnsafeXMLError
 
 BPMN_NS = NSMAP["bpmn"]
@@ -357,7 +357,7 @@ def _add_stored_decisions(
     for res in resources:
         if res.kind == "bpmn":
             for el in res.tree.iter(f"{{{BPMN_NS}}}businessRuleTask"):
-                ref = el.get(f"{{{NSMAP['camunda']}}}decisionRef")
+                ref = BusinessRuleTaskParser.get_decision_ref(el)
                 if ref:
                     wanted.add(ref)
     for ref in sorted(wanted - set(decisions)):

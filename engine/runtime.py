@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from . import execution
 from .agents import load_config
+from .bpmn_parser import BusinessRuleTaskParser
 from .config import Settings
 from .errors import (
     BatonError,
@@ -98,7 +99,7 @@ class Engine(IncidentsMixin):
                 yield conn
                 created = conn.info.pop("baton_jobs_created", False)
             if created:
-                self._notify_jobs()
+                self.notify_jobs()
         except BatonError:
             raise
         except IntegrityError as exc:
@@ -112,7 +113,7 @@ class Engine(IncidentsMixin):
         except SQLAlchemyError as exc:
             raise StorageError(f"database error: {exc}") from exc
 
-    def _notify_jobs(self) -> None:
+    def notify_jobs(self) -> None:
         """Wake this process's workers and long-polling fetches: new jobs are committed."""
         with self.jobs_signal:
             self.jobs_generation += 1
@@ -457,7 +458,7 @@ class _Writer:
             elif name in proc.external_calls:
                 parts.append(f"{name}=definition:{proc.external_calls[name]}")
         for el in proc.resource.tree.iter("{*}businessRuleTask"):
-            ref = el.get("{http://camunda.org/schema/1.0/bpmn}decisionRef")
+            ref = BusinessRuleTaskParser.get_decision_ref(el)
             if ref in self.parsed.decisions:
                 parts.append(f"decision:{ref}={self.parsed.decisions[ref].checksum}")
             elif ref:

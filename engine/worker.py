@@ -76,7 +76,7 @@ class Worker:
 
     def stop(self, wait: bool = True) -> None:
         self._stop.set()
-        self.engine._notify_jobs()
+        self.engine.notify_jobs()
         if self._thread is not None and wait:
             self._thread.join()
         if self._pool is not None:
@@ -131,7 +131,7 @@ class Worker:
         finally:
             with self._in_flight_lock:
                 self._in_flight -= 1
-            self.engine._notify_jobs()  # a thread is free: claim again
+            self.engine.notify_jobs()  # a thread is free: claim again
 
     def run_once(self, limit: int | None = None) -> int:
         """Claim due jobs and run them here, one after another; returns how many ran (tests, benchmarks)."""

@@ -22,8 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, current_app, request
@@ -99,13 +98,6 @@ def to_json_with_state(job: Job) -> dict[str, Any]:
     """The read-only view: what a worker would get, plus where the job stands."""
     return {**to_json(job, variables=False), "status": job.status, "dueTime": _iso(job.due_at),
             "errorMessage": job.last_error, "createdTime": _iso(job.created_at)}
-
-
-@contextmanager
-def lock_holder_only(job_id: str, worker: str | None) -> Iterator[None]:
-    """Refuse ids no job can have; the engine checks the lock (its LockLost says who holds it)."""
-    _check_id(job_id)
-    yield  # the engine's LockLost already says who holds the lock, or when it expired
 
 
 # ---- reading jobs -------------------------------------------------------------------------------------------------
@@ -258,8 +250,8 @@ def complete(job_id: str):  # type: ignore[no-untyped-def]
     fields = Fields(json_body())
     worker = worker_id(fields)
     variables = variables_of(fields)
-    with lock_holder_only(job_id, worker):
-        get_engine().complete_job(job_id, str(worker), variables)
+    _check_id(job_id)  # the engine checks the lock; its LockLost says who holds it
+    get_engine().complete_job(job_id, str(worker), variables)
     return "", 204
 
 
@@ -271,9 +263,9 @@ def failure(job_id: str):  # type: ignore[no-untyped-def]
     details = fields.text("errorDetails")
     retries = fields.integer("retries", low=0, high=MAX_RETRIES)
     retry_in = fields.integer("retryTimeout", low=0, high=MAX_RETRY_TIMEOUT_MS)
-    with lock_holder_only(job_id, worker):
-        get_engine().fail_job(job_id, str(worker), message, {"details": details} if details else None,
-                              retries=retries, retry_in=None if retry_in is None else retry_in / 1000)
+    _check_id(job_id)  # the engine checks the lock; its LockLost says who holds it
+    get_engine().fail_job(job_id, str(worker), message, {"details": details} if details else None,
+                          retries=retries, retry_in=None if retry_in is None else retry_in / 1000)
     return "", 204
 
 
@@ -284,8 +276,8 @@ def bpmn_error(job_id: str):  # type: ignore[no-untyped-def]
     code = fields.text("errorCode", required=True, max_length=MAX_NAME)
     message = fields.text("errorMessage")
     variables = variables_of(fields)
-    with lock_holder_only(job_id, worker):
-        caught = get_engine().job_bpmn_error(job_id, str(worker), str(code), message, variables)
+    _check_id(job_id)  # the engine checks the lock; its LockLost says who holds it
+    caught = get_engine().job_bpmn_error(job_id, str(worker), str(code), message, variables)
     log.info("BPMN error %s on job %s %s", code, job_id, "caught" if caught else "not caught: incident")
     return "", 204
 
@@ -295,14 +287,14 @@ def extend_lock(job_id: str):  # type: ignore[no-untyped-def]
     fields = Fields(json_body())
     worker = worker_id(fields)
     seconds = milliseconds(fields, "newDuration")
-    with lock_holder_only(job_id, worker):
-        get_engine().extend_lock(job_id, str(worker), float(seconds or 0))
+    _check_id(job_id)  # the engine checks the lock; its LockLost says who holds it
+    get_engine().extend_lock(job_id, str(worker), float(seconds or 0))
     return "", 204
 
 
 @bp.post("/<job_id>/unlock")
 def unlock(job_id: str):  # type: ignore[no-untyped-def]
     worker = worker_id(Fields(json_body()), required=False)
-    with lock_holder_only(job_id, worker):
-        get_engine().unlock_job(job_id, worker)
+    _check_id(job_id)  # the engine checks the lock; its LockLost says who holds it
+    get_engine().unlock_job(job_id, worker)
     return "", 204
