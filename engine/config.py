@@ -46,6 +46,10 @@ class Settings:
     job_lease_grace: float = 10.0
     #: Worker threads `baton serve` runs next to the web app (0 = none); `baton worker --threads` for nodes.
     workers: int = 4
+    #: Time zone of timer dates written without one (``2026-12-01T09:00:00``) and of cron schedules.
+    timezone: str = "UTC"
+    #: Seconds between the scheduler's safety-net looks for due timers (it also wakes at each due time).
+    timer_poll: float = 5.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

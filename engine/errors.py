@@ -13,7 +13,8 @@
     ├── NotFoundError
     │   ├── DefinitionNotFound
     │   ├── InstanceNotFound
-    │   └── TaskNotFound
+    │   ├── TaskNotFound
+    │   └── NoSubscription          a message matched no waiting instance and no start event
     ├── ConflictError
     │   ├── ConcurrentModification  someone else changed the instance first
     │   └── TaskAlreadyCompleted
@@ -141,6 +142,12 @@ class TaskNotFound(NotFoundError):
     """No task has that id."""
 
     code = "task_not_found"
+
+
+class NoSubscription(NotFoundError):
+    """No instance waits for this message and no process starts with it."""
+
+    code = "no_subscription"
 
 
 class ConflictError(BatonError):

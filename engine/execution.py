@@ -32,6 +32,7 @@ READY, WAITING, STARTED, COMPLETED, ERROR, CANCELLED = (
     TaskState.CANCELLED,
 )
 _LIVE = READY | WAITING | STARTED | ERROR
+_MAX_SETTLE = 100
 
 RUNNING, WAITING_STATUS, COMPLETED_STATUS, FAILED, CANCELLED_STATUS, INCIDENT = (
     "running", "waiting", "completed", "failed", "cancelled", "incident",
@@ -83,7 +84,12 @@ class RunError:
 def run(workflow: BpmnWorkflow) -> RunError | None:
     """Run every engine task until each path waits or fails."""
     try:
-        workflow.do_engine_steps()
+        workflow.refresh_timers()  # timers whose due time the engine's clock has passed become ready
+        for _ in range(_MAX_SETTLE):
+            workflow.do_engine_steps()
+            # do_engine_steps looks at timers last: one that is already due is ready but has not run yet
+            if not any(t.state == READY and not t.task_spec.manual for t in all_tasks(workflow)):
+                break
         return None
     except BatonError:
         raise

@@ -33,6 +33,7 @@ from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import SCHEMAS as DMN_SCHEMAS
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
+from . import event_specs, timers
 from .bpmn_parser import NSMAP, BatonParser, BusinessRuleTaskParser
 from .errors import DeploymentError, MalformedXMLError, ModelError, SchemaError, UnsafeXMLError
 
@@ -260,6 +261,24 @@ def check_expressions(res: Resource, root: Any, compile_check: Callable[[str, st
             )
 
 
+def check_timers(res: Resource, root: Any, compile_check: Callable[[str, str], str | None]) -> None:
+    """Every timer value must be a valid ISO 8601 date, duration, cycle or cron, or an expression that compiles."""
+    for el in root.iter(*(f"{{{BPMN_NS}}}{t}" for t in ("timeDate", "timeDuration", "timeCycle"))):
+        process = el.xpath("ancestor::bpmn:process", namespaces=NSMAP)
+        if process and process[0].get("isExecutable", "true") != "true":
+            continue
+        owner = el.xpath("ancestor::*[@id][1]", namespaces=NSMAP)
+        element_id = owner[0].get("id") if owner else None
+        text = (el.text or "").strip()
+        value, is_expression = timers.unwrap(text)
+        kind = el.tag.rsplit("}", 1)[-1]
+        problem = (compile_check(value, "eval") if is_expression or (value and not timers.literal_kind(value))
+                   else timers.check_literal(text, kind))
+        if problem:
+            raise ModelError(f"{kind} {text!r} is not a valid timer value: {problem}", file=res.name,
+                             line=el.sourceline, element_id=element_id)
+
+
 def load_resources(resources: list[Resource], compile_check: Callable[[str, str], str | None],
                    max_bytes: int = DEFAULT_MAX_BYTES, progress: Callable[[Resource], None] | None = None) -> None:
     """Safe-parse, classify, validate and pre-process every resource (sets ``tree`` and ``kind``)."""
@@ -272,6 +291,7 @@ def load_resources(resources: list[Resource], compile_check: Callable[[str, str]
         if res.kind == "bpmn":
             add_missing_flow_ids(root)
             check_expressions(res, root, compile_check)
+            check_timers(res, root, compile_check)
         res.tree = root
 
 
@@ -406,3 +426,4 @@ def _build_spec(
             for name, sub in called_subs.items():
                 subs.setdefault(name, sub)
     proc.subprocess_specs = subs
+    event_specs.adopt(proc.spec, subs, event_specs.zeebe_correlation_keys(proc.resource.tree))

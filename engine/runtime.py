@@ -26,7 +26,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from . import execution
+from . import event_specs, execution
 from .agents import load_config
 from .bpmn_parser import BusinessRuleTaskParser
 from .config import Settings
@@ -40,6 +40,7 @@ from .errors import (
     TaskAlreadyCompleted,
     TaskNotFound,
 )
+from .events import ARMED, OUTBOX, EventsMixin
 from .incidents import IncidentsMixin
 from .parsing import ParsedDeployment, ParsedProcess, Resource, parse_resources, read_resources
 from .records import Definition, DeployResult, HistoryEntry, Instance, Task
@@ -60,7 +61,7 @@ from .store import queries as q
 log = logging.getLogger("baton.engine")
 
 
-class Engine(IncidentsMixin):
+class Engine(IncidentsMixin, EventsMixin):
     """Baton's engine over one database.  Safe to share between threads.
 
     ``clock`` (a callable returning an aware UTC datetime) lets tests drive time: due times, leases,
@@ -77,6 +78,9 @@ class Engine(IncidentsMixin):
         db.ensure_schema(self.db, self.settings.auto_migrate)
         modules = self.settings.script_modules or DEFAULT_ALLOWED_MODULES
         self.script_engine = RestrictedScriptEngine(timeout=self.settings.script_timeout, allowed_modules=modules)
+        self.script_engine.clock = self.now  # timers read the engine's clock
+        self.script_engine.timer_zone = self.settings.timezone
+        self.on_timer_armed: Callable[[dt.datetime], None] | None = None  # set by the scheduler
         self._specs: dict[int, tuple[Any, dict[str, Any]]] = {}
         self._specs_lock = threading.Lock()
 
@@ -96,10 +100,20 @@ class Engine(IncidentsMixin):
         """One transaction; driver errors become Baton errors."""
         try:
             with self.db.begin() as conn:
-                yield conn
+                conn.info.pop(OUTBOX, None)
+                conn.info.pop(ARMED, None)
+                try:
+                    yield conn
+                    if conn.info.get(OUTBOX):
+                        self._drain_outbox(conn)
+                finally:
+                    conn.info.pop(OUTBOX, None)
+                    armed = conn.info.pop(ARMED, None)
                 created = conn.info.pop("baton_jobs_created", False)
             if created:
                 self.notify_jobs()
+            if armed is not None and self.on_timer_armed is not None:
+                self.on_timer_armed(armed)
         except BatonError:
             raise
         except IntegrityError as exc:
@@ -145,6 +159,7 @@ class Engine(IncidentsMixin):
         spec, subs = self._spec(conn, row.definition_id)
         workflow = load_state(row.state, spec, subs)
         workflow.script_engine = self.script_engine
+        workflow.baton_waited = bool(workflow.event_manager.tasks)  # had timers or subscriptions rows
         return workflow
 
     # ---- deploy ------------------------------------------------------------------------------------------
@@ -175,6 +190,9 @@ class Engine(IncidentsMixin):
             parsed = parse_resources(resources, compile_check, lookup_process, lookup_decision,
                                      self.settings.max_xml_bytes, progress)
             result = _Writer(conn, parsed, source).write()
+            for d in result.definitions:
+                if d.new and d.executable:
+                    self._arm_start_events(conn, d)
         for d in result.definitions:
             log.info("deployed", extra={"process_key": d.key, "version": d.version, "new": d.new})
         return result
@@ -215,30 +233,47 @@ class Engine(IncidentsMixin):
                 raise InvalidStateError(
                     f"process '{key}' version {row.version} is not executable (isExecutable=\"false\"): "
                     "it is stored as a drawing and cannot be started", key=key, version=row.version)
-            spec, subs = self._spec(conn, row.id)
-            workflow = BpmnWorkflow(spec, subs, script_engine=self.script_engine)
-            if variables:
-                for task in workflow.tasks.values():
-                    if task.state == TaskState.READY:
-                        task.data.update(variables)
-            instance_id = str(uuid.uuid4())
-            error = execution.run(workflow)
-            out = execution.outcome(workflow, {}, error)
-            now = self.now()
-            values = dict(
-                id=instance_id, definition_id=row.id, process_key=row.key, process_version=row.version,
-                business_key=business_key, status=out.status, variables=out.variables, active=out.active,
-                error=out.error, created_at=now, updated_at=now,
-                ended_at=now if out.status in execution.FINAL_STATUSES else None,
-            )
-            q.insert_instance(conn, state=dump_state(workflow), state_format=STATE_FORMAT, lock_version=1, **values)
-            started = {"at": now, "event": "instance_started",
-                       "details": {"variables": variables, "business_key": business_key, "version": row.version}}
-            added = self._record(conn, SimpleNamespace(**values), out, set(), [started], previous_status=None)
-            values["status"] = out.status  # jobs may have turned it into an incident
-        self._log_outcome(instance_id, "started", out)
-        tasks = [Task.from_row(SimpleNamespace(business_key=business_key, **t)) for t in added]
-        return Instance.from_row(SimpleNamespace(**values), tasks)
+            started = self._start_in(conn, row, variables, business_key)
+        self._log_outcome(started.id, "started", started.out)
+        tasks = [Task.from_row(SimpleNamespace(business_key=business_key, **t)) for t in started.added]
+        return Instance.from_row(SimpleNamespace(**started.values), tasks)
+
+    def _start_in(self, conn: Connection, row: Any, variables: dict[str, Any], business_key: str | None,
+                  start_event: str | None = None, trigger: dict[str, Any] | None = None) -> SimpleNamespace:
+        """Create and run an instance in the caller's transaction, from ``start_event`` when given.
+
+        Without ``start_event`` a none start event starts it; a process with only event start events
+        (timer, message, signal) starts at the first of them, as Camunda does.
+        """
+        spec, subs = self._spec(conn, row.id)
+        workflow = BpmnWorkflow(spec, subs, script_engine=self.script_engine)
+        event_specs.choose_start(workflow, start_event)
+        if variables:
+            for task in workflow.tasks.values():
+                if task.state == TaskState.READY:
+                    task.data.update(variables)
+        instance_id = str(uuid.uuid4())
+        error = execution.run(workflow)
+        out = execution.outcome(workflow, {}, error)
+        now = self.now()
+        values = dict(
+            id=instance_id, definition_id=row.id, process_key=row.key, process_version=row.version,
+            business_key=business_key, status=out.status, variables=out.variables, active=out.active,
+            error=out.error, created_at=now, updated_at=now,
+            ended_at=now if out.status in execution.FINAL_STATUSES else None,
+        )
+        q.insert_instance(conn, state=dump_state(workflow), state_format=STATE_FORMAT, lock_version=1, **values)
+        details = {"variables": variables, "business_key": business_key, "version": row.version}
+        if trigger:
+            details["trigger"] = trigger
+        started = {"at": now, "event": "instance_started", "details": details}
+        created = SimpleNamespace(**values)
+        added = self._record(conn, created, out, set(), [started], previous_status=None)
+        values["status"] = out.status  # jobs may have turned it into an incident
+        self._after_run(conn, created, workflow, out.status)
+        if trigger:
+            self._log_outcome(instance_id, f"started by {next(iter(trigger))}", out)
+        return SimpleNamespace(id=instance_id, values=values, out=out, added=added)
 
     def get_instance(self, instance_id: str) -> Instance:
         with self._tx() as conn:
@@ -374,6 +409,7 @@ class Engine(IncidentsMixin):
                 "reload and try again", instance_id=row.id)
         old = {str(k) for k, state in before.items() if state == TaskState.READY}
         self._record(conn, row, out, old, extra, previous_status=row.status)
+        self._after_run(conn, row, workflow, out.status)
 
     def _record(self, conn: Connection, row: Any, out: execution.Outcome, old_ready: set[str],
                 extra: list[dict[str, Any]], previous_status: str | None) -> list[dict[str, Any]]:

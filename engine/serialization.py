@@ -23,12 +23,15 @@ from SpiffWorkflow.bpmn.serializer.config import DEFAULT_CONFIG
 from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.helpers.registry import DefaultRegistry
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.camunda.serializer.task_spec import UserTaskConverter
 from SpiffWorkflow.camunda.specs.business_rule_task import BusinessRuleTask
 from SpiffWorkflow.camunda.specs.user_task import UserTask
 from SpiffWorkflow.dmn.serializer.task_spec import BaseBusinessRuleTaskConverter
 
 from .bpmn_parser import JobTask, PassThroughTask
+from .event_specs import BatonSignal
+from .timers import REPLACEMENTS
 from .errors import VariableError
 
 SPIFF_FORMAT = "1.5"
@@ -73,6 +76,9 @@ def _registry() -> DefaultRegistry:
     config[PassThroughTask] = BpmnTaskSpecConverter
     config[JobTask] = JobTaskConverter
     config[BpmnWorkflow] = SpeclessWorkflowConverter
+    for spiff_timer, baton_timer in REPLACEMENTS.items():
+        config[baton_timer] = config[spiff_timer]
+    config[BatonSignal] = config[SignalEventDefinition]
     registry = BpmnWorkflowSerializer.configure(config)
     registry.register(decimal.Decimal, lambda v: {"value": str(v)}, lambda v: decimal.Decimal(v["value"]))
     registry.register(dt.date, lambda v: {"value": v.isoformat()}, lambda v: dt.date.fromisoformat(v["value"]))

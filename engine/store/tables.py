@@ -215,3 +215,64 @@ class Circuit(Base):
     opened_until: Mapped[dt.datetime | None] = mapped_column(Stamp)
     probe_job_id: Mapped[str | None] = mapped_column(String(36))
     updated_at: Mapped[dt.datetime] = mapped_column(Stamp)
+
+
+class Timer(Base):
+    """An armed timer: a waiting timer event of an instance, or a timer start event of a process.
+
+    The engine fires what is due by querying ``due_at``; APScheduler only wakes it at the next due time.
+    Start timers (``instance_id`` empty) keep their repeating schedule in ``cycle``.
+    """
+
+    __tablename__ = "timers"
+    __table_args__ = (Index("ix_timers_due", "due_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    instance_id: Mapped[str | None] = mapped_column(ForeignKey("instances.id"), index=True)
+    task_id: Mapped[str | None] = mapped_column(String(36), unique=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definitions.id"), index=True)
+    process_key: Mapped[str] = mapped_column(String(255))
+    element_id: Mapped[str] = mapped_column(String(255))
+    due_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    cycle: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    created_at: Mapped[dt.datetime] = mapped_column(Stamp)
+
+
+class Subscription(Base):
+    """Something waits for a message or a signal: a waiting event of an instance, or a process's start event.
+
+    Correlating a message is an indexed lookup by (kind, name, correlation key) or (kind, name, business key).
+    """
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        Index("ix_subscriptions_key", "kind", "name", "correlation_key"),
+        Index("ix_subscriptions_business_key", "kind", "name", "business_key"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # message, signal, message_start, signal_start
+    name: Mapped[str] = mapped_column(String(255))
+    correlation_key: Mapped[str | None] = mapped_column(String(255))
+    business_key: Mapped[str | None] = mapped_column(String(255))
+    instance_id: Mapped[str | None] = mapped_column(ForeignKey("instances.id"), index=True)
+    task_id: Mapped[str | None] = mapped_column(String(36), unique=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definitions.id"), index=True)
+    process_key: Mapped[str] = mapped_column(String(255))
+    element_id: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(Stamp)
+
+
+class BufferedMessage(Base):
+    """A message sent with a time to live that nothing waited for yet: delivered when a subscription appears."""
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_key", "name", "correlation_key"), Index("ix_messages_expiry", "expires_at"))
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    correlation_key: Mapped[str | None] = mapped_column(String(255))
+    business_key: Mapped[str | None] = mapped_column(String(255))
+    variables: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    expires_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    created_at: Mapped[dt.datetime] = mapped_column(Stamp)

@@ -1,0 +1,167 @@
+"""Baton's event definitions, swapped into a parsed spec, and what the engine reads from them.
+
+The parser builds SpiffWorkflow's own event definitions; :func:`adopt` then
+replaces the ones Baton runs differently:
+
+- timers by :mod:`engine.timers` (literals as editors write them, the
+  engine's clock, cron);
+- signals by :class:`BatonSignal`, which reaches every other instance too
+  (SpiffWorkflow only lets a signal leave its instance when nothing in it
+  catches the signal);
+- a message's Zeebe ``correlationKey`` (``<zeebe:subscription>``) becomes a
+  correlation property, so a waiting message has a key to be found by.
+
+The helpers at the bottom tell the engine what a waiting task waits for.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from copy import deepcopy
+from typing import Any
+
+from SpiffWorkflow.bpmn.specs.event_definitions.message import CorrelationProperty, MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.simple import NoneEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+from SpiffWorkflow.bpmn.util import BpmnEvent
+
+from . import timers
+from .timers import REPLACEMENTS
+
+ZEEBE_KEY = "zeebe_correlation_key"  # the correlation property Baton makes of a Zeebe correlationKey
+
+
+class BatonSignal(SignalEventDefinition):
+    """A signal that is caught inside its own instance *and* broadcast to every other one."""
+
+    def throw(self, my_task: Any) -> None:
+        workflow = my_task.workflow.top_workflow
+        queued = len(workflow.bpmn_events)
+        event = BpmnEvent(self, payload=deepcopy(my_task.data))
+        workflow.catch(event)
+        if len(workflow.bpmn_events) == queued:  # caught inside: it still goes out to the others
+            workflow.bpmn_events.append(event)
+
+
+def _replace(definition: Any, zeebe_keys: dict[str, str]) -> Any:
+    cls = REPLACEMENTS.get(type(definition))
+    if cls is not None:
+        return cls(definition.name, definition.expression, description=definition.description)
+    if type(definition) is SignalEventDefinition:
+        return BatonSignal(definition.name, description=definition.description)
+    if isinstance(definition, MessageEventDefinition) and definition.name in zeebe_keys:
+        if not any(p.name == ZEEBE_KEY for p in definition.correlation_properties):
+            definition.correlation_properties.append(
+                CorrelationProperty(ZEEBE_KEY, zeebe_keys[definition.name], [ZEEBE_KEY]))
+    if isinstance(definition, MultipleEventDefinition):
+        definition.event_definitions = [_replace(d, zeebe_keys) for d in definition.event_definitions]
+    return definition
+
+
+def task_specs(spec: Any, subprocess_specs: dict[str, Any]) -> Iterator[Any]:
+    for process in [spec, *subprocess_specs.values()]:
+        yield from process.task_specs.values()
+
+
+def adopt(spec: Any, subprocess_specs: dict[str, Any], zeebe_keys: dict[str, str] | None = None) -> None:
+    """Swap Baton's event definitions into a freshly parsed spec (in place)."""
+    for task_spec in task_specs(spec, subprocess_specs):
+        definition = getattr(task_spec, "event_definition", None)
+        if definition is not None:
+            task_spec.event_definition = _replace(definition, zeebe_keys or {})
+
+
+def zeebe_correlation_keys(root: Any) -> dict[str, str]:
+    """{message name: correlation key expression} from ``<zeebe:subscription correlationKey=...>``."""
+    found = {}
+    for message in root.iter("{*}message"):
+        for sub in message.iter("{http://camunda.org/schema/zeebe/1.0}subscription"):
+            key = sub.get("correlationKey")
+            if key and message.get("name"):
+                found[message.get("name")] = timers.unwrap(key)[0]
+    return found
+
+
+# ---- what a process or a waiting task waits for ----------------------------------------------------------
+
+def definitions_of(definition: Any) -> list[Any]:
+    if isinstance(definition, MultipleEventDefinition):
+        return list(definition.event_definitions)
+    return [definition] if definition is not None else []
+
+
+def start_events(spec: Any) -> list[Any]:
+    """The process's own start events (not those of its event subprocesses), in document order."""
+    return [t for t in spec.start.outputs if isinstance(t, StartEvent)]
+
+
+def start_triggers(spec: Any) -> Iterable[tuple[str, str, Any]]:
+    """(kind, name or timer expression, start event spec) for each message, signal and timer start event."""
+    for task_spec in start_events(spec):
+        for definition in definitions_of(task_spec.event_definition):
+            if isinstance(definition, MessageEventDefinition):
+                yield "message", definition.name, task_spec
+            elif isinstance(definition, SignalEventDefinition):
+                yield "signal", definition.name, task_spec
+            elif isinstance(definition, timers.TimerEventDefinition):
+                yield "timer", definition.expression, task_spec
+
+
+def subscription_of(task: Any) -> tuple[str, str, str | None] | None:
+    """(kind, name, correlation key) when a waiting task waits for a message or signal from outside."""
+    for definition in definitions_of(getattr(task.task_spec, "event_definition", None)):
+        if isinstance(definition, MessageEventDefinition):
+            return "message", definition.name, _correlation_key(task, definition)
+        if isinstance(definition, SignalEventDefinition):
+            return "signal", definition.name, None
+    return None
+
+
+def _correlation_key(task: Any, definition: MessageEventDefinition) -> str | None:
+    """The key a waiting message is found by: its correlation property evaluated on the instance's data."""
+    engine = task.workflow.script_engine
+    for prop in definition.correlation_properties:
+        try:
+            value = engine.environment.evaluate(prop.retrieval_expression, dict(task.data))
+        except Exception:  # the variable is not there (yet): keep looking, else the key is unknown
+            value = None
+        if value is not None:
+            return str(value)
+    for values in task.workflow.top_workflow.correlations.values():
+        for value in values.values():
+            return str(value)
+    return None
+
+
+def correlation_key_of(event: BpmnEvent) -> str | None:
+    """The correlation key of a message thrown by an instance (from its correlation properties)."""
+    for values in (event.correlations or {}).values():
+        for value in values.values():
+            if value is not None:
+                return str(value)
+    return None
+
+
+def timer_due(task: Any) -> dt.datetime | None:
+    return timers.due_of(task)
+
+
+def choose_start(workflow: Any, element_id: str | None) -> None:
+    """Make a new instance start at ``element_id`` (or its only kind of start) and not at its other start events.
+
+    A none start event starts the instance by itself (SpiffWorkflow then cancels the rest); a process whose
+    start events all wait for something starts at the first of them when started by hand.
+    """
+    starts = start_events(workflow.spec)
+    if element_id is None:
+        if not starts or any(isinstance(s.event_definition, NoneEventDefinition) for s in starts):
+            return
+        element_id = starts[0].bpmn_id
+    for task in [t for t in workflow.tasks.values() if t.task_spec in starts]:
+        if task.task_spec.bpmn_id == element_id:
+            task._set_internal_data(event_fired=True)
+        else:
+            task.cancel()
