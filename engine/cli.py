@@ -311,7 +311,7 @@ def db_current(settings: Settings) -> None:
               help="Deploy these files or folders before serving (repeatable).")
 @pass_settings
 def serve(settings: Settings, host: str | None, port: int | None, deploy_paths: tuple[str, ...]) -> None:
-    """Run the web server (pages and API) on 127.0.0.1."""
+    """Run the web server (pages and API) on 127.0.0.1, with the timer scheduler and agent workers."""
     from web import create_app
 
     settings = settings.replace(host=host or settings.host, port=port or settings.port)
@@ -320,6 +320,10 @@ def serve(settings: Settings, host: str | None, port: int | None, deploy_paths: 
     if deploy_paths:
         eng.deploy(deploy_paths, source="serve")  # logs each process and version
     app = create_app(engine=eng)
+    from .scheduler import TimerScheduler
+
+    timers = TimerScheduler(eng)
+    timers.start()
     node = None
     if eng.agents and settings.workers > 0:
         from .worker import Worker
@@ -333,8 +337,9 @@ def serve(settings: Settings, host: str | None, port: int | None, deploy_paths: 
         waitress.serve(app, host=settings.host, port=settings.port, threads=8, ident="baton",
                        channel_request_lookahead=1)
     finally:
+        timers.stop()
         if node is not None:
             node.stop()
 
 
-from . import cli_jobs  # noqa: E402,F401  (registers retry, incidents, jobs, circuits, worker on `main`)
+from . import cli_events, cli_jobs  # noqa: E402,F401  (register their commands on `main`)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from typing import Any
 
 import click
@@ -144,8 +145,9 @@ def circuits(settings: Settings, as_json: bool) -> None:
 @click.option("--id", "worker_id", default=None, help="Worker id shown in locks and logs (default host:pid:random).")
 @pass_settings
 def worker(settings: Settings, threads: int | None, topics: tuple[str, ...], worker_id: str | None) -> None:
-    """Run a worker node: claim jobs of the agents in baton.toml and run them (Ctrl+C to stop)."""
+    """Run a worker node: fire due timers, claim jobs of the agents in baton.toml and run them (Ctrl+C to stop)."""
     from .agents import load_config
+    from .scheduler import TimerScheduler
     from .worker import Worker
 
     logs.configure(settings.log_level, settings.log_format)
@@ -154,13 +156,27 @@ def worker(settings: Settings, threads: int | None, topics: tuple[str, ...], wor
     unknown = sorted(set(topics) - set(config.agents))
     if unknown:
         raise click.UsageError(f"no agent is configured for topic(s) {', '.join(unknown)} in baton.toml")
-    if not agents:
-        raise click.UsageError("no agents are configured: add [agents.<topic>] tables to baton.toml "
-                               "(topics without an agent are for external workers over REST)")
     eng = open_engine(settings)
-    node = Worker(eng, agents, threads=threads or config.worker.threads, poll=config.worker.poll,
-                  worker_id=worker_id)
-    click.echo(f"worker {node.worker_id} running {', '.join(node.topics)} with {node.threads} thread(s)",
-               err=True)
-    node.run_forever()
-    eng.close()
+    timers = TimerScheduler(eng)
+    timers.start()
+    try:
+        if not agents:
+            click.echo("no agents are configured in baton.toml: this node only fires timers (Ctrl+C to stop)",
+                       err=True)
+            _sleep_until_interrupted()
+            return
+        node = Worker(eng, agents, threads=threads or config.worker.threads, poll=config.worker.poll,
+                      worker_id=worker_id)
+        click.echo(f"worker {node.worker_id} running {', '.join(node.topics)} with {node.threads} thread(s)"
+                   " and the timer scheduler", err=True)
+        node.run_forever()
+    finally:
+        timers.stop()
+        eng.close()
+
+
+def _sleep_until_interrupted() -> None:
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass

@@ -20,6 +20,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -30,8 +31,8 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Connection
 
 from . import event_specs, execution, timers
-from .jobs import retry_conflicts
 from .errors import BatonError, ConcurrentModification, InvalidStateError, NoSubscription
+from .jobs import retry_conflicts
 from .serialization import check_variables
 from .store import event_queries as eq
 from .store import queries as q
@@ -119,9 +120,9 @@ class EventsMixin:
                                  "definition_id": row.definition_id, "process_key": row.process_key,
                                  "element_id": task.task_spec.bpmn_id, "created_at": now})
         eq.insert_subscriptions(conn, new_subs)
-        for sub in new_subs:
-            if sub["kind"] == "message":
-                self._claim_buffered(conn, sub)
+        for new in new_subs:
+            if new["kind"] == "message":
+                self._claim_buffered(conn, new)
 
     def _armed(self, conn: Connection, due: dt.datetime) -> None:
         earliest = conn.info.get(ARMED)
@@ -208,7 +209,8 @@ class EventsMixin:
                 return found
             if not ttl or ttl <= 0:
                 raise NoSubscription(_no_subscription(name, correlation_key, business_key, match),
-                                     message=name, correlation_key=correlation_key, business_key=business_key)
+                                     message_name=name, correlation_key=correlation_key,
+                                     business_key=business_key)
             found.buffered_id = str(uuid.uuid4())
             now = self.now()
             eq.insert_message(conn, id=found.buffered_id, name=name, correlation_key=correlation_key,
@@ -251,7 +253,7 @@ class EventsMixin:
             for sub in eq.start_subscriptions(conn, "signal_start", name):
                 found.started.append(self._start_by(conn, sub, variables, None, {"signal": name}))
         for instance_id, task_id in waiting:
-            if retry_conflicts(lambda i=instance_id, t=task_id: self._deliver_one(i, t, "signal", name, variables)):
+            if retry_conflicts(partial(self._deliver_one, instance_id, task_id, "signal", name, variables)):
                 found.delivered_to.append(instance_id)
         log.info("signal %s reached %d instance(s), started %d", name, len(found.delivered_to),
                  len(found.started), extra={"signal": name})
@@ -349,17 +351,21 @@ class EventsMixin:
             timer = eq.lock_timer(conn, timer_id, now)
             if timer is None:
                 return None
-            due = q.as_utc(timer.due_at)
-            fired = {"timer_id": timer.id, "process_key": timer.process_key, "element_id": timer.element_id,
-                     "due_at": due, "fired_at": now, "late_by": (now - due).total_seconds()}
+            due: dt.datetime = q.as_utc(timer.due_at) or now
+            fired: dict[str, Any] = {
+                "timer_id": timer.id, "process_key": timer.process_key, "element_id": timer.element_id,
+                "due_at": due, "fired_at": now, "late_by": (now - due).total_seconds()}
             if timer.instance_id is None:
                 fired["instance_id"] = self._fire_start_timer(conn, timer, due, now)
                 return fired
             fired["instance_id"] = timer.instance_id
             row = q.get_instance(conn, timer.instance_id)
-            workflow = self._load(conn, row) if row is not None else None
-            task = workflow.get_task_from_id(uuid.UUID(timer.task_id)) if workflow is not None else None
-            if task is None or task.state != TaskState.WAITING or row.status in execution.FINAL_STATUSES:
+            if row is None or row.status in execution.FINAL_STATUSES:
+                eq.delete_timer(conn, timer.id)
+                return None
+            workflow = self._load(conn, row)
+            task = workflow.get_task_from_id(uuid.UUID(timer.task_id))
+            if task is None or task.state != TaskState.WAITING:
                 eq.delete_timer(conn, timer.id)
                 return None
             before = execution.snapshot(workflow)

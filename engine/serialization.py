@@ -30,9 +30,9 @@ from SpiffWorkflow.camunda.specs.user_task import UserTask
 from SpiffWorkflow.dmn.serializer.task_spec import BaseBusinessRuleTaskConverter
 
 from .bpmn_parser import JobTask, PassThroughTask
+from .errors import VariableError
 from .event_specs import BatonSignal
 from .timers import REPLACEMENTS
-from .errors import VariableError
 
 SPIFF_FORMAT = "1.5"
 STATE_FORMAT = f"baton-1/spiff-{SPIFF_FORMAT}"

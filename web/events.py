@@ -1,0 +1,56 @@
+"""REST API for events from outside: messages, signals, and the armed timers.
+
+``POST /api/v1/messages``  ``{"name", "correlationKey"?, "businessKey"?, "variables"?, "match"?, "ttl"?, "all"?}``
+                            200 with where it went; 404 ``no_subscription`` when nothing waits and no ``ttl``
+``POST /api/v1/signals``   ``{"name", "variables"?}``: every waiting instance and signal start event
+``GET  /api/v1/timers``    armed timers, soonest first (``?instanceId=``)
+"""
+
+from __future__ import annotations
+
+import math
+
+from flask import Blueprint, request
+
+from . import get_engine
+from .bodies import Fields, json_body, variables_of
+from .errors import RequestError
+
+bp = Blueprint("events", __name__, url_prefix="/api/v1")
+
+
+def _ttl(fields: Fields) -> float | None:
+    value = fields.data.get("ttl")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise RequestError("'ttl' must be a number of seconds (0 or more)", field="ttl")
+    return float(value)
+
+
+@bp.post("/messages")
+def correlate_message():  # type: ignore[no-untyped-def]
+    fields = Fields(json_body())
+    deliver_all = fields.data.get("all", False)
+    if not isinstance(deliver_all, bool):
+        raise RequestError("'all' must be true or false", field="all")
+    found = get_engine().correlate_message(
+        fields.text("name", required=True, max_length=255) or "",
+        correlation_key=fields.text("correlationKey", max_length=255),
+        business_key=fields.text("businessKey", max_length=255),
+        variables=variables_of(fields), match=fields.obj("match"), ttl=_ttl(fields), deliver_all=deliver_all)
+    return found.to_dict()
+
+
+@bp.post("/signals")
+def broadcast_signal():  # type: ignore[no-untyped-def]
+    fields = Fields(json_body())
+    found = get_engine().broadcast_signal(fields.text("name", required=True, max_length=255) or "",
+                                          variables_of(fields))
+    return found.to_dict()
+
+
+@bp.get("/timers")
+def list_timers():  # type: ignore[no-untyped-def]
+    instance_id = request.args.get("instanceId", "").strip()[:64] or None
+    return [{**t, "due_at": t["due_at"].isoformat()} for t in get_engine().timers(instance_id)]
