@@ -110,14 +110,15 @@ def start_triggers(spec: Any) -> Iterable[tuple[str, str, Any]]:
                 yield "timer", definition.expression, task_spec
 
 
-def subscription_of(task: Any) -> tuple[str, str, str | None] | None:
-    """(kind, name, correlation key) when a waiting task waits for a message or signal from outside."""
+def subscriptions_of(task: Any) -> set[tuple[str, str, str | None]]:
+    """{(kind, name, correlation key)} of the messages and signals a waiting task waits for."""
+    found = set()
     for definition in definitions_of(getattr(task.task_spec, "event_definition", None)):
         if isinstance(definition, MessageEventDefinition):
-            return "message", definition.name, _correlation_key(task, definition)
-        if isinstance(definition, SignalEventDefinition):
-            return "signal", definition.name, None
-    return None
+            found.add(("message", definition.name, _correlation_key(task, definition)))
+        elif isinstance(definition, SignalEventDefinition):
+            found.add(("signal", definition.name, None))
+    return found
 
 
 def _correlation_key(task: Any, definition: MessageEventDefinition) -> str | None:

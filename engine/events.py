@@ -89,16 +89,17 @@ class EventsMixin:
         armed, subscribed = eq.instance_waits(conn, row.id)
         now = self.now()
         want_timers: dict[str, tuple[Any, dt.datetime]] = {}
-        want_subs: dict[str, tuple[Any, tuple[str, str, str | None]]] = {}
+        want_subs: dict[str, tuple[Any, set[tuple[str, str, str | None]]]] = {}
         for task in waiting:
             due = event_specs.timer_due(task)
             if due is not None:
                 want_timers[str(task.id)] = (task, due)
-            sub = event_specs.subscription_of(task)
-            if sub is not None:
-                want_subs[str(task.id)] = (task, sub)
+            subs = event_specs.subscriptions_of(task)
+            if subs:
+                want_subs[str(task.id)] = (task, subs)
         eq.delete_timers(conn, [t for t in armed if t not in want_timers])
-        eq.delete_subscriptions(conn, [t for t, s in subscribed.items() if want_subs.get(t, (None, None))[1] != s])
+        changed = [t for t, subs in subscribed.items() if t not in want_subs or want_subs[t][1] != subs]
+        eq.delete_subscriptions(conn, changed)
         new_timers = []
         for task_id, (task, due) in want_timers.items():
             if task_id not in armed:
@@ -113,28 +114,32 @@ class EventsMixin:
         for timer in new_timers:
             self._armed(conn, timer["due_at"])
         new_subs = []
-        for task_id, (task, (kind, name, key)) in want_subs.items():
-            if subscribed.get(task_id) != (kind, name, key):
+        for task_id, (task, subs) in want_subs.items():
+            if subscribed.get(task_id) == subs:
+                continue
+            for kind, name, key in sorted(subs, key=str):
                 new_subs.append({"id": str(uuid.uuid4()), "kind": kind, "name": name, "correlation_key": key,
                                  "business_key": row.business_key, "instance_id": row.id, "task_id": task_id,
                                  "definition_id": row.definition_id, "process_key": row.process_key,
                                  "element_id": task.task_spec.bpmn_id, "created_at": now})
         eq.insert_subscriptions(conn, new_subs)
-        for new in new_subs:
-            if new["kind"] == "message":
-                self._claim_buffered(conn, new)
+        claimed: set[str] = set()
+        for new in new_subs:  # one buffered message per waiting task (a gateway waits for one of several)
+            if new["kind"] == "message" and new["task_id"] not in claimed and self._claim_buffered(conn, new):
+                claimed.add(new["task_id"])
 
     def _armed(self, conn: Connection, due: dt.datetime) -> None:
         earliest = conn.info.get(ARMED)
         conn.info[ARMED] = due if earliest is None else min(earliest, due)
 
-    def _claim_buffered(self, conn: Connection, sub: dict[str, Any]) -> None:
+    def _claim_buffered(self, conn: Connection, sub: dict[str, Any]) -> bool:
         for message in eq.buffered_for(conn, sub["name"], sub["correlation_key"], sub["business_key"], self.now()):
             if eq.take_message(conn, message.id):
                 conn.info.setdefault(OUTBOX, []).append(
                     ("deliver", sub["instance_id"], sub["task_id"], "message", sub["name"], message.variables,
                      {"buffered_message": message.id}))
-                return
+                return True
+        return False
 
     # ---- the outbox: what instances threw, delivered in the same transaction -----------------------------
 
@@ -275,7 +280,7 @@ class EventsMixin:
                   details: dict[str, Any]) -> str:
         row = q.definition_by_id(conn, sub.definition_id)
         return str(self._start_in(conn, row, dict(variables), business_key, start_event=sub.element_id,
-                                  trigger=details))
+                                  trigger=details).id)
 
     # ---- start events when a version is deployed ---------------------------------------------------------
 
@@ -394,7 +399,7 @@ class EventsMixin:
             self._armed(conn, nxt)
         row = q.definition_by_id(conn, timer.definition_id)
         return str(self._start_in(conn, row, {}, None, start_event=timer.element_id,
-                                  trigger={"timer": timer.element_id, "due_at": due.isoformat()}))
+                                  trigger={"timer": timer.element_id, "due_at": due.isoformat()}).id)
 
 
 def _drain(queue: list[Any]) -> Any:

@@ -272,8 +272,8 @@ def check_timers(res: Resource, root: Any, compile_check: Callable[[str, str], s
         text = (el.text or "").strip()
         value, is_expression = timers.unwrap(text)
         kind = el.tag.rsplit("}", 1)[-1]
-        problem = (compile_check(value, "eval") if is_expression or (value and not timers.literal_kind(value))
-                   else timers.check_literal(text, kind))
+        problem = timers.check_literal(text, kind) or (
+            compile_check(value, "eval") if is_expression or not timers.literal_kind(value) else None)
         if problem:
             raise ModelError(f"{kind} {text!r} is not a valid timer value: {problem}", file=res.name,
                              line=el.sourceline, element_id=element_id)

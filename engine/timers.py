@@ -44,6 +44,7 @@ UTC = dt.UTC
 _ISO_CYCLE = re.compile(r"^R\d*/", re.IGNORECASE)
 _ISO_DURATION = re.compile(r"^-?P(?=\d|T\d)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(\d+H)?(\d+M)?(\d+([.,]\d+)?S)?)?$", re.I)
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$", re.I)
+_LOOKS_ISO = re.compile(r"^(R\d*/|PT?\d)", re.IGNORECASE)
 _CRON_FIELD = re.compile(r"^[0-9*?/,\-LW#A-Za-z]+$")
 
 
@@ -178,6 +179,8 @@ def check_literal(text: str, element: str) -> str | None:
     if is_expression or not value:
         return None if value else f"the {element} is empty"
     kind = literal_kind(value)
+    if kind is None and _LOOKS_ISO.match(value):
+        return f"{value!r} is not an ISO 8601 duration or repeating interval (like PT5M, P1DT12H or R3/PT10M)"
     try:
         now = dt.datetime.now(UTC)
         if kind == "date":
@@ -315,7 +318,10 @@ class BatonCycle(_Armed, CycleTimerEventDefinition):
     def has_fired(self, task: Any) -> bool:
         if self.repeats(task):
             return bool(task._get_internal_data("event_fired", False))
-        return super().has_fired(task)
+        fired = super().has_fired(task)
+        if fired and not task.children:  # SpiffWorkflow does not predict the path after a cycle timer
+            _add_paths(task)
+        return fired
 
     def update_task(self, task: Any) -> None:
         if not self.repeats(task) or task.state != TaskState.WAITING:
@@ -328,13 +334,21 @@ class BatonCycle(_Armed, CycleTimerEventDefinition):
         if value["cycles"] > 0:
             value["cycles"] -= 1
         task._set_internal_data(event_value=value)
-        for output in task.task_spec.outputs:
-            child = task._add_child(output, TaskState.FUTURE)
-            child.task_spec._predict(child, mask=TaskState.NOT_FINISHED_MASK)
+        for child in _add_paths(task):
             child.task_spec._update(child)
 
     def exhausted(self, task: Any) -> bool:
         return self.repeats(task) and self.cycle(task)["cycles"] == 0
+
+
+def _add_paths(task: Any) -> list[Any]:
+    """New children for the task's outgoing paths (what a cycle timer starts each time it fires)."""
+    children = []
+    for output in task.task_spec.outputs:
+        child = task._add_child(output, TaskState.FUTURE)
+        child.task_spec._predict(child, mask=TaskState.NOT_FINISHED_MASK)
+        children.append(child)
+    return children
 
 
 def advance(value: dict[str, Any], now: dt.datetime, zone: dt.tzinfo = UTC) -> dt.datetime:
@@ -357,10 +371,11 @@ REPLACEMENTS: dict[type, type] = {
 
 
 def due_of(task: Any) -> dt.datetime | None:
-    """When a waiting timer task is due (arming it if needed); None for tasks that are not timers."""
+    """When a waiting timer task (or event-based gateway) is due, arming it if needed; None if it has no timer."""
     definition = getattr(task.task_spec, "event_definition", None)
-    if not isinstance(definition, _Armed) or task._get_internal_data("event_fired", False):
+    if task._get_internal_data("event_fired", False):
         return None
-    if isinstance(definition, BatonCycle) and definition.exhausted(task):
-        return None
-    return definition.due(task)
+    children = getattr(definition, "event_definitions", None)
+    dues = [d.due(task) for d in (children if children is not None else [definition])
+            if isinstance(d, _Armed) and not (isinstance(d, BatonCycle) and d.exhausted(task))]
+    return min(dues) if dues else None

@@ -16,13 +16,14 @@ messages = cast(Table, BufferedMessage.__table__)
 
 # ---- what one instance waits for -------------------------------------------------------------------------
 
-def instance_waits(conn: Connection, instance_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """({task id: due_at} of its timers, {task id: (kind, name, key)} of its subscriptions)."""
+def instance_waits(conn: Connection, instance_id: str) -> tuple[dict[str, Any], dict[str, set[Any]]]:
+    """({task id: due_at} of its timers, {task id: {(kind, name, key), ...}} of its subscriptions)."""
     armed = {r.task_id: r.due_at for r in conn.execute(
         select(timers.c.task_id, timers.c.due_at).where(timers.c.instance_id == instance_id))}
-    subs = {r.task_id: (r.kind, r.name, r.correlation_key) for r in conn.execute(
-        select(subscriptions.c.task_id, subscriptions.c.kind, subscriptions.c.name, subscriptions.c.correlation_key)
-        .where(subscriptions.c.instance_id == instance_id))}
+    subs: dict[str, set[Any]] = {}
+    for r in conn.execute(select(subscriptions.c.task_id, subscriptions.c.kind, subscriptions.c.name,
+                                 subscriptions.c.correlation_key).where(subscriptions.c.instance_id == instance_id)):
+        subs.setdefault(r.task_id, set()).add((r.kind, r.name, r.correlation_key))
     return armed, subs
 
 

@@ -242,6 +242,7 @@ class Subscription(Base):
     """Something waits for a message or a signal: a waiting event of an instance, or a process's start event.
 
     Correlating a message is an indexed lookup by (kind, name, correlation key) or (kind, name, business key).
+    A task waiting for several events (an event-based gateway) has one row for each.
     """
 
     __tablename__ = "subscriptions"
@@ -256,7 +257,7 @@ class Subscription(Base):
     correlation_key: Mapped[str | None] = mapped_column(String(255))
     business_key: Mapped[str | None] = mapped_column(String(255))
     instance_id: Mapped[str | None] = mapped_column(ForeignKey("instances.id"), index=True)
-    task_id: Mapped[str | None] = mapped_column(String(36), unique=True)
+    task_id: Mapped[str | None] = mapped_column(String(36), index=True)
     definition_id: Mapped[int] = mapped_column(ForeignKey("process_definitions.id"), index=True)
     process_key: Mapped[str] = mapped_column(String(255))
     element_id: Mapped[str] = mapped_column(String(255))

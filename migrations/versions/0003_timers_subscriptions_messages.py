@@ -44,10 +44,10 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['definition_id'], ['process_definitions.id'], ),
     sa.ForeignKeyConstraint(['instance_id'], ['instances.id'], ),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('task_id')
+    sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('subscriptions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_subscriptions_task_id'), ['task_id'], unique=False)
         batch_op.create_index('ix_subscriptions_business_key', ['kind', 'name', 'business_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_subscriptions_definition_id'), ['definition_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_subscriptions_instance_id'), ['instance_id'], unique=False)
