@@ -46,12 +46,34 @@ class BatonSignal(SignalEventDefinition):
             workflow.bpmn_events.append(event)
 
 
+class BatonMessage(MessageEventDefinition):
+    """A message whose correlation properties may be missing from a payload (they are then not compared).
+
+    SpiffWorkflow evaluates every correlation property on every payload and fails when a variable is absent;
+    Baton finds the waiting instance by its subscription row and only records what it can compute.
+    """
+
+    def calculate_correlations(self, script_engine: Any, cp: Any, ctx: Any) -> dict[str, Any]:
+        correlations: dict[str, Any] = {}
+        for prop in cp:
+            try:
+                value = script_engine.environment.evaluate(prop.retrieval_expression, ctx)
+            except Exception:  # the payload does not carry this property
+                continue
+            for key in prop.correlation_keys:
+                correlations.setdefault(key, {})[prop.name] = value
+        return correlations
+
+
 def _replace(definition: Any, zeebe_keys: dict[str, str]) -> Any:
     cls = REPLACEMENTS.get(type(definition))
     if cls is not None:
         return cls(definition.name, definition.expression, description=definition.description)
     if type(definition) is SignalEventDefinition:
         return BatonSignal(definition.name, description=definition.description)
+    if type(definition) is MessageEventDefinition:
+        definition = BatonMessage(definition.name, definition.correlation_properties,
+                                  description=definition.description)
     if isinstance(definition, MessageEventDefinition) and definition.name in zeebe_keys:
         if not any(p.name == ZEEBE_KEY for p in definition.correlation_properties):
             definition.correlation_properties.append(
@@ -95,7 +117,7 @@ def definitions_of(definition: Any) -> list[Any]:
 
 def start_events(spec: Any) -> list[Any]:
     """The process's own start events (not those of its event subprocesses), in document order."""
-    return [t for t in spec.start.outputs if isinstance(t, StartEvent)]
+    return [t for t in spec.task_specs.values() if isinstance(t, StartEvent)]
 
 
 def start_triggers(spec: Any) -> Iterable[tuple[str, str, Any]]:

@@ -24,6 +24,7 @@ from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverte
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.helpers.registry import DefaultRegistry
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.camunda.serializer.task_spec import UserTaskConverter
 from SpiffWorkflow.camunda.specs.business_rule_task import BusinessRuleTask
 from SpiffWorkflow.camunda.specs.user_task import UserTask
@@ -31,7 +32,7 @@ from SpiffWorkflow.dmn.serializer.task_spec import BaseBusinessRuleTaskConverter
 
 from .bpmn_parser import JobTask, PassThroughTask
 from .errors import VariableError
-from .event_specs import BatonSignal
+from .event_specs import BatonMessage, BatonSignal
 from .timers import REPLACEMENTS
 
 SPIFF_FORMAT = "1.5"
@@ -79,6 +80,7 @@ def _registry() -> DefaultRegistry:
     for spiff_timer, baton_timer in REPLACEMENTS.items():
         config[baton_timer] = config[spiff_timer]
     config[BatonSignal] = config[SignalEventDefinition]
+    config[BatonMessage] = config[MessageEventDefinition]
     registry = BpmnWorkflowSerializer.configure(config)
     registry.register(decimal.Decimal, lambda v: {"value": str(v)}, lambda v: decimal.Decimal(v["value"]))
     registry.register(dt.date, lambda v: {"value": v.isoformat()}, lambda v: dt.date.fromisoformat(v["value"]))

@@ -1,0 +1,235 @@
+"""Messages and signals: correlation, start events, buffering, instance-to-instance, REST and CLI."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import process_xml
+
+from engine import Engine
+from engine.errors import NoSubscription
+from web import create_app
+
+ZEEBE = 'xmlns:zeebe="http://camunda.org/schema/zeebe/1.0"'
+
+
+def flows(*pairs: tuple[str, str]) -> str:
+    return "\n".join(f'<bpmn:sequenceFlow id="f{i}" sourceRef="{a}" targetRef="{b}"/>' for i, (a, b) in
+                     enumerate(pairs))
+
+
+def waiting_for(pid: str, message: str = "paid", extra: str = "") -> bytes:
+    body = f"""
+    <bpmn:startEvent id="s"/>
+    <bpmn:receiveTask id="wait" name="Wait for payment" messageRef="m"/>
+    <bpmn:scriptTask id="after"><bpmn:script>received = amount</bpmn:script></bpmn:scriptTask>
+    <bpmn:endEvent id="e"/>
+    {flows(("s", "wait"), ("wait", "after"), ("after", "e"))}"""
+    return process_xml(pid, body, extra=f'<bpmn:message id="m" name="{message}">{extra}</bpmn:message>')
+
+
+def deploy(eng: Engine, *files: tuple[str, bytes]) -> None:
+    eng.deploy_bytes(list(files))
+
+
+def test_message_reaches_the_waiting_instance_by_business_key(engine):
+    deploy(engine, ("w.bpmn", waiting_for("order")))
+    a = engine.start("order", business_key="A-1")
+    b = engine.start("order", business_key="B-2")
+    found = engine.correlate_message("paid", business_key="B-2", variables={"amount": 42})
+    assert found.delivered_to == [b.id] and found.started == []
+    done = engine.get_instance(b.id)
+    assert done.status == "completed" and done.variables["received"] == 42
+    assert engine.get_instance(a.id).status == "waiting"
+    received = [h for h in engine.history(b.id) if h.event == "message_received"]
+    assert received[0].element_id == "wait" and received[0].details["variables"] == {"amount": 42}
+
+
+def test_message_matches_by_process_variable_equality(engine):
+    deploy(engine, ("w.bpmn", waiting_for("order")))
+    a = engine.start("order", variables={"order_id": 7})
+    b = engine.start("order", variables={"order_id": 8})
+    assert engine.correlate_message("paid", match={"order_id": 8}, variables={"amount": 1}).delivered_to == [b.id]
+    assert engine.get_instance(a.id).status == "waiting"
+
+
+def test_zeebe_correlation_key_is_an_indexed_subscription(engine):
+    extension = ('<bpmn:extensionElements><zeebe:subscription correlationKey="=order_id"/>'
+                 '</bpmn:extensionElements>')
+    xml = waiting_for("zorder", extra=extension).replace(b"<bpmn:definitions ", f"<bpmn:definitions {ZEEBE} ".encode())
+    deploy(engine, ("z.bpmn", xml))
+    first = engine.start("zorder", variables={"order_id": "o-1"})
+    second = engine.start("zorder", variables={"order_id": "o-2"})
+    found = engine.correlate_message("paid", correlation_key="o-2", variables={"amount": 3})
+    assert found.delivered_to == [second.id]
+    assert engine.get_instance(first.id).status == "waiting"
+    with pytest.raises(NoSubscription, match="correlation key 'o-3'"):
+        engine.correlate_message("paid", correlation_key="o-3")
+
+
+def test_unmatched_message_is_a_clear_error_and_changes_nothing(engine):
+    deploy(engine, ("w.bpmn", waiting_for("order")))
+    inst = engine.start("order", business_key="A")
+    with pytest.raises(NoSubscription) as err:
+        engine.correlate_message("paid", business_key="nobody")
+    assert "no subscription" in str(err.value) and err.value.code == "no_subscription"
+    assert engine.get_instance(inst.id).status == "waiting"
+
+
+def test_a_message_with_a_ttl_waits_for_its_subscription(engine):
+    found = engine.correlate_message("paid", business_key="early", variables={"amount": 9}, ttl=60)
+    assert found.buffered_id and not found.delivered_to
+    deploy(engine, ("w.bpmn", waiting_for("order")))
+    other = engine.start("order", business_key="someone-else")
+    assert engine.get_instance(other.id).status == "waiting"  # not for this business key
+    inst = engine.start("order", business_key="early")
+    done = engine.get_instance(inst.id)
+    assert done.status == "completed" and done.variables["received"] == 9
+
+
+def test_an_expired_buffered_message_is_not_delivered(eng, clock):
+    eng.correlate_message("paid", variables={"amount": 1}, ttl=10)
+    clock.advance(11)
+    deploy(eng, ("w.bpmn", waiting_for("order")))
+    assert eng.start("order").status == "waiting"
+
+
+def test_message_start_event_starts_a_new_instance_with_the_variables(engine):
+    body = f"""
+    <bpmn:startEvent id="by_mail"><bpmn:messageEventDefinition messageRef="m"/></bpmn:startEvent>
+    <bpmn:startEvent id="by_hand"/>
+    <bpmn:scriptTask id="how"><bpmn:script>how = "mail:" + str(amount)</bpmn:script></bpmn:scriptTask>
+    <bpmn:scriptTask id="hand"><bpmn:script>how = "hand"</bpmn:script></bpmn:scriptTask>
+    <bpmn:endEvent id="e1"/><bpmn:endEvent id="e2"/>
+    {flows(("by_mail", "how"), ("how", "e1"), ("by_hand", "hand"), ("hand", "e2"))}"""
+    deploy(engine, ("s.bpmn", process_xml("intake", body, extra='<bpmn:message id="m" name="new_order"/>')))
+    found = engine.correlate_message("new_order", business_key="BK", variables={"amount": 5})
+    [started] = found.started
+    inst = engine.get_instance(started)
+    assert inst.status == "completed" and inst.variables["how"] == "mail:5" and inst.business_key == "BK"
+    assert engine.start("intake").variables["how"] == "hand"
+
+
+def test_send_task_in_one_instance_reaches_another_instance(engine):
+    sender = f"""
+    <bpmn:startEvent id="s"/>
+    <bpmn:intermediateThrowEvent id="notify"><bpmn:messageEventDefinition messageRef="m"/></bpmn:intermediateThrowEvent>
+    <bpmn:endEvent id="e"/>
+    {flows(("s", "notify"), ("notify", "e"))}"""
+    deploy(engine, ("w.bpmn", waiting_for("receiver")),
+           ("s.bpmn", process_xml("sender", sender, extra='<bpmn:message id="m" name="paid"/>')))
+    receiver = engine.start("receiver")
+    sent = engine.start("sender", variables={"amount": 77})
+    assert sent.status == "completed"
+    got = engine.get_instance(receiver.id)
+    assert got.status == "completed" and got.variables["received"] == 77
+    [received] = [h for h in engine.history(receiver.id) if h.event == "message_received"]
+    assert received.details["from_instance"] == sent.id
+
+
+def test_a_thrown_message_nobody_waits_for_is_recorded_on_the_sender(engine):
+    sender = f"""
+    <bpmn:startEvent id="s"/>
+    <bpmn:intermediateThrowEvent id="notify"><bpmn:messageEventDefinition messageRef="m"/></bpmn:intermediateThrowEvent>
+    <bpmn:endEvent id="e"/>
+    {flows(("s", "notify"), ("notify", "e"))}"""
+    deploy(engine, ("s.bpmn", process_xml("lonely", sender, extra='<bpmn:message id="m" name="nobody"/>')))
+    inst = engine.start("lonely")
+    assert inst.status == "completed"
+    assert "message_unmatched" in [h.event for h in engine.history(inst.id)]
+
+
+def test_message_boundary_event_interrupts_the_task(engine):
+    body = f"""
+    <bpmn:startEvent id="s"/>
+    <bpmn:userTask id="review" name="Review"/>
+    <bpmn:boundaryEvent id="withdrawn" attachedToRef="review"><bpmn:messageEventDefinition messageRef="m"/></bpmn:boundaryEvent>
+    <bpmn:endEvent id="done"/><bpmn:endEvent id="stopped"/>
+    {flows(("s", "review"), ("review", "done"), ("withdrawn", "stopped"))}"""
+    deploy(engine, ("b.bpmn", process_xml("reviewing", body, extra='<bpmn:message id="m" name="withdraw"/>')))
+    inst = engine.start("reviewing", business_key="R")
+    engine.correlate_message("withdraw", business_key="R")
+    done = engine.get_instance(inst.id)
+    assert done.status == "completed" and engine.tasks(instance_id=inst.id) == []
+    assert ("activity_cancelled", "review") in [(h.event, h.element_id) for h in engine.history(inst.id)]
+
+
+# ---- signals ---------------------------------------------------------------------------------------------
+
+def signal_catcher(pid: str) -> bytes:
+    body = f"""
+    <bpmn:startEvent id="s"/>
+    <bpmn:intermediateCatchEvent id="alert"><bpmn:signalEventDefinition signalRef="sig"/></bpmn:intermediateCatchEvent>
+    <bpmn:endEvent id="e"/>
+    {flows(("s", "alert"), ("alert", "e"))}"""
+    return process_xml(pid, body, extra='<bpmn:signal id="sig" name="alert"/>')
+
+
+def test_signal_reaches_every_waiting_instance_and_signal_start_events(engine):
+    starter = f"""
+    <bpmn:startEvent id="on_alert"><bpmn:signalEventDefinition signalRef="sig"/></bpmn:startEvent>
+    <bpmn:scriptTask id="log"><bpmn:script>logged = level</bpmn:script></bpmn:scriptTask>
+    <bpmn:endEvent id="e"/>
+    {flows(("on_alert", "log"), ("log", "e"))}"""
+    deploy(engine, ("c.bpmn", signal_catcher("catcher")),
+           ("s.bpmn", process_xml("logger", starter, extra='<bpmn:signal id="sig" name="alert"/>')))
+    waiting = [engine.start("catcher").id for _ in range(3)]
+    found = engine.broadcast_signal("alert", {"level": "red"})
+    assert sorted(found.delivered_to) == sorted(waiting) and len(found.started) == 1
+    assert all(engine.get_instance(i).status == "completed" for i in waiting)
+    assert engine.get_instance(found.started[0]).variables["logged"] == "red"
+    again = engine.broadcast_signal("alert", {"level": "green"})
+    assert again.delivered_to == [] and len(again.started) == 1
+
+
+def test_signal_thrown_inside_a_process_reaches_other_instances(engine):
+    thrower = f"""
+    <bpmn:startEvent id="s"/>
+    <bpmn:intermediateThrowEvent id="raise"><bpmn:signalEventDefinition signalRef="sig"/></bpmn:intermediateThrowEvent>
+    <bpmn:endEvent id="e"/>
+    {flows(("s", "raise"), ("raise", "e"))}"""
+    deploy(engine, ("c.bpmn", signal_catcher("catcher")),
+           ("t.bpmn", process_xml("thrower", thrower, extra='<bpmn:signal id="sig" name="alert"/>')))
+    waiting = [engine.start("catcher").id for _ in range(2)]
+    engine.start("thrower")
+    assert all(engine.get_instance(i).status == "completed" for i in waiting)
+
+
+# ---- REST and CLI ----------------------------------------------------------------------------------------
+
+def test_messages_and_signals_over_rest(engine):
+    deploy(engine, ("w.bpmn", waiting_for("order")), ("c.bpmn", signal_catcher("catcher")))
+    inst = engine.start("order", business_key="REST")
+    catcher = engine.start("catcher")
+    client = create_app(engine=engine).test_client()
+    res = client.post("/api/v1/messages", json={"name": "paid", "businessKey": "REST", "variables": {"amount": 2}})
+    assert res.status_code == 200 and res.get_json()["delivered_to"] == [inst.id]
+    res = client.post("/api/v1/messages", json={"name": "paid", "businessKey": "none"})
+    assert res.status_code == 404 and res.get_json()["error"]["code"] == "no_subscription"
+    res = client.post("/api/v1/messages", json={"name": "paid", "ttl": "soon"})
+    assert res.status_code == 400 and res.get_json()["error"]["details"]["field"] == "ttl"
+    res = client.post("/api/v1/messages", json={"name": "later", "ttl": 30})
+    assert res.status_code == 200 and res.get_json()["buffered_id"]
+    res = client.post("/api/v1/signals", json={"name": "alert"})
+    assert res.status_code == 200 and res.get_json()["delivered_to"] == [catcher.id]
+    assert client.post("/api/v1/signals", json={}).status_code == 400
+    assert client.get("/api/v1/timers").get_json() == []
+
+
+def test_cli_message_and_signal(engine, settings, tmp_path):
+    import subprocess
+    import sys
+
+    deploy(engine, ("w.bpmn", waiting_for("order")))
+    inst = engine.start("order", business_key="CLI")
+    env = {"BATON_DATABASE_URL": settings.database_url, "PATH": "/usr/bin:/bin"}
+    run = [sys.executable, "-m", "engine"]
+    out = subprocess.run(run + ["message", "paid", "--business-key", "CLI", "--var", "amount=4"],
+                         capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert f"delivered to instance {inst.id}" in out.stdout
+    assert engine.get_instance(inst.id).variables["received"] == 4
+    out = subprocess.run(run + ["message", "paid", "--business-key", "nobody"], capture_output=True, text=True,
+                         env=env, cwd=tmp_path)
+    assert out.returncode != 0 and "no subscription" in out.stderr and "Traceback" not in out.stderr
+    out = subprocess.run(run + ["signal", "nothing-waits"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert out.returncode == 0 and "no instance waits for signal 'nothing-waits'" in out.stdout
