@@ -159,7 +159,8 @@ class Engine(IncidentsMixin, EventsMixin):
         spec, subs = self._spec(conn, row.definition_id)
         workflow = load_state(row.state, spec, subs)
         workflow.script_engine = self.script_engine
-        workflow.baton_waited = bool(workflow.event_manager.tasks)  # had timers or subscriptions rows
+        # whether it may have timers or subscription rows to keep in step
+        workflow.baton_waited = bool(workflow.event_manager.tasks) or bool(workflow.spec.start.trigger_specs)
         return workflow
 
     # ---- deploy ------------------------------------------------------------------------------------------

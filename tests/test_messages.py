@@ -233,3 +233,41 @@ def test_cli_message_and_signal(engine, settings, tmp_path):
     assert out.returncode != 0 and "no subscription" in out.stderr and "Traceback" not in out.stderr
     out = subprocess.run(run + ["signal", "nothing-waits"], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert out.returncode == 0 and "no instance waits for signal 'nothing-waits'" in out.stdout
+
+
+def test_message_and_timer_event_subprocesses_are_subscribed_while_the_instance_runs(eng, clock):
+    body = f"""
+    <bpmn:startEvent id="s"/>
+    <bpmn:userTask id="work" name="Work"/>
+    <bpmn:endEvent id="e"/>
+    {flows(("s", "work"), ("work", "e"))}
+    <bpmn:subProcess id="on_timer" triggeredByEvent="true">
+      <bpmn:startEvent id="timer_start" isInterrupting="false">
+        <bpmn:timerEventDefinition><bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition>
+      </bpmn:startEvent>
+      <bpmn:scriptTask id="remind"><bpmn:script>reminded = True</bpmn:script></bpmn:scriptTask>
+      <bpmn:endEvent id="timer_end"/>
+      <bpmn:sequenceFlow id="t1" sourceRef="timer_start" targetRef="remind"/>
+      <bpmn:sequenceFlow id="t2" sourceRef="remind" targetRef="timer_end"/>
+    </bpmn:subProcess>
+    <bpmn:subProcess id="on_note" triggeredByEvent="true">
+      <bpmn:startEvent id="note_start" isInterrupting="false"><bpmn:messageEventDefinition messageRef="m"/></bpmn:startEvent>
+      <bpmn:scriptTask id="file_note"><bpmn:script>noted = True</bpmn:script></bpmn:scriptTask>
+      <bpmn:endEvent id="note_end"/>
+      <bpmn:sequenceFlow id="n1" sourceRef="note_start" targetRef="file_note"/>
+      <bpmn:sequenceFlow id="n2" sourceRef="file_note" targetRef="note_end"/>
+    </bpmn:subProcess>"""
+    eng.deploy_bytes([("esp.bpmn", process_xml("with_esp", body, extra='<bpmn:message id="m" name="note"/>'))])
+    inst = eng.start("with_esp", business_key="E")
+    assert [t["element_id"] for t in eng.timers(inst.id)] == ["timer_start"]
+    clock.advance(3600)
+    assert len(eng.fire_due_timers()) == 1
+    assert eng.correlate_message("note", business_key="E").delivered_to == [inst.id]
+    assert eng.correlate_message("note", business_key="E").delivered_to == [inst.id]  # non-interrupting: again
+    completed = [h.element_id for h in eng.history(inst.id) if h.event == "activity_completed"]
+    assert completed.count("remind") == 1 and completed.count("file_note") == 2
+    assert [t.name for t in eng.tasks(instance_id=inst.id)] == ["Work"]
+    eng.complete_task(eng.tasks(instance_id=inst.id)[0].id)
+    assert eng.get_instance(inst.id).status == "completed"
+    with pytest.raises(NoSubscription):  # the subscription ended with the instance
+        eng.correlate_message("note", business_key="E")
