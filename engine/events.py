@@ -73,8 +73,8 @@ class EventsMixin:
 
     # ---- keeping the tables in step (called after every run) ---------------------------------------------
 
-    def _after_run(self, conn: Connection, row: Any, workflow: BpmnWorkflow, status: str) -> None:
-        thrown = workflow.get_events()
+    def _after_run(self, conn: Connection, row: Any, workflow: BpmnWorkflow, status: str,
+                   thrown: list[BpmnEvent]) -> None:
         if thrown:
             conn.info.setdefault(OUTBOX, []).extend(("thrown", row.id, event) for event in thrown)
         if status in execution.FINAL_STATUSES:
