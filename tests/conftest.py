@@ -116,3 +116,23 @@ def row_counts(eng: Engine) -> dict[str, int]:
     """How many rows each table holds: to prove a failed call stored nothing."""
     with eng.db.connect() as conn:
         return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in TABLES}
+
+
+@pytest.fixture
+def app(engine):
+    """The Flask app over the test's engine."""
+    from web import create_app
+
+    return create_app(engine=engine)
+
+
+@pytest.fixture
+def client(app):
+    """A test client of the app, for API and page tests (signed in as an admin once sign-in exists)."""
+    return app.test_client()
+
+
+@pytest.fixture
+def auth_headers() -> dict[str, str]:
+    """Headers a raw HTTP call to a live server needs to be let in as an admin (none until sign-in exists)."""
+    return {}
