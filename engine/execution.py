@@ -20,6 +20,7 @@ from SpiffWorkflow.bpmn.specs.mixins.service_task import ServiceTask
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
+from . import compensation
 from .bpmn_parser import JobTask
 from .errors import BatonError
 from .scripting import describe_error
@@ -81,9 +82,11 @@ class RunError:
 
 
 def run(workflow: BpmnWorkflow) -> RunError | None:
-    """Run every engine task until each path waits or fails."""
+    """Run every engine task until each path waits or fails (compensation handlers included)."""
     try:
         workflow.do_engine_steps()
+        while compensation.settle(workflow):
+            workflow.do_engine_steps()
         return None
     except BatonError:
         raise

@@ -20,7 +20,7 @@ from uuid import UUID
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.config import DEFAULT_CONFIG
-from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter
+from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter, EventConverter
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.helpers.registry import DefaultRegistry
 from SpiffWorkflow.camunda.serializer.task_spec import UserTaskConverter
@@ -29,6 +29,15 @@ from SpiffWorkflow.camunda.specs.user_task import UserTask
 from SpiffWorkflow.dmn.serializer.task_spec import BaseBusinessRuleTaskConverter
 
 from .bpmn_parser import JobTask, PassThroughTask
+from .compensation import (
+    CompensateEventDefinition,
+    CompensateEventDefinitionConverter,
+    CompensationBoundaryConverter,
+    CompensationBoundaryEvent,
+    CompensationEndEvent,
+    CompensationStartEvent,
+    CompensationThrowEvent,
+)
 from .errors import VariableError
 
 SPIFF_FORMAT = "1.5"
@@ -73,6 +82,11 @@ def _registry() -> DefaultRegistry:
     config[PassThroughTask] = BpmnTaskSpecConverter
     config[JobTask] = JobTaskConverter
     config[BpmnWorkflow] = SpeclessWorkflowConverter
+    config[CompensateEventDefinition] = CompensateEventDefinitionConverter
+    config[CompensationThrowEvent] = EventConverter
+    config[CompensationEndEvent] = EventConverter
+    config[CompensationStartEvent] = EventConverter
+    config[CompensationBoundaryEvent] = CompensationBoundaryConverter
     registry = BpmnWorkflowSerializer.configure(config)
     registry.register(decimal.Decimal, lambda v: {"value": str(v)}, lambda v: decimal.Decimal(v["value"]))
     registry.register(dt.date, lambda v: {"value": v.isoformat()}, lambda v: dt.date.fromisoformat(v["value"]))
