@@ -108,7 +108,7 @@ def compensation_scope(workflow: Any) -> Any:
     top = workflow.top_workflow
     while workflow is not top:
         parent = top.get_task_from_id(workflow.parent_task_id)
-        if not isinstance(parent.task_spec, EventSubprocess):
+        if not _is_event_subprocess(parent.task_spec):
             break
         workflow = parent.workflow
     return workflow
@@ -159,8 +159,14 @@ def _boundaries(process_spec: Any) -> list[CompensationBoundaryEvent]:
     return [s for s in process_spec.task_specs.values() if isinstance(s, CompensationBoundaryEvent)]
 
 
+def _is_event_subprocess(spec: Any) -> bool:
+    # SpiffWorkflow's parser reads triggeredByEvent wrongly and builds a plain SubWorkflowTask; the start task's
+    # trigger specs are what tells an event subprocess
+    return isinstance(spec, EventSubprocess) or spec.name in getattr(spec._wf_spec.start, "trigger_specs", ())
+
+
 def _is_embedded(spec: Any) -> bool:
-    return isinstance(spec, SubWorkflowTask) and not isinstance(spec, CallActivity | EventSubprocess)
+    return isinstance(spec, SubWorkflowTask) and not isinstance(spec, CallActivity) and not _is_event_subprocess(spec)
 
 
 def _targets(scope: Any, activity_ref: str | None) -> list[Task]:
