@@ -182,6 +182,8 @@ def _targets(scope: Any, activity_ref: str | None) -> list[Task]:
             continue
         if activity_ref is not None and bpmn_id != activity_ref:
             continue
+        if isinstance(task.parent.task_spec, LoopTask) and task.parent.state != TaskState.COMPLETED:
+            continue  # instances of a multi-instance activity count once the whole activity has completed
         if bpmn_id in undoable or _is_embedded(spec):
             found.append((task.last_state_change, order, task))
     return [task for _, _, task in sorted(found, key=lambda t: (t[0], t[1]), reverse=True)]
