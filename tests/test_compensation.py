@@ -7,8 +7,8 @@ state survives serialization.
 from __future__ import annotations
 
 import pytest
-from lxml import etree
 from helpers import process_xml
+from lxml import etree
 
 from engine.errors import ModelError
 
@@ -198,17 +198,18 @@ def test_job_handler_is_completed_by_a_worker(eng):
     assert events.index(("activity_completed", "refund")) < events.index(("activity_completed", "throw"))
 
 
-@pytest.mark.parametrize("body, culprit", [
+@pytest.mark.parametrize("body, element, word", [
     ('<bpmn:startEvent id="start"/><bpmn:task id="a"/><bpmn:boundaryEvent id="lonely" attachedToRef="a">'
      '<bpmn:compensateEventDefinition/></bpmn:boundaryEvent><bpmn:endEvent id="end"/>' + flows("start", "a", "end"),
-     "lonely"),
+     "lonely", "handler"),
     ('<bpmn:startEvent id="start"/>' + throw(ref="ghost") + '<bpmn:endEvent id="end"/>' + flows("start", "throw", "end"),
-     "ghost"),
+     "throw", "ghost"),
     ('<bpmn:startEvent id="start"/><bpmn:task id="a"/>' + compensable("a", "undo_a")
      + '<bpmn:endEvent id="end"/><bpmn:endEvent id="end2"/>' + flows("start", "a", "end") + flows("undo_a", "end2"),
-     "undo_a"),
+     "undo_a", "sequence flow"),
 ])
-def test_invalid_compensation_models_are_refused_at_deploy_naming_the_element(eng, body, culprit):
+def test_invalid_compensation_models_are_refused_at_deploy_naming_the_element(eng, body, element, word):
     with pytest.raises(ModelError) as err:
         deploy(eng, body)
-    assert culprit in str(err.value)
+    assert err.value.element_id == element and str(err.value).startswith("p.bpmn:")
+    assert word in str(err.value)

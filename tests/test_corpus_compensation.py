@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from engine.errors import ModelError
+
 CORPUS = Path(__file__).resolve().parent / "corpus" / "camunda7" / "bpmn"
 COMPENSATE = "event/compensate/CompensateEventTest."
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -223,3 +225,11 @@ def test_mi_receive_task_with_compensation_boundary_deploys_and_waits(eng):
     inst = eng.start("testProcess")
     assert inst.status == "waiting"
     assert active(inst)["waitState"] >= 2
+
+
+def test_compensation_start_event_outside_an_event_subprocess_is_refused(eng):
+    """BpmnParseTest#testInvalidTransactionWithCompensationStartEvent: Camunda refuses the deployment
+    ("compensateEventDefinition is not allowed on start event within a subprocess"); Baton names the event."""
+    with pytest.raises(ModelError) as err:
+        deploy(eng, "parse/BpmnParseTest.testInvalidTransactionWithCompensationStartEvent.bpmn")
+    assert "StartEvent_2" in str(err.value) and "event subprocess" in str(err.value)
