@@ -51,6 +51,7 @@ from SpiffWorkflow.util.task import TaskState
 
 WAITING_FOR = "compensation"  # internal_data of a task waiting for handlers: handlers and reopened scopes
 COMPENSATED = "compensated"  # internal_data flag of a task whose compensation has been started
+HANDLING = "compensating"  # internal_data of a handler task: the id of the task it undoes
 
 
 class CompensateEventDefinition(EventDefinition):
@@ -118,41 +119,116 @@ def compensate_scope(owner: Task, scope: Any = None, activity_ref: str | None = 
     """Start compensating the completed activities of ``scope`` on behalf of ``owner``; True: ``owner`` must wait.
 
     ``scope`` is a workflow or subworkflow (default: the owner's, see :func:`compensation_scope`);
-    ``activity_ref`` limits it to one activity.  Handlers start latest completion first, each with its
-    activity's data over ``owner``'s variables.  When this returns True the owner's run hook must return
-    None (the task stays STARTED): :func:`settle` completes it once every handler has finished.
+    ``activity_ref`` limits it to one activity.  When this returns True the owner's run hook must return
+    None (the task stays STARTED): :func:`settle` starts the remaining handlers and completes the owner once
+    every handler has finished.
     """
-    variables = deepcopy(owner.data)
-    handlers: list[list[str]] = []
-    for target in _targets(scope or compensation_scope(owner.workflow), activity_ref):
-        handlers.extend(_compensate(target, variables))
-    if not handlers:
+    targets = _targets(scope or compensation_scope(owner.workflow), activity_ref)
+    record = owner.internal_data.get(WAITING_FOR) or {"pending": [], "handlers": [], "merged": [], "reopened": []}
+    record["pending"].extend(_claim(targets))
+    if not record["pending"] and not record["handlers"]:
         return False
-    reopened = {_task(owner, h).workflow.parent_task_id for h, _ in handlers}
-    owner._set_internal_data(**{WAITING_FOR: {
-        "handlers": handlers, "reopened": sorted(str(t) for t in reopened if t is not None)}})
+    owner._set_internal_data(**{WAITING_FOR: record})
+    _advance(owner, record)
     return True
 
 
 def settle(workflow: Any) -> bool:
-    """Complete each task whose compensation handlers have all finished; True when one was completed."""
-    resumed = False
+    """Move every waiting compensation on: start the next handlers, complete owners whose handlers are done.
+
+    True when something changed (the engine must run again).
+    """
+    changed = False
     for owner in _all_tasks(workflow):
         record = owner.internal_data.get(WAITING_FOR)
         if owner.state != TaskState.STARTED or not record:
             continue
-        pairs = [(_task(owner, h), _task(owner, t)) for h, t in record["handlers"]]
-        if any(h is not None and not h.has_state(TaskState.FINISHED_MASK) for h, _ in pairs):
+        changed = _advance(owner, record) or changed
+        handlers = [_task(owner, h) for h, _ in record["handlers"]]
+        if record["pending"] or any(h is not None and not h.has_state(TaskState.FINISHED_MASK) for h in handlers):
             continue
-        for handler, target in pairs:
-            if handler is not None and target is not None and handler.state == TaskState.COMPLETED:
-                owner.data.update(_changes(handler, target))
         for parent_id in record["reopened"]:
             _close(workflow.top_workflow.subprocesses.get(UUID(parent_id)))
         owner.internal_data.pop(WAITING_FOR)
         owner.complete()
-        resumed = True
-    return resumed
+        changed = True
+    return changed
+
+
+def _advance(owner: Task, record: dict[str, Any]) -> bool:
+    """Merge what finished handlers changed into the owner and start pending handlers, one at a time.
+
+    The next handler starts once the previous one no longer waits for the engine: a script has run (so the
+    next handler sees its changes), a user task, job or subprocess handler waits (they run side by side,
+    as Camunda starts them).  True when a handler was started.
+    """
+    started = False
+    while True:
+        for handler_id, target_id in record["handlers"]:
+            handler, target = _task(owner, handler_id), _task(owner, target_id)
+            if handler_id not in record["merged"] and handler is not None and handler.state == TaskState.COMPLETED:
+                owner.data.update(_changes(handler, target))
+                record["merged"].append(handler_id)
+        last = _task(owner, record["handlers"][-1][0]) if record["handlers"] else None
+        if last is not None and last.state == TaskState.READY and not last.task_spec.manual:
+            return started  # the engine runs it first
+        if not record["pending"]:
+            return started
+        target = _task(owner, record["pending"].pop(0))
+        if target is None:
+            continue
+        handler_spec, anchor, inner = _compensation_of(target)
+        record["pending"][:0] = _claim(inner)
+        if handler_spec is not None:
+            handler = _start(target, handler_spec, anchor, owner.data)
+            record["handlers"].append([str(handler.id), str(target.id)])
+            parent_id = handler.workflow.parent_task_id
+            if parent_id is not None and str(parent_id) not in record["reopened"]:
+                record["reopened"].append(str(parent_id))
+            started = True
+
+
+def _claim(targets: list[Task]) -> list[str]:
+    """Mark tasks as being compensated (a later throw skips them) and return their ids."""
+    for target in targets:
+        target._set_internal_data(**{COMPENSATED: True})
+    return [str(t.id) for t in targets]
+
+
+def _compensation_of(target: Task) -> tuple[Any, Any, list[Task]]:
+    """What undoes one completed task: (handler spec, task to hang it under, inner tasks to compensate instead)."""
+    spec = target.task_spec
+    handler = next((b.handler for b in _boundaries(target.workflow.spec) if b.attached_to == spec.bpmn_id), None)
+    if handler is not None:
+        return target.workflow.spec.task_specs[handler], target, []
+    sub = target.workflow.top_workflow.subprocesses.get(target.id) if _is_embedded(spec) else None
+    if sub is None:
+        return None, None, []
+    event_sub = next((b.handler for b in _boundaries(sub.spec) if b.attached_to is None), None)
+    if event_sub is not None:
+        return sub.spec.task_specs[event_sub], sub.last_task or sub.task_tree, []
+    return None, None, _targets(sub, None)
+
+
+def _start(target: Task, handler_spec: Any, anchor: Task, variables: dict[str, Any]) -> Task:
+    """Add a handler task under ``anchor`` reading the target's data over ``variables``; the engine runs it."""
+    _reopen(anchor.workflow)
+    handler = anchor._add_child(handler_spec, TaskState.FUTURE)
+    handler.triggered = True  # never dropped when the anchor's children are synced
+    handler.internal_data[HANDLING] = str(target.id)
+    handler.data = {**deepcopy(variables), **deepcopy(target.data)}
+    anchor.data, saved = handler.data, anchor.data  # the handler inherits nothing else from its anchor
+    try:
+        handler.task_spec._update(handler)
+    finally:
+        anchor.data = saved
+    return handler
+
+
+def _changes(handler: Task, target: Task | None) -> dict[str, Any]:
+    """The variables a finished handler set: those that differ from its activity's snapshot."""
+    base = target.data if target is not None else {}
+    return {k: deepcopy(v) for k, v in handler.data.items() if k not in base or base[k] != v}
 
 
 def _boundaries(process_spec: Any) -> list[CompensationBoundaryEvent]:
@@ -187,51 +263,6 @@ def _targets(scope: Any, activity_ref: str | None) -> list[Task]:
         if bpmn_id in undoable or _is_embedded(spec):
             found.append((task.last_state_change, order, task))
     return [task for _, _, task in sorted(found, key=lambda t: (t[0], t[1]), reverse=True)]
-
-
-def _compensate(target: Task, variables: dict[str, Any]) -> list[list[str]]:
-    """Start what undoes one completed task: its handler, its subprocess's compensation, or nothing."""
-    target._set_internal_data(**{COMPENSATED: True})
-    spec = target.task_spec
-    handler = next((b.handler for b in _boundaries(target.workflow.spec) if b.attached_to == spec.bpmn_id), None)
-    if handler is not None:
-        return [_start(target, target.workflow.spec.task_specs[handler], target, variables)]
-    sub = target.workflow.top_workflow.subprocesses.get(target.id) if _is_embedded(spec) else None
-    if sub is None:
-        return []
-    event_sub = next((b.handler for b in _boundaries(sub.spec) if b.attached_to is None), None)
-    if event_sub is not None:
-        return [_start(target, sub.spec.task_specs[event_sub], sub.last_task or sub.task_tree, variables)]
-    started = []
-    for inner in _targets(sub, None):
-        started.extend(_compensate(inner, variables))
-    return started
-
-
-def _start(target: Task, handler_spec: Any, anchor: Task, variables: dict[str, Any]) -> list[str]:
-    """Add a handler task under ``anchor`` reading the target's data over ``variables``; run it if it can.
-
-    A handler that finishes at once (a script) updates ``variables`` for the handlers after it.
-    """
-    _reopen(anchor.workflow)
-    handler = anchor._add_child(handler_spec, TaskState.FUTURE)
-    handler.triggered = True  # never dropped when the anchor's children are synced
-    handler.data = {**deepcopy(variables), **deepcopy(target.data)}
-    anchor.data, saved = handler.data, anchor.data  # the handler inherits nothing else from its anchor
-    try:
-        handler.task_spec._update(handler)
-    finally:
-        anchor.data = saved
-    if handler.state == TaskState.READY and not handler.task_spec.manual:
-        handler.run()
-    if handler.state == TaskState.COMPLETED:
-        variables.update(_changes(handler, target))
-    return [str(handler.id), str(target.id)]
-
-
-def _changes(handler: Task, target: Task) -> dict[str, Any]:
-    """The variables a finished handler set: those that differ from its activity's snapshot."""
-    return {k: deepcopy(v) for k, v in handler.data.items() if k not in target.data or target.data[k] != v}
 
 
 def _reopen(workflow: Any) -> None:

@@ -135,7 +135,9 @@ def variables_of(workflow: BpmnWorkflow) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     frontier = sorted(
         # multi-instance children ("X [child]") hold per-item data, not the instance's variables
-        (t for t in workflow.tasks.values() if t.state & _LIVE and t.task_spec.name == t.task_spec.bpmn_id),
+        # and a compensation handler holds a snapshot of old variables
+        (t for t in workflow.tasks.values() if t.state & _LIVE and t.task_spec.name == t.task_spec.bpmn_id
+         and compensation.HANDLING not in t.internal_data),
         key=lambda t: t.last_state_change,
     )
     if not frontier and workflow.last_task is not None:
