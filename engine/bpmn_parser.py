@@ -9,7 +9,7 @@ them Baton reads:
 - a plain ``bpmn:task`` as a pass-through step, as Camunda and the BPMN
   spec treat it (SpiffWorkflow makes it wait for a person);
 - compensation boundary events, throws and compensation event subprocesses
-  (see :mod:`engine.compensation`);
+  (see :mod:`engine.compensation_parser`);
 - the decision a business rule task calls, from ``camunda:decisionRef`` or
   SpiffArena's ``spiffworkflow:calledDecisionId``, with a clear error when
   neither is given (SpiffWorkflow raises ``KeyError``).
@@ -33,7 +33,7 @@ from SpiffWorkflow.camunda.specs.business_rule_task import BusinessRuleTask
 from SpiffWorkflow.camunda.specs.user_task import Form, FormField, UserTask
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import BpmnDmnParser
 
-from .compensation import (
+from .compensation_parser import (
     CompensationEndEventParser,
     CompensationProcessParser,
     CompensationStartEventParser,
