@@ -231,6 +231,18 @@ def _changes(handler: Task, target: Task | None) -> dict[str, Any]:
     return {k: deepcopy(v) for k, v in handler.data.items() if k not in base or base[k] != v}
 
 
+def cancel_handlers(workflow: Any) -> None:
+    """After ``workflow.cancel()``: cancel handlers still open in finished subprocesses reopened for them.
+
+    SpiffWorkflow only cancels subprocesses whose own task is still open.
+    """
+    for task in _all_tasks(workflow):
+        if HANDLING in task.internal_data and task.has_state(TaskState.NOT_FINISHED_MASK):
+            task.cancel()
+    for sub in workflow.subprocesses.values():
+        _close(sub)
+
+
 def _boundaries(process_spec: Any) -> list[CompensationBoundaryEvent]:
     return [s for s in process_spec.task_specs.values() if isinstance(s, CompensationBoundaryEvent)]
 

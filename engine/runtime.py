@@ -26,7 +26,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from . import execution
+from . import compensation, execution
 from .agents import load_config
 from .bpmn_parser import BusinessRuleTaskParser
 from .config import Settings
@@ -270,6 +270,7 @@ class Engine(IncidentsMixin):
             workflow = self._load(conn, row)
             before = execution.snapshot(workflow)
             workflow.cancel()
+            compensation.cancel_handlers(workflow)
             out = execution.outcome(workflow, before, None, cancelled=True)
             jq.resolve_incidents(conn, self.now(), "cancelled", instance_id=instance_id)
             self._save(conn, row, workflow, out, before, [])
