@@ -52,6 +52,7 @@ from SpiffWorkflow.util.task import TaskState
 WAITING_FOR = "compensation"  # internal_data of a task waiting for handlers: handlers and reopened scopes
 COMPENSATED = "compensated"  # internal_data flag of a task whose compensation has been started
 HANDLING = "compensating"  # internal_data of a handler task: the id of the task it undoes
+_DONE = TaskState.COMPLETED | TaskState.CANCELLED  # a failed handler (ERROR) is not done: it waits for a retry
 
 
 class CompensateEventDefinition(EventDefinition):
@@ -145,7 +146,7 @@ def settle(workflow: Any) -> bool:
             continue
         changed = _advance(owner, record) or changed
         handlers = [_task(owner, h) for h, _ in record["handlers"]]
-        if record["pending"] or any(h is not None and not h.has_state(TaskState.FINISHED_MASK) for h in handlers):
+        if record["pending"] or any(h is not None and not h.has_state(_DONE) for h in handlers):
             continue
         for parent_id in record["reopened"]:
             _close(workflow.top_workflow.subprocesses.get(UUID(parent_id)))
@@ -170,8 +171,9 @@ def _advance(owner: Task, record: dict[str, Any]) -> bool:
                 owner.data.update(_changes(handler, target))
                 record["merged"].append(handler_id)
         last = _task(owner, record["handlers"][-1][0]) if record["handlers"] else None
-        if last is not None and last.state == TaskState.READY and not last.task_spec.manual:
-            return started  # the engine runs it first
+        if last is not None and (last.state == TaskState.ERROR
+                                 or last.state == TaskState.READY and not last.task_spec.manual):
+            return started  # the engine runs it first (or a retry does)
         if not record["pending"]:
             return started
         target = _task(owner, record["pending"].pop(0))
