@@ -29,6 +29,8 @@ entry point for any task that must compensate a scope (a transaction's cancel, f
 
 from __future__ import annotations
 
+import hashlib
+import json
 from copy import deepcopy
 from typing import Any
 from uuid import UUID
@@ -51,7 +53,7 @@ from SpiffWorkflow.util.task import TaskState
 
 WAITING_FOR = "compensation"  # internal_data of a task waiting for handlers: handlers and reopened scopes
 COMPENSATED = "compensated"  # internal_data flag of a task whose compensation has been started
-HANDLING = "compensating"  # internal_data of a handler task: the id of the task it undoes
+HANDLING = "compensating"  # internal_data of a handler task: the task it undoes, digests of its starting data
 _DONE = TaskState.COMPLETED | TaskState.CANCELLED  # a failed handler (ERROR) is not done: it waits for a retry
 
 
@@ -165,10 +167,10 @@ def _advance(owner: Task, record: dict[str, Any]) -> bool:
     """
     started = False
     while True:
-        for handler_id, target_id in record["handlers"]:
-            handler, target = _task(owner, handler_id), _task(owner, target_id)
+        for handler_id, _ in record["handlers"]:
+            handler = _task(owner, handler_id)
             if handler_id not in record["merged"] and handler is not None and handler.state == TaskState.COMPLETED:
-                owner.data.update(_changes(handler, target))
+                owner.data.update(_changes(handler))
                 record["merged"].append(handler_id)
         last = _task(owner, record["handlers"][-1][0]) if record["handlers"] else None
         if last is not None and (last.state == TaskState.ERROR
@@ -217,8 +219,9 @@ def _start(target: Task, handler_spec: Any, anchor: Task, variables: dict[str, A
     _reopen(anchor.workflow)
     handler = anchor._add_child(handler_spec, TaskState.FUTURE)
     handler.triggered = True  # never dropped when the anchor's children are synced
-    handler.internal_data[HANDLING] = str(target.id)
     handler.data = {**deepcopy(variables), **deepcopy(target.data)}
+    handler.internal_data[HANDLING] = {"target": str(target.id),
+                                       "start": {k: _fingerprint(v) for k, v in handler.data.items()}}
     anchor.data, saved = handler.data, anchor.data  # the handler inherits nothing else from its anchor
     try:
         handler.task_spec._update(handler)
@@ -227,10 +230,16 @@ def _start(target: Task, handler_spec: Any, anchor: Task, variables: dict[str, A
     return handler
 
 
-def _changes(handler: Task, target: Task | None) -> dict[str, Any]:
-    """The variables a finished handler set: those that differ from its activity's snapshot."""
-    base = target.data if target is not None else {}
-    return {k: deepcopy(v) for k, v in handler.data.items() if k not in base or base[k] != v}
+def _changes(handler: Task) -> dict[str, Any]:
+    """The variables a finished handler set (not those it only read: they may be stale by now)."""
+    start = handler.internal_data[HANDLING]["start"]
+    return {k: deepcopy(v) for k, v in handler.data.items() if start.get(k) != _fingerprint(v)}
+
+
+def _fingerprint(value: Any) -> str:
+    """A short digest of a variable's value, so a handler's starting values need not be stored in full."""
+    text = json.dumps(value, sort_keys=True, default=repr)
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 def cancel_handlers(workflow: Any) -> None:

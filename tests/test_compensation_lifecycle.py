@@ -60,3 +60,21 @@ def test_cancel_while_handlers_wait_leaves_nothing_open(eng):
     inst = eng.cancel(inst.id)
     assert inst.status == "cancelled"
     assert eng.tasks(inst.id) == [] and inst.active == []
+
+
+def test_a_waiting_handler_does_not_bring_back_values_it_only_read(eng):
+    """'unbook' (a user task) starts first and waits; 'refund' then changes 'step'; completing 'unbook'
+    afterwards must not restore the value of 'step' it started with."""
+    model = MODEL.replace(
+        '<bpmn:sequenceFlow id="f3" sourceRef="book" targetRef="throw"/>',
+        '<bpmn:sequenceFlow id="f3" sourceRef="book" targetRef="note"/>'
+        '<bpmn:scriptTask id="note"><bpmn:script>step = "booked"</bpmn:script></bpmn:scriptTask>'
+        '<bpmn:sequenceFlow id="f3b" sourceRef="note" targetRef="throw"/>',
+    ).replace("refunded = charged // divisor", "refunded = charged // divisor\nstep = 'refunded'")
+    eng.deploy_bytes([("saga.bpmn", process_xml("saga", model))])
+    inst = eng.start("saga", {"amount": 10, "divisor": 1})
+    [task] = eng.tasks(inst.id)
+    assert task.element_id == "unbook"
+    inst = eng.complete_task(task.id, {"unbooked": True})
+    assert inst.status == "completed"
+    assert inst.variables["step"] == "refunded" and inst.variables["unbooked"] is True
