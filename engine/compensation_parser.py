@@ -86,7 +86,7 @@ class CompensationProcessParser(ProcessParser):
         return handler
 
 
-class _CompensationEventParser:
+class CompensationEventParserMixin:
     """Mixin: build ``compensation_class`` when the event has a ``compensateEventDefinition``."""
 
     compensation_class: type
@@ -122,7 +122,7 @@ def _check_activity_ref(parser: Any, definition: Any) -> None:
         parser.raise_validation_exception(f"{parser.bpmn_id}: activityRef '{ref}' names no activity of this process")
 
 
-class CompensationThrowEventParser(_CompensationEventParser, IntermediateThrowEventParser):
+class CompensationThrowEventParser(CompensationEventParserMixin, IntermediateThrowEventParser):
     """``intermediateThrowEvent``: a compensation throw when it has a ``compensateEventDefinition``."""
 
     compensation_class = CompensationThrowEvent
@@ -131,7 +131,7 @@ class CompensationThrowEventParser(_CompensationEventParser, IntermediateThrowEv
         _check_activity_ref(self, definition)
 
 
-class CompensationEndEventParser(_CompensationEventParser, EndEventParser):
+class CompensationEndEventParser(CompensationEventParserMixin, EndEventParser):
     """``endEvent``: a compensation end event when it has a ``compensateEventDefinition``."""
 
     compensation_class = CompensationEndEvent
@@ -143,7 +143,7 @@ class CompensationEndEventParser(_CompensationEventParser, EndEventParser):
         task.connect(self.spec.end)
 
 
-class CompensationStartEventParser(_CompensationEventParser, StartEventParser):
+class CompensationStartEventParser(CompensationEventParserMixin, StartEventParser):
     """``startEvent``: the start of a compensation event subprocess (the only place it is allowed)."""
 
     compensation_class = CompensationStartEvent
