@@ -116,7 +116,8 @@ class UserTaskParser(CamundaUserTaskParser):
 
     def _read_json_schema(self, form: Form) -> None:
         """SpiffArena's form properties; an inline schema must be a valid JSON schema (checked at deploy)."""
-        props = {p.get("name"): p.get("value") for p in self.xpath(".//spiffworkflow:properties/spiffworkflow:property")}
+        found = self.xpath("./bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property")
+        props = {p.get("name"): p.get("value") for p in found}
         form.json_schema_file = props.get("formJsonSchemaFilename") or None
         form.ui_schema_file = props.get("formUiSchemaFilename") or None
         form.json_schema = None

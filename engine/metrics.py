@@ -83,9 +83,10 @@ class MetricsMixin:
         for key, element, name, seconds in self.activity_durations():
             entry = grouped.setdefault((key, element), (name, []))
             entry[1].append(seconds)
-        rows = [{"process_key": key, "element_id": element, "name": name or element, "count": len(values),
-                 "avg": sum(values) / len(values), "p95": percentile(values, 0.95)}
-                for (key, element), (name, values) in grouped.items()]
+        rows: list[dict[str, Any]] = [
+            {"process_key": key, "element_id": element, "name": name or element, "count": len(values),
+             "avg": sum(values) / len(values), "p95": percentile(values, 0.95)}
+            for (key, element), (name, values) in grouped.items()]
         rows.sort(key=lambda r: (-r["avg"], r["process_key"], r["element_id"]))
         return rows[:limit]
 
@@ -113,7 +114,7 @@ class MetricsMixin:
         now: dt.datetime = self.now()  # type: ignore[attr-defined]
         with self._tx() as conn:  # type: ignore[attr-defined]
             return [{"topic": topic, "status": status, "count": int(count),
-                     "oldest_age": max(_seconds(oldest, now), 0.0) if q.as_utc(oldest) <= now else 0.0}
+                     "oldest_age": _seconds(oldest, now)}  # 0 while the oldest is not due yet
                     for topic, status, count, oldest in conn.execute(query)]
 
     def job_counts(self) -> dict[str, dict[str, int]]:

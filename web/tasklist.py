@@ -87,7 +87,7 @@ def inputs_for(task: Task, entered: dict[str, Any] | None, current: dict[str, An
     for pid, prop in (schema.get("properties") or {}).items():
         if not isinstance(prop, dict):
             continue
-        kind = "select" if prop.get("enum") else _JSON_INPUT.get(prop.get("type"), "text")
+        kind = "select" if prop.get("enum") else _JSON_INPUT.get(str(prop.get("type")), "text")
         if prop.get("format") == "date":
             kind = "date"
         value = entered.get(pid) if entered is not None else current.get(pid, prop.get("default"))
