@@ -205,10 +205,28 @@ def check_json_schema(schema: dict[str, Any], values: dict[str, Any]) -> dict[st
             continue
         path = [str(p) for p in error.absolute_path]
         name = ".".join(path) or "(form)"
-        problems.setdefault(name, error.message)
+        problems.setdefault(name, _schema_message(error))
     if problems:
         raise FormError(_summary(problems), fields=problems)
     return values
+
+
+_TYPE_WORDS = {"integer": "a whole number", "number": "a number", "string": "text", "boolean": "true or false",
+               "object": "an object", "array": "a list"}
+
+
+def _schema_message(error: Any) -> str:
+    """A jsonschema error in the words the Camunda checks use ("must be at most 5"), for a field's label."""
+    rule, limit = error.validator, error.validator_value
+    words = {
+        "maximum": f"must be at most {limit}", "minimum": f"must be at least {limit}",
+        "exclusiveMaximum": f"must be less than {limit}", "exclusiveMinimum": f"must be more than {limit}",
+        "maxLength": f"must be at most {limit} characters long",
+        "minLength": f"must be at least {limit} characters long", "pattern": f"must match the pattern {limit}",
+        "enum": "must be one of: " + ", ".join(str(v) for v in limit) if isinstance(limit, list) else None,
+        "type": f"must be {_TYPE_WORDS.get(str(limit), limit)}" if isinstance(limit, str) else None,
+    }.get(str(rule))
+    return words or str(error.message)
 
 
 def check(form: dict[str, Any] | None, values: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from helpers import chain, process_xml
 from test_browser import ARTIFACTS, VIEWPORT, browser, chromium_path, fits_the_screen, site  # noqa: F401
-from test_forms import form_task
+from test_forms import SCHEMA, form_task, schema_task, spiff_xml
 
 pytestmark = pytest.mark.browser
 
@@ -90,6 +90,33 @@ def test_complete_a_task_through_its_form_after_a_validation_error(browser, site
     done = site["engine"].get_instance(orders.instance_id)
     assert done.status == "completed"
     assert (done.variables["name"], done.variables["quantity"], done.variables["urgent"]) == ("Ada", 12, True)
+
+
+def test_a_json_schema_form_is_drawn_and_checked_on_the_server(browser, site):  # noqa: F811
+    engine = site["engine"]
+    engine.deploy_bytes([("survey.bpmn", spiff_xml("survey", chain(schema_task(SCHEMA))))])
+    task = engine.get_instance(engine.start("survey", {}, business_key="S-1").id).tasks[0]
+    context, page = new_page(browser, javascript=True)
+    try:
+        sign_in(page, site)
+        page.goto(f"{site['url']}/tasks/{task.id}")
+        page.fill("#f-rating", "9")
+        page.select_option("#f-color", "green")
+        page.get_by_role("button", name="Complete task").click()  # novalidate: the server decides
+        page.wait_for_load_state()
+        assert page.locator('.field[data-field="rating"] .field-error').inner_text() == "Rating must be at most 5"
+        assert page.locator('.field[data-field="email"] .field-error').inner_text() == "email is required"
+        assert page.locator("#f-color").input_value() == "green"
+        fits_the_screen(page)
+        page.screenshot(path=str(ARTIFACTS / "task-form-json-schema.png"), full_page=True)
+        page.fill("#f-rating", "5")
+        page.fill("#f-email", "ada@example.org")
+        page.get_by_role("button", name="Complete task").click()
+        page.wait_for_url("**/tasks?completed=**")
+    finally:
+        context.close()
+    assert engine.get_instance(task.instance_id).variables == {"rating": 5, "email": "ada@example.org",
+                                                               "color": "green"}
 
 
 def test_the_dashboard_draws_its_charts(browser, site):  # noqa: F811

@@ -141,8 +141,8 @@ def test_a_json_schema_form_checks_the_values_with_jsonschema(engine):
         engine.complete_task(task.id, {"rating": 9, "color": "blue"})
     fields = caught.value.details["fields"]
     assert fields["email"] == "is required"
-    assert fields["rating"] == "9 is greater than the maximum of 5"
-    assert "'blue' is not one of ['red', 'green']" == fields["color"]
+    assert fields["rating"] == "must be at most 5"
+    assert fields["color"] == "must be one of: red, green"
     assert engine.complete_task(task.id, {"rating": 4, "email": "a@b.c"}).variables == {"rating": 4, "email": "a@b.c"}
     assert engine.get_instance(inst.id).status == "completed"
 

@@ -98,3 +98,20 @@ def test_the_openapi_fragment_documents_every_route(app):
     assert rules == documented
     complete = tasks.OPENAPI_PATHS["/api/v1/tasks/{task_id}/complete"]["post"]
     assert "fields" in complete["responses"]["400"]["description"]
+
+
+def test_assignee_and_candidate_group_filters(client, tasks, engine):
+    from sqlalchemy import update
+
+    from engine.store.queries import human_tasks
+
+    first, second = (engine.get_instance(i.id).tasks[0].id for i in tasks["approvals"][:2])
+    with engine.db.begin() as conn:  # what assignment (camunda:assignee / candidateGroups, claim) will store
+        conn.execute(update(human_tasks).where(human_tasks.c.id == first).values(
+            assignee="alice", candidate_groups=["sales", "ops"]))
+        conn.execute(update(human_tasks).where(human_tasks.c.id == second).values(candidate_groups=["sales_eu"]))
+    mine = client.get("/api/v1/tasks?assignee=alice").get_json()
+    assert [t["id"] for t in mine["items"]] == [first] and mine["items"][0]["assignee"] == "alice"
+    assert [t["id"] for t in client.get("/api/v1/tasks?candidateGroup=sales").get_json()["items"]] == [first]
+    assert [t["id"] for t in client.get("/api/v1/tasks?candidateGroup=sales_eu").get_json()["items"]] == [second]
+    assert client.get("/api/v1/tasks?candidateGroup=sal").get_json()["total"] == 0
