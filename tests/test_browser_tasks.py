@@ -8,7 +8,7 @@ Screenshots (1366x768) go to ``test-artifacts/``.  Uses the ``site`` server of t
 from __future__ import annotations
 
 import pytest
-from helpers import chain, process_xml
+from helpers import chain, process_xml, service_task
 from test_browser import ARTIFACTS, VIEWPORT, browser, chromium_path, fits_the_screen, site  # noqa: F401
 from test_forms import SCHEMA, form_task, schema_task, spiff_xml
 
@@ -120,22 +120,39 @@ def test_a_json_schema_form_is_drawn_and_checked_on_the_server(browser, site):  
 
 
 def test_the_dashboard_draws_its_charts(browser, site):  # noqa: F811
+    engine = site["engine"]
+    engine.deploy_bytes([("charge.bpmn", process_xml("charge", chain(service_task("payments"))))])
+    engine.start("charge", {})
+    [job] = engine.claim_jobs("w", ["payments"])
+    engine.fail_job(job.id, "w", "HTTP 503 from the payment provider", retryable=False)
     context, page = new_page(browser, javascript=True)
     try:
         sign_in(page, site)
         page.goto(f"{site['url']}/")
         assert page.locator("h1").inner_text() == "Dashboard"
+        incident_bar = page.locator('#panel-incidents svg .bar[data-label="charge · payments"]')
+        assert incident_bar.get_attribute("data-value") == "1"
+        assert page.locator("#panel-incidents .figure").inner_text() == "1"
         bars = page.locator("#panel-status svg .bar rect")
         assert bars.count() == 6
         widths = {page.locator("#panel-status svg .bar").nth(i).get_attribute("data-label"):
                   bars.nth(i).bounding_box()["width"] for i in range(6)}
-        assert widths["waiting"] > 0 and widths["failed"] > 0 and widths["running"] == 0
+        assert widths["waiting"] > 0 and widths["incident"] > 0 and widths["running"] == 0
         line = page.locator('#panel-minutes polyline[data-series="started"]').bounding_box()
         assert line["width"] > 300
         assert page.locator("#panel-slowest svg .bar").count() >= 1
         fits_the_screen(page)
         page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=False)
         page.screenshot(path=str(ARTIFACTS / "dashboard-full.png"), full_page=True)
+
+        # the figures refresh without a reload
+        page.evaluate("window.notReloaded = true")
+        waiting = page.locator('#panel-status .panel-links a[data-status="waiting"] b')
+        before = int(waiting.inner_text())
+        site["engine"].start("approval", {"amount": 640})
+        page.wait_for_function(f"""() => document.querySelector('#panel-status a[data-status="waiting"] b')
+                                         .textContent === "{before + 1}" """, timeout=15_000)
+        assert page.evaluate("window.notReloaded") is True
     finally:
         context.close()
 
