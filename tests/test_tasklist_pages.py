@@ -67,7 +67,7 @@ def test_the_form_has_an_input_per_field_by_type_with_defaults_required_marks_an
     quantity = field_html(html, "quantity")
     assert 'type="number"' in quantity and 'value="1"' in quantity and 'min="1"' in quantity
     assert 'type="checkbox"' in field_html(html, "urgent")
-    assert 'type="date"' in field_html(html, "due")
+    assert 'type="date"' in field_html(html, "due") and 'value=""' in field_html(html, "due")
     size = field_html(html, "size")
     assert "<select" in size and '<option value="m" selected>Medium</option>' in size
     region = field_html(html, "region")
@@ -166,3 +166,12 @@ def test_the_dashboard_draws_its_charts_with_the_numbers(client, waiting, engine
 def test_the_dashboard_of_an_empty_engine(client):
     html = page(client, "/dashboard?fragment=1")
     assert "<html" not in html and "No activity has completed yet" in html and "No open incidents" in html
+
+
+def test_a_camunda_date_default_is_shown_as_an_iso_date(client, engine):
+    fields = '<camunda:formField id="due" label="Due" type="date" defaultValue="24/12/2025"/>'
+    engine.deploy_bytes([("dated.bpmn", process_xml("dated", chain(form_task(fields))))])
+    task = engine.get_instance(engine.start("dated", {}).id).tasks[0]
+    assert 'value="2025-12-24"' in field_html(page(client, f"/tasks/{task.id}"), "due")
+    assert client.post(f"/tasks/{task.id}", data={}).status_code == 303
+    assert engine.get_instance(task.instance_id).variables == {"due": "2025-12-24"}

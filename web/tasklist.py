@@ -17,7 +17,7 @@ from flask import Blueprint, Flask, redirect, render_template, request, url_for
 from markupsafe import Markup
 
 from engine.errors import FormError
-from engine.forms import TRUE_WORDS, constraints
+from engine.forms import TRUE_WORDS, constraints, convert
 from engine.records import Task
 
 from . import get_engine
@@ -77,6 +77,8 @@ def inputs_for(task: Task, entered: dict[str, Any] | None, current: dict[str, An
         if value is None and entered is None:
             value = field.get("default")
         kind = _INPUT.get(field.get("type") or "string", "text")
+        if kind == "date" and value and entered is None:
+            value = _iso_date(value)  # a date input shows ISO dates only (Camunda defaults are dd/MM/yyyy)
         out.append({"id": fid, "label": field.get("label") or fid, "kind": kind, "value": value,
                     "checked": _checked(value), "required": "required" in rules, "readonly": readonly,
                     "options": field.get("options") or [], "error": errors.get(fid),
@@ -99,6 +101,13 @@ def inputs_for(task: Task, entered: dict[str, Any] | None, current: dict[str, An
                     "error": errors.get(pid), "help": prop.get("description"),
                     "attrs": {k: v for k, v in attrs.items() if v is not None}})
     return out
+
+
+def _iso_date(value: Any) -> Any:
+    try:
+        return convert({"id": "", "type": "date"}, value)
+    except ValueError:
+        return value
 
 
 def _checked(value: Any) -> bool:
