@@ -6,6 +6,9 @@ them Baton reads:
 - user task forms written as ``camunda:formData`` / ``camunda:formField``
   (SpiffWorkflow's Camunda parser only reads them when ``camunda:formKey`` is
   also set; Baton reads them whenever they are there);
+- SpiffArena JSON-schema forms: ``spiffworkflow:properties`` with ``formJsonSchemaFilename`` (and
+  ``formUiSchemaFilename``), or Baton's inline ``formJsonSchema`` (the schema as JSON text), kept on
+  the form as ``json_schema`` / ``json_schema_file`` / ``ui_schema_file`` (see ``engine/forms.py``);
 - a plain ``bpmn:task`` as a pass-through step, as Camunda and the BPMN
   spec treat it (SpiffWorkflow makes it wait for a person);
 - compensation boundary events, throws and compensation event subprocesses
@@ -16,6 +19,8 @@ them Baton reads:
 """
 
 from __future__ import annotations
+
+import json
 
 from SpiffWorkflow.bpmn.parser.BpmnParser import DEFAULT_NSMAP, full_tag
 from SpiffWorkflow.bpmn.parser.event_parsers import SendTaskParser as SpiffSendTaskParser
@@ -104,6 +109,7 @@ class UserTaskParser(CamundaUserTaskParser):
     def get_form(self) -> Form:
         form = Form()
         form.key = self.node.get(f"{{{CAMUNDA_NS}}}formKey")
+        self._read_json_schema(form)
         fields = self.xpath(".//camunda:formData/camunda:formField")
         if form.key is None and not fields:
             return form
@@ -122,6 +128,26 @@ class UserTaskParser(CamundaUserTaskParser):
                         field.add_validation(constraint.get("name"), constraint.get("config"))
             form.add_field(field)
         return form
+
+    def _read_json_schema(self, form: Form) -> None:
+        """SpiffArena's form properties; an inline schema must be a valid JSON schema (checked at deploy)."""
+        found = self.xpath("./bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property")
+        props = {p.get("name"): p.get("value") for p in found}
+        form.json_schema_file = props.get("formJsonSchemaFilename") or None
+        form.ui_schema_file = props.get("formUiSchemaFilename") or None
+        form.json_schema = None
+        inline = props.get("formJsonSchema")
+        if inline:
+            from .forms import schema_problem
+
+            try:
+                schema = json.loads(inline)
+            except ValueError as exc:
+                self.raise_validation_exception(f"formJsonSchema is not valid JSON: {exc}")
+            problem = schema_problem(schema)
+            if problem:
+                self.raise_validation_exception(f"formJsonSchema is not a valid JSON schema: {problem}")
+            form.json_schema = schema
 
 
 class BusinessRuleTaskParser(JobTaskParser):

@@ -199,7 +199,11 @@ def tasks(settings: Settings, instance_id: str | None, key: str | None, as_json:
 @json_option
 @pass_settings
 def complete(settings: Settings, task_id: str, var: tuple[str, ...], vars_json: str | None, as_json: bool) -> None:
-    """Complete a ready task with variables and run its instance on."""
+    """Complete a ready task with variables and run its instance on.
+
+    The variables are checked against the task's form first: every field that is missing or does not fit
+    its type or constraints is named, and nothing is stored.
+    """
     variables = parse_vars(var, vars_json)
     with open_engine(settings) as eng:
         inst = eng.complete_task(task_id, variables)

@@ -20,6 +20,7 @@
     │   └── TaskAlreadyCompleted
     ├── InvalidStateError           the instance is not in a state that allows this
     ├── VariableError               a variable name or value Baton cannot store
+    │   └── FormError               submitted values do not fit the task's form (per-field messages)
     ├── ScriptError                 a script or expression broke a rule or raised
     ├── JobNotFound / LockLost      (JobError) a job is gone, or its lease now belongs to another worker
     └── AgentError                  an agent (adapter) call did not succeed
@@ -178,6 +179,12 @@ class VariableError(BatonError):
     """A variable name or value cannot be stored."""
 
     code = "invalid_variable"
+
+
+class FormError(VariableError):
+    """The submitted values do not fit the task's form."""
+
+    code = "invalid_form"
 
 
 class ScriptError(BatonError):

@@ -119,7 +119,8 @@ def run(workflow: BpmnWorkflow) -> RunError | None:
 
 def form_of(task_spec: Any) -> dict[str, Any] | None:
     form = getattr(task_spec, "form", None)
-    if form is None or (not form.fields and not form.key):
+    schema, schema_file = getattr(form, "json_schema", None), getattr(form, "json_schema_file", None)
+    if form is None or (not form.fields and not form.key and not schema and not schema_file):
         return None
     fields = []
     for f in form.fields:
@@ -131,7 +132,11 @@ def form_of(task_spec: Any) -> dict[str, Any] | None:
         if f.type == "enum":
             item["options"] = [{"id": o.id, "name": o.name} for o in f.options]
         fields.append(item)
-    return {"key": form.key, "fields": fields}
+    result: dict[str, Any] = {"key": form.key, "fields": fields}
+    if schema or schema_file:
+        result.update(json_schema=schema, json_schema_file=schema_file,
+                      ui_schema_file=getattr(form, "ui_schema_file", None))
+    return result
 
 
 def variables_of(workflow: BpmnWorkflow) -> dict[str, Any]:

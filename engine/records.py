@@ -57,12 +57,15 @@ class Task(Record):
     form: dict[str, Any] | None
     created_at: dt.datetime | None
     business_key: str | None = None
+    assignee: str | None = None
+    candidate_groups: list[str] | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Task:
         return cls(id=row.id, instance_id=row.instance_id, process_key=row.process_key, element_id=row.element_id,
                    name=row.name, type=row.element_type, form=row.form, created_at=as_utc(row.created_at),
-                   business_key=getattr(row, "business_key", None))
+                   business_key=getattr(row, "business_key", None), assignee=getattr(row, "assignee", None),
+                   candidate_groups=getattr(row, "candidate_groups", None))
 
 
 @dataclass(frozen=True)

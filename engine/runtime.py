@@ -26,7 +26,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from . import compensation, event_specs, execution
+from . import compensation, event_specs, execution, forms
 from .agents import load_config
 from .bpmn_parser import BusinessRuleTaskParser
 from .config import Settings
@@ -42,6 +42,7 @@ from .errors import (
 )
 from .events import ARMED, OUTBOX, EventsMixin
 from .incidents import IncidentsMixin
+from .metrics import MetricsMixin
 from .parsing import ParsedDeployment, ParsedProcess, Resource, parse_resources, read_resources
 from .records import Definition, DeployResult, HistoryEntry, Instance, Task
 from .scripting import DEFAULT_ALLOWED_MODULES, RestrictedScriptEngine, compile_check
@@ -57,11 +58,12 @@ from .serialization import (
 from .store import db
 from .store import job_queries as jq
 from .store import queries as q
+from .tasklist import TasklistMixin
 
 log = logging.getLogger("baton.engine")
 
 
-class Engine(IncidentsMixin, EventsMixin):
+class Engine(IncidentsMixin, EventsMixin, TasklistMixin, MetricsMixin):
     """Baton's engine over one database.  Safe to share between threads.
 
     ``clock`` (a callable returning an aware UTC datetime) lets tests drive time: due times, leases,
@@ -358,7 +360,11 @@ class Engine(IncidentsMixin, EventsMixin):
             return Task.from_row(row)
 
     def complete_task(self, task_id: str, variables: dict[str, Any] | None = None) -> Instance:
-        """Complete a ready user or manual task with the given variables and run the instance on."""
+        """Complete a ready user or manual task with the given variables and run the instance on.
+
+        The variables are checked against the task's form first (``engine/forms.py``): a :class:`FormError`
+        names every field that is missing or wrong, and form fields are stored typed (long as int, ...).
+        """
         variables = dict(variables or {})
         check_variables(variables)
         with self._tx() as conn:
@@ -366,6 +372,7 @@ class Engine(IncidentsMixin, EventsMixin):
             if human is None:
                 self._missing_task(conn, task_id)
             row = self._instance_row(conn, human.instance_id)
+            variables = forms.check(human.form, variables, row.variables or {})  # FormError names each field
             workflow = self._load(conn, row)
             task = workflow.get_task_from_id(uuid.UUID(task_id))
             if task is None or task.state != TaskState.READY:

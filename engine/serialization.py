@@ -59,6 +59,25 @@ class JobTaskConverter(BpmnTaskSpecConverter):
         return dct
 
 
+class FormUserTaskConverter(UserTaskConverter):
+    """Camunda's user task converter, plus the SpiffArena JSON-schema form Baton reads (see bpmn_parser)."""
+
+    _EXTRA = ("json_schema", "json_schema_file", "ui_schema_file")
+
+    def to_dict(self, spec: UserTask) -> dict[str, Any]:
+        dct = super().to_dict(spec)
+        dct["form"].update({name: getattr(spec.form, name, None) for name in self._EXTRA})
+        return dct
+
+    def from_dict(self, dct: dict[str, Any]) -> UserTask:
+        form = dict(dct["form"])
+        extra = {name: form.pop(name, None) for name in self._EXTRA}
+        spec = super().from_dict({**dct, "form": form})
+        for name, value in extra.items():
+            setattr(spec.form, name, value)
+        return spec
+
+
 class SpeclessWorkflowConverter(BpmnWorkflowConverter):
     """The top workflow without its specs; they are stored once per process version."""
 
@@ -81,7 +100,7 @@ class SpeclessWorkflowConverter(BpmnWorkflowConverter):
 
 def _registry() -> DefaultRegistry:
     config = dict(DEFAULT_CONFIG)
-    config[UserTask] = UserTaskConverter
+    config[UserTask] = FormUserTaskConverter
     config[BusinessRuleTask] = BaseBusinessRuleTaskConverter
     config[PassThroughTask] = BpmnTaskSpecConverter
     config[JobTask] = JobTaskConverter

@@ -58,7 +58,7 @@ def site(tmp_path_factory, sqlite_template):
     thread = threading.Thread(target=server.serve_forever, name="baton-test-server", daemon=True)
     thread.start()
     try:
-        yield {"url": f"http://127.0.0.1:{server.server_port}", "instances": instances}
+        yield {"url": f"http://127.0.0.1:{server.server_port}", "instances": instances, "engine": engine}
     finally:
         server.shutdown()
         server.server_close()

@@ -101,9 +101,9 @@ def get(client, url: str, status: int = 200) -> str:
 
 # ---- the list --------------------------------------------------------------------------------------------
 
-def test_root_redirects_to_the_list(client):
-    resp = client.get("/")
-    assert resp.status_code == 302 and resp.headers["Location"].endswith("/instances")
+def test_root_shows_the_dashboard_with_a_link_to_the_list(client):
+    html = get(client, "/")
+    assert "<h1>Dashboard</h1>" in html and 'href="/instances"' in html
 
 
 def test_list_shows_every_instance_with_its_columns(client, sample):

@@ -24,7 +24,7 @@ def create_app(test_config: dict[str, Any] | None = None, engine: Engine | None 
         engine = Engine(settings)
     app.extensions["baton"] = engine
 
-    from . import api, errors, events, external_tasks, incidents, pages
+    from . import api, dashboard, errors, events, external_tasks, incidents, metrics, pages, tasklist, tasks
 
     app.register_blueprint(api.bp)
     app.register_blueprint(external_tasks.bp)
@@ -32,6 +32,10 @@ def create_app(test_config: dict[str, Any] | None = None, engine: Engine | None 
     app.register_blueprint(events.bp)
     app.add_url_rule("/healthz", endpoint="healthz", view_func=api.health)  # for probes that expect it
     app.register_blueprint(pages.bp)
+    app.register_blueprint(tasks.bp)
+    app.register_blueprint(tasklist.bp)
+    app.register_blueprint(dashboard.bp)
+    app.register_blueprint(metrics.bp)
     errors.register(app)
     return app
 

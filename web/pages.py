@@ -10,7 +10,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, render_template, request
 from markupsafe import Markup, escape
 
 from engine.errors import InstanceNotFound
@@ -101,11 +101,6 @@ def duration(start: dt.datetime | None, end: dt.datetime | None) -> str:
     if days:
         return f"{days} d {hours} h"
     return f"{hours} h {minutes} min" if hours else f"{minutes} min {sec} s"
-
-
-@bp.get("/")
-def index():  # type: ignore[no-untyped-def]
-    return redirect(url_for("pages.instances"))
 
 
 @bp.get("/instances")
