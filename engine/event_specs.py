@@ -17,6 +17,7 @@ The helpers at the bottom tell the engine what a waiting task waits for.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Iterable, Iterator
 from copy import deepcopy
 from typing import Any
@@ -156,6 +157,43 @@ def _correlation_key(task: Any, definition: MessageEventDefinition) -> str | Non
     for values in task.workflow.top_workflow.correlations.values():
         for value in values.values():
             return str(value)
+    return None
+
+
+Waits = set[tuple[str, str, str | None]]  # {(kind, name, correlation key)}
+
+
+def event_subprocess_triggers(workflow: Any, instance_id: str) -> dict[str, tuple[str, Waits]]:
+    """{pseudo task id: (start event id, {(kind, name, None)})} of the process's message and signal event subprocesses.
+
+    SpiffWorkflow creates such an event subprocess only when its event is caught, so no task waits for it;
+    Baton subscribes on the instance's behalf under a stable id made from the instance and the subprocess.
+    """
+    found: dict[str, tuple[str, Waits]] = {}
+    for name in getattr(workflow.spec.start, "trigger_specs", []):
+        sub_spec = workflow.subprocess_specs.get(name)
+        for start in getattr(sub_spec, "bpmn_start_events", []):
+            subs: Waits = set()
+            for definition in definitions_of(start.event_definition):
+                if isinstance(definition, MessageEventDefinition):
+                    subs.add(("message", definition.name, None))
+                elif isinstance(definition, SignalEventDefinition):
+                    subs.add(("signal", definition.name, None))
+            if subs:
+                found[str(uuid.uuid5(uuid.NAMESPACE_URL, f"{instance_id}/{name}/{start.bpmn_id}"))] = (
+                    start.bpmn_id, subs)
+    return found
+
+
+def trigger_definition(workflow: Any, start_id: str, kind: str, name: str) -> Any:
+    """The event definition of an event subprocess's start event ``start_id`` that a message/signal matches."""
+    wanted = MessageEventDefinition if kind == "message" else SignalEventDefinition
+    for sub_name in workflow.spec.start.trigger_specs:
+        for start in getattr(workflow.subprocess_specs.get(sub_name), "bpmn_start_events", []):
+            if start.bpmn_id == start_id:
+                for definition in definitions_of(start.event_definition):
+                    if isinstance(definition, wanted) and definition.name == name:
+                        return definition
     return None
 
 

@@ -73,8 +73,8 @@ class EventsMixin:
 
     # ---- keeping the tables in step (called after every run) ---------------------------------------------
 
-    def _after_run(self, conn: Connection, row: Any, workflow: BpmnWorkflow, status: str) -> None:
-        thrown = workflow.get_events()
+    def _after_run(self, conn: Connection, row: Any, workflow: BpmnWorkflow, status: str,
+                   thrown: list[BpmnEvent]) -> None:
         if thrown:
             conn.info.setdefault(OUTBOX, []).extend(("thrown", row.id, event) for event in thrown)
         if status in execution.FINAL_STATUSES:
@@ -82,21 +82,23 @@ class EventsMixin:
                 eq.delete_instance_waits(conn, row.id)
             return
         waiting = list(workflow.event_manager.tasks.values())
-        if waiting or getattr(workflow, "baton_waited", False):
-            self._sync_waits(conn, row, waiting)
+        triggers = event_specs.event_subprocess_triggers(workflow, row.id)
+        if waiting or triggers or getattr(workflow, "baton_waited", False):
+            self._sync_waits(conn, row, waiting, triggers)
 
-    def _sync_waits(self, conn: Connection, row: Any, waiting: list[Any]) -> None:
+    def _sync_waits(self, conn: Connection, row: Any, waiting: list[Any],
+                    triggers: dict[str, tuple[str, set[tuple[str, str, str | None]]]]) -> None:
         armed, subscribed = eq.instance_waits(conn, row.id)
         now = self.now()
         want_timers: dict[str, tuple[Any, dt.datetime]] = {}
-        want_subs: dict[str, tuple[Any, set[tuple[str, str, str | None]]]] = {}
+        want_subs = dict(triggers)  # {task id: (element id, {(kind, name, key)})}
         for task in waiting:
             due = event_specs.timer_due(task)
             if due is not None:
                 want_timers[str(task.id)] = (task, due)
             subs = event_specs.subscriptions_of(task)
             if subs:
-                want_subs[str(task.id)] = (task, subs)
+                want_subs[str(task.id)] = (task.task_spec.bpmn_id, subs)
         eq.delete_timers(conn, [t for t in armed if t not in want_timers])
         changed = [t for t, subs in subscribed.items() if t not in want_subs or want_subs[t][1] != subs]
         eq.delete_subscriptions(conn, changed)
@@ -114,14 +116,14 @@ class EventsMixin:
         for timer in new_timers:
             self._armed(conn, timer["due_at"])
         new_subs = []
-        for task_id, (task, subs) in want_subs.items():
+        for task_id, (element_id, subs) in want_subs.items():
             if subscribed.get(task_id) == subs:
                 continue
             for kind, name, key in sorted(subs, key=str):
                 new_subs.append({"id": str(uuid.uuid4()), "kind": kind, "name": name, "correlation_key": key,
                                  "business_key": row.business_key, "instance_id": row.id, "task_id": task_id,
                                  "definition_id": row.definition_id, "process_key": row.process_key,
-                                 "element_id": task.task_spec.bpmn_id, "created_at": now})
+                                 "element_id": element_id, "created_at": now})
         eq.insert_subscriptions(conn, new_subs)
         claimed: set[str] = set()
         for new in new_subs:  # one buffered message per waiting task (a gateway waits for one of several)
@@ -177,19 +179,29 @@ class EventsMixin:
         if row is None or row.status in execution.FINAL_STATUSES:
             return False
         workflow = self._load(conn, row)
-        task = workflow.get_task_from_id(uuid.UUID(task_id))
-        definition = _matching(task, kind, name) if task is not None and task.state == TaskState.WAITING else None
+        trigger = event_specs.event_subprocess_triggers(workflow, instance_id).get(task_id)
+        task = None if trigger else workflow.get_task_from_id(uuid.UUID(task_id))
+        definition = (event_specs.trigger_definition(workflow, trigger[0], kind, name) if trigger
+                      else _matching(task, kind, name) if task is not None and task.state == TaskState.WAITING
+                      else None)
         if definition is None:
             eq.delete_subscriptions(conn, [task_id])
             return False
         before = execution.snapshot(workflow)
         event = BpmnEvent(definition, payload=dict(payload))
-        task.task_spec.catch(task, event)
-        task.task_spec._update(task)
+        if task is None:  # an event subprocess of the process: SpiffWorkflow starts it when it catches the event
+            workflow.catch(event)
+        else:
+            task.task_spec.catch(task, event)
+            task.task_spec._update(task)
         out = execution.outcome(workflow, before, execution.run(workflow))
-        history = {"at": self.now(), "event": f"{kind}_received", "element_id": task.task_spec.bpmn_id,
-                   "element_name": task.task_spec.bpmn_name, "element_type": execution.element_type(task.task_spec),
-                   "task_id": task_id, "details": {kind: name, "variables": payload, **details}}
+        spec = task.task_spec if task is not None else None
+        history = {"at": self.now(), "event": f"{kind}_received",
+                   "element_id": spec.bpmn_id if spec else trigger[0] if trigger else None,
+                   "element_name": spec.bpmn_name if spec else None,
+                   "element_type": execution.element_type(spec) if spec else "startEvent",
+                   "task_id": task_id if task is not None else None,
+                   "details": {kind: name, "variables": payload, **details}}
         self._save(conn, row, workflow, out, before, [history])
         return True
 

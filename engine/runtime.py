@@ -159,7 +159,8 @@ class Engine(IncidentsMixin, EventsMixin):
         spec, subs = self._spec(conn, row.definition_id)
         workflow = load_state(row.state, spec, subs)
         workflow.script_engine = self.script_engine
-        workflow.baton_waited = bool(workflow.event_manager.tasks)  # had timers or subscriptions rows
+        # whether it may have timers or subscription rows to keep in step
+        workflow.baton_waited = bool(workflow.event_manager.tasks) or bool(workflow.spec.start.trigger_specs)
         return workflow
 
     # ---- deploy ------------------------------------------------------------------------------------------
@@ -262,6 +263,7 @@ class Engine(IncidentsMixin, EventsMixin):
             error=out.error, created_at=now, updated_at=now,
             ended_at=now if out.status in execution.FINAL_STATUSES else None,
         )
+        thrown = workflow.get_events()  # taken out before saving: a stored state must not throw them again
         q.insert_instance(conn, state=dump_state(workflow), state_format=STATE_FORMAT, lock_version=1, **values)
         details = {"variables": variables, "business_key": business_key, "version": row.version}
         if trigger:
@@ -270,7 +272,7 @@ class Engine(IncidentsMixin, EventsMixin):
         created = SimpleNamespace(**values)
         added = self._record(conn, created, out, set(), [started], previous_status=None)
         values["status"] = out.status  # jobs may have turned it into an incident
-        self._after_run(conn, created, workflow, out.status)
+        self._after_run(conn, created, workflow, out.status, thrown)
         if trigger:
             self._log_outcome(instance_id, f"started by {next(iter(trigger))}", out)
         return SimpleNamespace(id=instance_id, values=values, out=out, added=added)
@@ -398,6 +400,7 @@ class Engine(IncidentsMixin, EventsMixin):
             out.status = execution.INCIDENT
             out.error = out.error or row.error  # the incident's message stays until it is resolved
         now = self.now()
+        thrown = workflow.get_events()  # taken out before saving: a stored state must not throw them again
         ok = q.update_instance(
             conn, row.id, row.lock_version, status=out.status, variables=out.variables, active=out.active,
             error=out.error, state=dump_state(workflow), state_format=STATE_FORMAT, updated_at=now,
@@ -409,7 +412,7 @@ class Engine(IncidentsMixin, EventsMixin):
                 "reload and try again", instance_id=row.id)
         old = {str(k) for k, state in before.items() if state == TaskState.READY}
         self._record(conn, row, out, old, extra, previous_status=row.status)
-        self._after_run(conn, row, workflow, out.status)
+        self._after_run(conn, row, workflow, out.status, thrown)
 
     def _record(self, conn: Connection, row: Any, out: execution.Outcome, old_ready: set[str],
                 extra: list[dict[str, Any]], previous_status: str | None) -> list[dict[str, Any]]:

@@ -233,3 +233,79 @@ def test_cli_message_and_signal(engine, settings, tmp_path):
     assert out.returncode != 0 and "no subscription" in out.stderr and "Traceback" not in out.stderr
     out = subprocess.run(run + ["signal", "nothing-waits"], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert out.returncode == 0 and "no instance waits for signal 'nothing-waits'" in out.stdout
+
+
+def test_message_and_timer_event_subprocesses_are_subscribed_while_the_instance_runs(eng, clock):
+    body = f"""
+    <bpmn:startEvent id="s"/>
+    <bpmn:userTask id="work" name="Work"/>
+    <bpmn:endEvent id="e"/>
+    {flows(("s", "work"), ("work", "e"))}
+    <bpmn:subProcess id="on_timer" triggeredByEvent="true">
+      <bpmn:startEvent id="timer_start" isInterrupting="false">
+        <bpmn:timerEventDefinition><bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition>
+      </bpmn:startEvent>
+      <bpmn:scriptTask id="remind"><bpmn:script>reminded = True</bpmn:script></bpmn:scriptTask>
+      <bpmn:endEvent id="timer_end"/>
+      <bpmn:sequenceFlow id="t1" sourceRef="timer_start" targetRef="remind"/>
+      <bpmn:sequenceFlow id="t2" sourceRef="remind" targetRef="timer_end"/>
+    </bpmn:subProcess>
+    <bpmn:subProcess id="on_note" triggeredByEvent="true">
+      <bpmn:startEvent id="note_start" isInterrupting="false"><bpmn:messageEventDefinition messageRef="m"/></bpmn:startEvent>
+      <bpmn:scriptTask id="file_note"><bpmn:script>noted = True</bpmn:script></bpmn:scriptTask>
+      <bpmn:endEvent id="note_end"/>
+      <bpmn:sequenceFlow id="n1" sourceRef="note_start" targetRef="file_note"/>
+      <bpmn:sequenceFlow id="n2" sourceRef="file_note" targetRef="note_end"/>
+    </bpmn:subProcess>"""
+    eng.deploy_bytes([("esp.bpmn", process_xml("with_esp", body, extra='<bpmn:message id="m" name="note"/>'))])
+    inst = eng.start("with_esp", business_key="E")
+    assert [t["element_id"] for t in eng.timers(inst.id)] == ["timer_start"]
+    clock.advance(3600)
+    assert len(eng.fire_due_timers()) == 1
+    assert eng.correlate_message("note", business_key="E").delivered_to == [inst.id]
+    assert eng.correlate_message("note", business_key="E").delivered_to == [inst.id]  # non-interrupting: again
+    completed = [h.element_id for h in eng.history(inst.id) if h.event == "activity_completed"]
+    assert completed.count("remind") == 1 and completed.count("file_note") == 2
+    assert [t.name for t in eng.tasks(instance_id=inst.id)] == ["Work"]
+    eng.complete_task(eng.tasks(instance_id=inst.id)[0].id)
+    assert eng.get_instance(inst.id).status == "completed"
+    with pytest.raises(NoSubscription):  # the subscription ended with the instance
+        eng.correlate_message("note", business_key="E")
+
+
+def test_collaboration_of_two_pools_talks_through_messages_in_one_step(engine):
+    xml = b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="collab" targetNamespace="http://baton.test/collab">
+  <bpmn:collaboration id="shopping">
+    <bpmn:participant id="p_customer" name="Customer" processRef="customer"/>
+    <bpmn:participant id="p_shop" name="Shop" processRef="shop"/>
+    <bpmn:messageFlow id="mf1" sourceRef="send_order" targetRef="order_in"/>
+    <bpmn:messageFlow id="mf2" sourceRef="confirm" targetRef="wait_confirmation"/>
+  </bpmn:collaboration>
+  <bpmn:message id="m_order" name="order"/>
+  <bpmn:message id="m_confirm" name="confirmation"/>
+  <bpmn:process id="customer" isExecutable="true">
+    <bpmn:startEvent id="c_start"/>
+    <bpmn:sendTask id="send_order" name="Send order" messageRef="m_order"/>
+    <bpmn:receiveTask id="wait_confirmation" name="Wait for confirmation" messageRef="m_confirm"/>
+    <bpmn:endEvent id="c_end"/>
+    <bpmn:sequenceFlow id="c1" sourceRef="c_start" targetRef="send_order"/>
+    <bpmn:sequenceFlow id="c2" sourceRef="send_order" targetRef="wait_confirmation"/>
+    <bpmn:sequenceFlow id="c3" sourceRef="wait_confirmation" targetRef="c_end"/>
+  </bpmn:process>
+  <bpmn:process id="shop" isExecutable="true">
+    <bpmn:startEvent id="order_in"><bpmn:messageEventDefinition messageRef="m_order"/></bpmn:startEvent>
+    <bpmn:scriptTask id="price"><bpmn:script>total = quantity * 3</bpmn:script></bpmn:scriptTask>
+    <bpmn:intermediateThrowEvent id="confirm"><bpmn:messageEventDefinition messageRef="m_confirm"/></bpmn:intermediateThrowEvent>
+    <bpmn:endEvent id="s_end"/>
+    <bpmn:sequenceFlow id="s1" sourceRef="order_in" targetRef="price"/>
+    <bpmn:sequenceFlow id="s2" sourceRef="price" targetRef="confirm"/>
+    <bpmn:sequenceFlow id="s3" sourceRef="confirm" targetRef="s_end"/>
+  </bpmn:process>
+</bpmn:definitions>"""
+    engine.deploy_bytes([("collab.bpmn", xml)])
+    customer = engine.start("customer", variables={"quantity": 4})
+    done = engine.get_instance(customer.id)
+    assert done.status == "completed" and done.variables["total"] == 12  # the shop's reply came back
+    [shop] = engine.instances(key="shop")
+    assert shop.status == "completed" and shop.variables["quantity"] == 4
