@@ -44,6 +44,7 @@ EXPECTED_BPMN = {
     EXAMPLES / "discount.bpmn": "discount",
     EXAMPLES / "multi_review.bpmn": "multi_review",
     EXAMPLES / "external_charge.bpmn": "external_charge",
+    EXAMPLES / "payment_reminder.bpmn": "payment_reminder",
     BENCH / "bench_sequence.bpmn": "bench_sequence",
     BENCH / "bench_parallel.bpmn": "bench_parallel",
 }

@@ -307,3 +307,34 @@ def test_overdue_start_timer_fires_once_after_downtime(settings):
         assert eng.timers()[0]["due_at"] == clock() + dt.timedelta(minutes=1)
     finally:
         eng.close()
+
+
+# ---- the example ----------------------------------------------------------------------------------------
+
+EXAMPLE = __import__("pathlib").Path(__file__).resolve().parents[1] / "bpmn" / "examples" / "payment_reminder.bpmn"
+
+
+def test_payment_reminder_example_reminds_daily_then_the_payment_ships(eng, clock):
+    eng.deploy([EXAMPLE])
+    inst = eng.start("payment_reminder", variables={"order_id": 17}, business_key="ORDER-17")
+    assert len(eng.timers(inst.id)) == 2  # the daily reminder and the week
+    clock.advance(86400)
+    eng.fire_due_timers()
+    reminded = [h for h in eng.history(inst.id) if h.event == "activity_completed" and h.element_id == "Task_SendReminder"]
+    assert len(reminded) == 1 and eng.get_instance(inst.id).status == "waiting"
+    eng.correlate_message("payment-received", business_key="ORDER-17", variables={"amount": 12.5})
+    done = eng.get_instance(inst.id)
+    assert done.status == "completed" and done.variables["status"] == "paid 12.5, shipping"
+    assert eng.timers() == []
+
+
+def test_payment_reminder_example_cancels_after_a_week_without_payment(eng, clock):
+    eng.deploy([EXAMPLE])
+    inst = eng.start("payment_reminder", variables={"order_id": 18}, business_key="ORDER-18")
+    for _ in range(7):
+        clock.advance(86400)
+        eng.fire_due_timers()
+    done = eng.get_instance(inst.id)
+    assert done.status == "completed" and done.variables["status"].startswith("cancelled")
+    completed = [h.element_id for h in eng.history(inst.id) if h.event == "activity_completed"]
+    assert completed.count("Task_SendReminder") == 3 and "EndEvent_Cancelled" in completed
