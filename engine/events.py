@@ -391,8 +391,8 @@ class EventsMixin:
             history = []
             for task_id, task_due in armed.items():
                 fired_task = workflow.get_task_from_id(uuid.UUID(task_id))
-                if fired_task is None or fired_task.state == TaskState.WAITING:
-                    continue
+                if fired_task is None or (task_id != timer.task_id and fired_task.state == TaskState.WAITING):
+                    continue  # not due yet (a repeating timer that fired stays waiting: it is this one)
                 task_due = q.as_utc(task_due) or now
                 history.append({"at": now, "event": "timer_fired", "element_id": fired_task.task_spec.bpmn_id,
                                 "element_name": fired_task.task_spec.bpmn_name, "task_id": task_id,
