@@ -25,8 +25,6 @@ RECEIVE = "receivetask/"
 
 # Bugs found while restating these tests (see the report on branch events-tests); each xfail is strict, so a fix
 # turns it into a failure that asks for the mark to go.
-CYCLE_CANCEL = ("completing the task cancels its WAITING non-interrupting cycle timer, and cancelling a waiting task "
-                "drops its children: the timerFiredTask tasks already open vanish and the instance completes")
 RECEIVE_NO_MESSAGE = "a receiveTask without messageRef does not wait: the instance runs straight through it"
 ESP_NO_INTERRUPT = ("an interrupting event subprocess does not interrupt (SpiffWorkflow 3.2, see DESIGN.md): the "
                     "interrupted task or multi-instance loop stays open")
@@ -124,7 +122,6 @@ def test_boundary_timer_removed_when_task_completed_with_variables(eng, clock):
     assert fire(eng, clock, 3 * 3600) == []
 
 
-@pytest.mark.xfail(strict=True, reason=CYCLE_CANCEL)
 def test_non_interrupting_boundary_timer_cycle(eng, clock):
     """BoundaryTimerNonInterruptingEventTest#testTimerWithCycle / #testTimeCycle: R/PT1H fires every hour while the
     task waits, each time adding a task; once the task is completed it fires no more."""
@@ -136,10 +133,14 @@ def test_non_interrupting_boundary_timer_cycle(eng, clock):
     assert len(eng.timers(iid)) == 1
     fire(eng, clock, 3600)
     assert open_tasks(eng, iid) == ["task", "timerFiredTask", "timerFiredTask"]
+    assert events(eng, iid, "timer_fired") == ["timer", "timer"]
     complete(eng, iid, "task")
     assert eng.timers(iid) == []
     assert fire(eng, clock, 3600) == []
     assert open_tasks(eng, iid) == ["timerFiredTask", "timerFiredTask"]
+    complete(eng, iid, "timerFiredTask")
+    complete(eng, iid, "timerFiredTask")
+    assert status(eng, iid) == "completed"
 
 
 @pytest.mark.xfail(strict=True, reason=RECEIVE_NO_MESSAGE)
