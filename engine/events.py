@@ -193,6 +193,7 @@ class EventsMixin:
             workflow.catch(event)
         else:
             task.task_spec.catch(task, event)
+            event_specs.rearm_boundary(task)
             task.task_spec._update(task)
         out = execution.outcome(workflow, before, execution.run(workflow))
         spec = task.task_spec if task is not None else None
