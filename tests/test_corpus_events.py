@@ -23,8 +23,8 @@ SIGNAL = "event/signal/"
 RECEIVE = "receivetask/"
 
 
-# Bugs found while restating these tests (see the report on branch events-tests); each xfail is strict, so a fix
-# turns it into a failure that asks for the mark to go.
+# Known gaps found while restating these tests; each xfail is strict, so a fix turns it into a failure that asks
+# for the mark to go.
 RECEIVE_NO_MESSAGE = "a receiveTask without messageRef does not wait: the instance runs straight through it"
 ESP_NO_INTERRUPT = ("an interrupting event subprocess does not interrupt (SpiffWorkflow 3.2, see DESIGN.md): the "
                     "interrupted task or multi-instance loop stays open")
@@ -221,7 +221,7 @@ def test_start_timer_duration(eng, clock):
     [instance] = eng.instances(key="startTimerEventExample")
     assert fired["instance_id"] == instance.id
     assert instance.status == "running"
-    assert [a["element_id"] for a in instance.active] == ["receive"] or open_tasks(eng, instance.id) == ["receive"]
+    assert [a["element_id"] for a in instance.active] == ["receive"]
     assert eng.timers() == []
     assert fire(eng, clock, 600) == []
 
