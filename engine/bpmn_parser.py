@@ -8,6 +8,8 @@ them Baton reads:
   also set; Baton reads them whenever they are there);
 - a plain ``bpmn:task`` as a pass-through step, as Camunda and the BPMN
   spec treat it (SpiffWorkflow makes it wait for a person);
+- compensation boundary events, throws and compensation event subprocesses
+  (see :mod:`engine.compensation_parser`);
 - the decision a business rule task calls, from ``camunda:decisionRef`` or
   SpiffArena's ``spiffworkflow:calledDecisionId``, with a clear error when
   neither is given (SpiffWorkflow raises ``KeyError``).
@@ -18,12 +20,25 @@ from __future__ import annotations
 from SpiffWorkflow.bpmn.parser.BpmnParser import DEFAULT_NSMAP, full_tag
 from SpiffWorkflow.bpmn.parser.event_parsers import SendTaskParser as SpiffSendTaskParser
 from SpiffWorkflow.bpmn.parser.TaskParser import TaskParser
-from SpiffWorkflow.bpmn.specs.defaults import NoneTask, SendTask, ServiceTask
+from SpiffWorkflow.bpmn.specs.defaults import (
+    EndEvent,
+    IntermediateThrowEvent,
+    NoneTask,
+    SendTask,
+    ServiceTask,
+    StartEvent,
+)
 from SpiffWorkflow.camunda.parser.task_spec import UserTaskParser as CamundaUserTaskParser
 from SpiffWorkflow.camunda.specs.business_rule_task import BusinessRuleTask
 from SpiffWorkflow.camunda.specs.user_task import Form, FormField, UserTask
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import BpmnDmnParser
 
+from .compensation_parser import (
+    CompensationEndEventParser,
+    CompensationProcessParser,
+    CompensationStartEventParser,
+    CompensationThrowEventParser,
+)
 from .extensions import is_external, job_definition
 from .scripting import compile_check
 
@@ -142,7 +157,11 @@ class BatonParser(BpmnDmnParser):
         full_tag("sendTask"): (SendTaskParser, SendTask),
         full_tag("userTask"): (UserTaskParser, UserTask),
         full_tag("businessRuleTask"): (BusinessRuleTaskParser, BusinessRuleTask),
+        full_tag("startEvent"): (CompensationStartEventParser, StartEvent),
+        full_tag("endEvent"): (CompensationEndEventParser, EndEvent),
+        full_tag("intermediateThrowEvent"): (CompensationThrowEventParser, IntermediateThrowEvent),
     }
+    PROCESS_PARSER_CLASS = CompensationProcessParser
 
     def __init__(self) -> None:
         super().__init__(namespaces=NSMAP, validator=None)

@@ -20,6 +20,7 @@ from SpiffWorkflow.bpmn.specs.mixins.service_task import ServiceTask
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
+from . import compensation
 from .bpmn_parser import JobTask
 from .errors import BatonError
 from .scripting import describe_error
@@ -82,11 +83,13 @@ class RunError:
 
 
 def run(workflow: BpmnWorkflow) -> RunError | None:
-    """Run every engine task until each path waits or fails."""
+    """Run every engine task until each path waits or fails (compensation handlers included)."""
     try:
         workflow.refresh_timers()  # timers whose due time the engine's clock has passed become ready
         for _ in range(_MAX_SETTLE):
             workflow.do_engine_steps()
+            while compensation.settle(workflow):
+                workflow.do_engine_steps()
             # do_engine_steps looks at timers last: one that is already due is ready but has not run yet
             if not any(t.state == READY and not t.task_spec.manual for t in all_tasks(workflow)):
                 break
@@ -138,7 +141,9 @@ def variables_of(workflow: BpmnWorkflow) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     frontier = sorted(
         # multi-instance children ("X [child]") hold per-item data, not the instance's variables
-        (t for t in workflow.tasks.values() if t.state & _LIVE and t.task_spec.name == t.task_spec.bpmn_id),
+        # and a compensation handler holds a snapshot of old variables
+        (t for t in workflow.tasks.values() if t.state & _LIVE and t.task_spec.name == t.task_spec.bpmn_id
+         and compensation.HANDLING not in t.internal_data),
         key=lambda t: t.last_state_change,
     )
     if not frontier and workflow.last_task is not None:

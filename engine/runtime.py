@@ -26,7 +26,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from . import event_specs, execution
+from . import compensation, event_specs, execution
 from .agents import load_config
 from .bpmn_parser import BusinessRuleTaskParser
 from .config import Settings
@@ -307,6 +307,7 @@ class Engine(IncidentsMixin, EventsMixin):
             workflow = self._load(conn, row)
             before = execution.snapshot(workflow)
             workflow.cancel()
+            compensation.cancel_handlers(workflow)
             out = execution.outcome(workflow, before, None, cancelled=True)
             jq.resolve_incidents(conn, self.now(), "cancelled", instance_id=instance_id)
             self._save(conn, row, workflow, out, before, [])

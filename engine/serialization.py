@@ -20,7 +20,7 @@ from uuid import UUID
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.config import DEFAULT_CONFIG
-from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter
+from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter, EventConverter
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.helpers.registry import DefaultRegistry
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
@@ -31,6 +31,15 @@ from SpiffWorkflow.camunda.specs.user_task import UserTask
 from SpiffWorkflow.dmn.serializer.task_spec import BaseBusinessRuleTaskConverter
 
 from .bpmn_parser import JobTask, PassThroughTask
+from .compensation import (
+    CompensateEventDefinition,
+    CompensateEventDefinitionConverter,
+    CompensationBoundaryConverter,
+    CompensationBoundaryEvent,
+    CompensationEndEvent,
+    CompensationStartEvent,
+    CompensationThrowEvent,
+)
 from .errors import VariableError
 from .event_specs import BatonMessage, BatonSignal
 from .timers import REPLACEMENTS
@@ -81,6 +90,11 @@ def _registry() -> DefaultRegistry:
         config[baton_timer] = config[spiff_timer]
     config[BatonSignal] = config[SignalEventDefinition]
     config[BatonMessage] = config[MessageEventDefinition]
+    config[CompensateEventDefinition] = CompensateEventDefinitionConverter
+    config[CompensationThrowEvent] = EventConverter
+    config[CompensationEndEvent] = EventConverter
+    config[CompensationStartEvent] = EventConverter
+    config[CompensationBoundaryEvent] = CompensationBoundaryConverter
     registry = BpmnWorkflowSerializer.configure(config)
     registry.register(decimal.Decimal, lambda v: {"value": str(v)}, lambda v: decimal.Decimal(v["value"]))
     registry.register(dt.date, lambda v: {"value": v.isoformat()}, lambda v: dt.date.fromisoformat(v["value"]))

@@ -21,7 +21,7 @@ from engine.store import db as store_db
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "bpmn" / "examples"
 PG_URL = os.environ.get("BATON_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-TABLES = ["timers", "subscriptions", "messages", "history", "human_tasks", "jobs", "incidents", "circuits", "instances", "process_definitions", "decision_definitions", "resources",
+TABLES = ["api_tokens", "users", "timers", "subscriptions", "messages", "history", "human_tasks", "jobs", "incidents", "circuits", "instances", "process_definitions", "decision_definitions", "resources",
           "deployments"]
 
 
@@ -116,3 +116,23 @@ def row_counts(eng: Engine) -> dict[str, int]:
     """How many rows each table holds: to prove a failed call stored nothing."""
     with eng.db.connect() as conn:
         return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in TABLES}
+
+
+@pytest.fixture
+def app(engine):
+    """The Flask app over the test's engine."""
+    from web import create_app
+
+    return create_app(engine=engine)
+
+
+@pytest.fixture
+def client(app):
+    """A test client of the app, for API and page tests (signed in as an admin once sign-in exists)."""
+    return app.test_client()
+
+
+@pytest.fixture
+def auth_headers() -> dict[str, str]:
+    """Headers a raw HTTP call to a live server needs to be let in as an admin (none until sign-in exists)."""
+    return {}

@@ -147,3 +147,23 @@ def test_serve_answers_health_and_lists_instances(db_url, tmp_path):
             proc.terminate()
             _, err = proc.communicate(timeout=10)
     assert "deployed" in err and "approval" in err
+
+
+@pytest.mark.parametrize("country, status", [("DE", "confirmed"), ("US", "cancelled")])
+def test_order_saga_example_confirms_or_compensates(baton, country, status):
+    baton("deploy", str(EXAMPLES / "order_saga.bpmn"))
+    started = baton("start", "order_saga", "--var", 'order_id="A-1"', "--var", "amount=30",
+                    "--var", f'country="{country}"').stdout
+    instance_id, state = started.split()[:2]
+    assert state == "completed"
+    shown = json.loads(baton("show", instance_id, "--json").stdout)
+    variables = shown["variables"]
+    assert variables["status"] == status
+    undone = [h["element_id"] for h in shown["history"] if h["event"] == "activity_completed"
+              and h["element_id"] in ("Task_CancelShipping", "Task_RefundCard", "Task_ReleaseStock")]
+    if status == "confirmed":
+        assert undone == [] and "refund" not in variables
+    else:
+        assert undone == ["Task_CancelShipping", "Task_RefundCard", "Task_ReleaseStock"], "newest step undone first"
+        assert variables["refund"] == "C-A-1-30" and variables["released"] == "R-A-1"
+        assert variables["shipping_cancelled"] is False, "nothing was booked, so nothing to cancel"

@@ -45,6 +45,7 @@ EXPECTED_BPMN = {
     EXAMPLES / "multi_review.bpmn": "multi_review",
     EXAMPLES / "external_charge.bpmn": "external_charge",
     EXAMPLES / "payment_reminder.bpmn": "payment_reminder",
+    EXAMPLES / "order_saga.bpmn": "order_saga",
     BENCH / "bench_sequence.bpmn": "bench_sequence",
     BENCH / "bench_parallel.bpmn": "bench_parallel",
 }
@@ -150,13 +151,19 @@ def test_diagram_is_complete_and_tidy(path: Path):
     flows = process.findall("bpmn:sequenceFlow", NS)
     assert nodes and flows
     assert {n.get("id") for n in nodes} == set(shapes), "one shape per flow node, nothing else"
-    assert {f.get("id") for f in flows} == set(edges), "one edge per sequence flow, nothing else"
+    associations = {a.get("id") for a in process.findall("bpmn:association", NS)}
+    assert {f.get("id") for f in flows} | associations == set(edges), "one edge per sequence flow, nothing else"
 
     boxes = {}
     for node in nodes:
         x, y, w, h = boxes[node.get("id")] = _bounds(shapes[node.get("id")])
         assert (w, h) == SIZES[_local(node)], f"{node.get('id')} is {w}x{h}"
+    attached = {(n.get("id"), n.get("attachedToRef")) for n in nodes if _local(n) == "boundaryEvent"}
     for (a, (ax, ay, aw, ah)), (b, (bx, by, bw, bh)) in itertools.combinations(boxes.items(), 2):
+        if (a, b) in attached or (b, a) in attached:
+            assert _on_border((ax + aw / 2, ay + ah / 2) if (a, b) in attached else (bx + bw / 2, by + bh / 2),
+                              boxes[b] if (a, b) in attached else boxes[a]), "a boundary event sits on its host's border"
+            continue
         overlap = ax < bx + bw and bx < ax + aw and ay < by + bh and by < ay + ah
         assert not overlap, f"{a} overlaps {b}"
 

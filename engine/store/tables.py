@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -109,6 +110,7 @@ class Instance(Base):
     state: Mapped[str] = mapped_column(Text)
     state_format: Mapped[str] = mapped_column(String(40))
     lock_version: Mapped[int] = mapped_column(Integer)
+    suspended: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(Stamp)
     updated_at: Mapped[dt.datetime] = mapped_column(Stamp)
     ended_at: Mapped[dt.datetime | None] = mapped_column(Stamp)
@@ -127,6 +129,12 @@ class HumanTask(Base):
     process_key: Mapped[str] = mapped_column(String(255), index=True)
     form: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
     created_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    #: who works on it: ``camunda:assignee`` from the diagram, or whoever claimed it
+    assignee: Mapped[str | None] = mapped_column(String(255), index=True)
+    #: who may claim it: ``camunda:candidateUsers`` / ``camunda:candidateGroups`` and the lane's name
+    candidate_users: Mapped[list[str] | None] = mapped_column(JsonType)
+    candidate_groups: Mapped[list[str] | None] = mapped_column(JsonType)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(Stamp)
 
 
 class HistoryEvent(Base):
@@ -277,3 +285,31 @@ class BufferedMessage(Base):
     variables: Mapped[dict[str, Any]] = mapped_column(JsonType)
     expires_at: Mapped[dt.datetime] = mapped_column(Stamp)
     created_at: Mapped[dt.datetime] = mapped_column(Stamp)
+
+
+class User(Base):
+    """A person who logs in: role ``admin``, ``operator`` or ``user``, and the groups whose tasks they work on."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))
+    groups: Mapped[list[str]] = mapped_column(JsonType)
+    created_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(Stamp)
+
+
+class ApiToken(Base):
+    """A bearer token of a user for the REST API; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(Stamp)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(Stamp)
