@@ -30,7 +30,6 @@ ESP_NO_INTERRUPT = ("an interrupting event subprocess does not interrupt (SpiffW
                     "interrupted task or multi-instance loop stays open")
 SIGNAL_FROM_CALLED = ("the signal thrown by the called process's signal end event does not start the parent's signal "
                       "event subprocess (a broadcast_signal from outside does)")
-COMPENSATION = "compensation boundary events are refused at deploy (SpiffWorkflow 3.2 cannot parse them)"
 
 
 def deploy(eng, rel: str, *replacements: tuple[str, str]) -> None:
@@ -459,7 +458,6 @@ def test_receive_task_without_message(eng):
     assert status(eng, iid) == "completed"
 
 
-@pytest.mark.xfail(strict=True, reason=COMPENSATION)
 def test_parallel_multi_receive_task_with_compensation(eng):
     """ReceiveTaskTest#testSupportsMessageEventReceivedOnParallelMultiReceiveTaskWithCompensation: both receive
     tasks get their message, the process moves on to ``interaction``."""
