@@ -26,8 +26,10 @@ from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEv
 from SpiffWorkflow.bpmn.specs.event_definitions.message import CorrelationProperty, MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.simple import NoneEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.util import BpmnEvent
+from SpiffWorkflow.util.task import TaskState
 
 from . import timers
 from .timers import REPLACEMENTS
@@ -195,6 +197,20 @@ def trigger_definition(workflow: Any, start_id: str, kind: str, name: str) -> An
                     if isinstance(definition, wanted) and definition.name == name:
                         return definition
     return None
+
+
+def rearm_boundary(task: Any) -> None:
+    """A non-interrupting boundary event that caught its event waits again while its activity is active.
+
+    SpiffWorkflow fires a boundary event once; BPMN (and Camunda) lets a non-interrupting one fire each time.
+    A new waiting copy next to it takes the next message or signal (it is cancelled with the others when the
+    activity ends).
+    """
+    spec = task.task_spec
+    if isinstance(spec, BoundaryEvent) and not spec.cancel_activity and task.parent is not None:
+        again = task.parent._add_child(spec, TaskState.FUTURE)
+        spec._predict(again, mask=TaskState.NOT_FINISHED_MASK)
+        spec._update(again)
 
 
 def correlation_key_of(event: BpmnEvent) -> str | None:

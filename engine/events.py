@@ -193,6 +193,7 @@ class EventsMixin:
             workflow.catch(event)
         else:
             task.task_spec.catch(task, event)
+            event_specs.rearm_boundary(task)
             task.task_spec._update(task)
         out = execution.outcome(workflow, before, execution.run(workflow))
         spec = task.task_spec if task is not None else None
@@ -385,13 +386,22 @@ class EventsMixin:
             if task is None or task.state != TaskState.WAITING:
                 eq.delete_timer(conn, timer.id)
                 return None
+            armed, _ = eq.instance_waits(conn, row.id)
             before = execution.snapshot(workflow)
-            workflow.refresh_timers()
+            workflow.refresh_timers()  # fires every due timer of the instance, not only this one: record each
+            history = []
+            for task_id, task_due in armed.items():
+                fired_task = workflow.get_task_from_id(uuid.UUID(task_id))
+                if fired_task is None or (task_id != timer.task_id and fired_task.state == TaskState.WAITING):
+                    continue  # not due yet (a repeating timer that fired stays waiting: it is this one)
+                task_due = q.as_utc(task_due) or now
+                history.append({"at": now, "event": "timer_fired", "element_id": fired_task.task_spec.bpmn_id,
+                                "element_name": fired_task.task_spec.bpmn_name, "task_id": task_id,
+                                "element_type": execution.element_type(fired_task.task_spec),
+                                "details": {"due_at": task_due.isoformat(),
+                                            "late_by": (now - task_due).total_seconds()}})
             out = execution.outcome(workflow, before, execution.run(workflow))
-            history = {"at": now, "event": "timer_fired", "element_id": timer.element_id,
-                       "element_name": task.task_spec.bpmn_name, "element_type": execution.element_type(task.task_spec),
-                       "task_id": timer.task_id, "details": {"due_at": due.isoformat(), "late_by": fired["late_by"]}}
-            self._save(conn, row, workflow, out, before, [history])
+            self._save(conn, row, workflow, out, before, history)
         log.info("timer %s fired", timer.element_id, extra={"instance_id": timer.instance_id,
                                                              "late_by": fired["late_by"]})
         return fired

@@ -334,11 +334,24 @@ class BatonCycle(_Armed, CycleTimerEventDefinition):
         if value["cycles"] > 0:
             value["cycles"] -= 1
         task._set_internal_data(event_value=value)
-        for child in _add_paths(task):
+        for child in _add_paths(_occurrence(task)):
             child.task_spec._update(child)
 
     def exhausted(self, task: Any) -> bool:
         return self.repeats(task) and self.cycle(task)["cycles"] == 0
+
+
+def _occurrence(task: Any) -> Any:
+    """A completed sibling of a repeating boundary timer, to carry the path one firing starts.
+
+    The timer itself stays WAITING and is cancelled when its activity ends; SpiffWorkflow drops the children of
+    a cancelled waiting task, which would take the paths already started (their open tasks) with it.
+    """
+    if task.parent is None:
+        return task
+    occurrence = task.parent._add_child(task.task_spec, TaskState.COMPLETED)
+    occurrence.data = dict(task.data)
+    return occurrence
 
 
 def _add_paths(task: Any) -> list[Any]:
