@@ -50,6 +50,8 @@ class Settings:
     timezone: str = "UTC"
     #: Seconds between the scheduler's safety-net looks for due timers (it also wakes at each due time).
     timer_poll: float = 5.0
+    #: Due timers fired at once on PostgreSQL (each in its own transaction; SQLite fires one at a time).
+    timer_threads: int = 4
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

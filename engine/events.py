@@ -19,6 +19,7 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -350,18 +351,23 @@ class EventsMixin:
         with self._tx() as conn:
             due = [r.id for r in eq.due_timers(conn, self.now(), limit)]
             eq.purge_expired_messages(conn, self.now())
-        fired = []
-        for timer_id in due:
-            try:
-                result = self._fire_timer(timer_id)
-            except ConcurrentModification:
-                continue  # another node fired it, or the instance moved on: the next pass looks again
-            except BatonError as exc:
-                log.warning("timer %s could not fire: %s", timer_id, exc, extra={"timer_id": timer_id})
-                continue
-            if result is not None:
-                fired.append(result)
-        return fired
+            parallel = conn.dialect.name == "postgresql"  # SQLite has one writer: threads would only wait
+        threads = max(1, int(self.settings.timer_threads)) if parallel else 1
+        if threads == 1 or len(due) < 2:
+            results = [self._try_fire(t) for t in due]
+        else:
+            with ThreadPoolExecutor(max_workers=min(threads, len(due)), thread_name_prefix="baton-timer") as pool:
+                results = list(pool.map(self._try_fire, due))
+        return [r for r in results if r is not None]
+
+    def _try_fire(self, timer_id: str) -> dict[str, Any] | None:
+        try:
+            return self._fire_timer(timer_id)
+        except ConcurrentModification:
+            return None  # another node fired it, or the instance moved on: the next pass looks again
+        except BatonError as exc:
+            log.warning("timer %s could not fire: %s", timer_id, exc, extra={"timer_id": timer_id})
+            return None
 
     def _fire_timer(self, timer_id: str) -> dict[str, Any] | None:
         with self._tx() as conn:

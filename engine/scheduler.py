@@ -34,9 +34,11 @@ class TimerScheduler:
         self.engine = engine
         self.poll = float(poll if poll is not None else engine.settings.timer_poll)
         self._scheduler = BackgroundScheduler(
-            timezone=dt.UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
+            timezone=dt.UTC, job_defaults={"coalesce": True, "max_instances": 2, "misfire_grace_time": None})
         self._planned: dt.datetime | None = None
         self._lock = threading.Lock()
+        self._firing = threading.Lock()
+        self._again = False
 
     def start(self) -> None:
         self._scheduler.add_job(self.tick, "interval", seconds=self.poll, id="poll",
@@ -51,13 +53,21 @@ class TimerScheduler:
             self._scheduler.shutdown(wait=True)
 
     def tick(self) -> None:
-        """Fire what is due, then plan the next look at the next due time."""
+        """Fire what is due, then plan the next look at the next due time (one look at a time)."""
+        if not self._firing.acquire(blocking=False):
+            self._again = True  # a look is running: it looks once more when it is done
+            return
         try:
-            while len(self.engine.fire_due_timers(limit=BATCH)) >= BATCH:
-                pass
+            self._again = True
+            while self._again:
+                self._again = False
+                while len(self.engine.fire_due_timers(limit=BATCH)) >= BATCH:
+                    pass
             self._plan(self.engine.next_timer_due())
         except Exception:  # the scheduler must survive a database outage; the next poll tries again
             log.exception("firing due timers failed; retrying at the next poll")
+        finally:
+            self._firing.release()
 
     def wake(self, due: dt.datetime) -> None:
         """Called after a commit in this process armed a timer due at ``due``."""
