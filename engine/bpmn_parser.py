@@ -18,13 +18,23 @@ from __future__ import annotations
 from SpiffWorkflow.bpmn.parser.BpmnParser import DEFAULT_NSMAP, full_tag
 from SpiffWorkflow.bpmn.parser.event_parsers import SendTaskParser as SpiffSendTaskParser
 from SpiffWorkflow.bpmn.parser.TaskParser import TaskParser
-from SpiffWorkflow.bpmn.specs.defaults import NoneTask, SendTask, ServiceTask
+from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent, NoneTask, SendTask, ServiceTask
 from SpiffWorkflow.camunda.parser.task_spec import UserTaskParser as CamundaUserTaskParser
 from SpiffWorkflow.camunda.specs.business_rule_task import BusinessRuleTask
 from SpiffWorkflow.camunda.specs.user_task import Form, FormField, UserTask
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import BpmnDmnParser
 
+from .bpmn_events import (
+    BatonBoundaryEventParser,
+    BatonEndEvent,
+    BatonEndEventParser,
+    BatonIntermediateThrowEvent,
+    BatonIntermediateThrowEventParser,
+    BatonStartEventParser,
+)
 from .extensions import is_external, job_definition
+from .links import LinkProcessParser
+from .scopes import ScopeStartEvent
 from .scripting import compile_check
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
@@ -142,7 +152,13 @@ class BatonParser(BpmnDmnParser):
         full_tag("sendTask"): (SendTaskParser, SendTask),
         full_tag("userTask"): (UserTaskParser, UserTask),
         full_tag("businessRuleTask"): (BusinessRuleTaskParser, BusinessRuleTask),
+        # errors, escalations, interrupting event subprocesses, transactions (engine.bpmn_events, engine.scopes)
+        full_tag("startEvent"): (BatonStartEventParser, ScopeStartEvent),
+        full_tag("endEvent"): (BatonEndEventParser, BatonEndEvent),
+        full_tag("intermediateThrowEvent"): (BatonIntermediateThrowEventParser, BatonIntermediateThrowEvent),
+        full_tag("boundaryEvent"): (BatonBoundaryEventParser, BoundaryEvent),
     }
+    PROCESS_PARSER_CLASS = LinkProcessParser  # link events (engine.links)
 
     def __init__(self) -> None:
         super().__init__(namespaces=NSMAP, validator=None)

@@ -1,0 +1,136 @@
+"""Scopes: interrupting event subprocesses, terminate end events and cancelled transactions.
+
+- **Event subprocesses.**  SpiffWorkflow ignores ``isInterrupting``: an event subprocess always runs next to
+  the rest of its scope.  :class:`ScopeStartEvent` reads the flag; when an interrupting event subprocess's
+  start event fires (whatever its trigger: error, escalation, message, signal, timer), everything else in
+  the enclosing scope (process or subprocess) is cancelled, so the scope ends when the event subprocess ends.
+  Start events of event subprocesses may also be error and escalation events (SpiffWorkflow's start event
+  parser skips those definitions, which turns such an event subprocess into one that starts right away).
+- **Terminate end events** are SpiffWorkflow's own: they end the (sub)workflow they are in, which is the
+  process, an embedded subprocess or one instance of a multi-instance subprocess.
+- **Transactions.**  A cancel end event cancels its transaction and the cancel boundary event's path is
+  taken (SpiffWorkflow's behaviour); :func:`compensate_cancelled_transaction` is where the transaction's
+  completed activities are to be compensated.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from SpiffWorkflow.bpmn.parser.event_parsers import (
+    CONDITIONAL_EVENT_XPATH,
+    ERROR_EVENT_XPATH,
+    ESCALATION_EVENT_XPATH,
+    MESSAGE_EVENT_XPATH,
+    SIGNAL_EVENT_XPATH,
+    TIMER_EVENT_XPATH,
+    StartEventParser,
+)
+from SpiffWorkflow.bpmn.parser.ProcessParser import ProcessParser
+from SpiffWorkflow.bpmn.specs.event_definitions.simple import CancelEventDefinition
+from SpiffWorkflow.bpmn.specs.defaults import StartEvent
+from SpiffWorkflow.util.task import TaskState
+
+START_EVENT_XPATHS = [MESSAGE_EVENT_XPATH, SIGNAL_EVENT_XPATH, TIMER_EVENT_XPATH, CONDITIONAL_EVENT_XPATH,
+                      ERROR_EVENT_XPATH, ESCALATION_EVENT_XPATH]
+
+
+class ScopeStartEvent(StartEvent):
+    """A start event that knows whether it interrupts (only meaningful in an event subprocess)."""
+
+    def __init__(self, wf_spec, bpmn_id, event_definition, interrupting=True, **kwargs):
+        super().__init__(wf_spec, bpmn_id, event_definition, **kwargs)
+        self.interrupting = interrupting
+
+    def _on_ready_hook(self, my_task):
+        super()._on_ready_hook(my_task)
+        if self.interrupting:
+            holder = event_subprocess_task(my_task.workflow)
+            if holder is not None:
+                interrupt_scope(holder)
+
+
+def is_event_subprocess(task: Any) -> bool:
+    """True for the task running an event subprocess (SpiffWorkflow parses them as plain subprocesses)."""
+    return task.task_spec.name in getattr(task.workflow.spec.start, "trigger_specs", ())
+
+
+def event_subprocess_task(workflow: Any) -> Any:
+    """The task that runs ``workflow`` if it is an event subprocess, else None."""
+    if workflow.parent_task_id is None:
+        return None
+    task = workflow.top_workflow.get_task_from_id(workflow.parent_task_id)
+    return task if task is not None and is_event_subprocess(task) else None
+
+
+def interrupt_scope(holder: Any) -> None:
+    """Cancel every open path of the scope that holds event subprocess task ``holder``, except ``holder``."""
+    for task in list(holder.workflow.task_tree.children):
+        if task is not holder:
+            task.cancel()
+
+
+def trigger_event_subprocess(workflow: Any, name: str, start_spec: Any) -> Any:
+    """Start event subprocess ``name`` of ``workflow`` and return its start event task, waiting to catch.
+
+    The event subprocess task hangs under the scope's start task and leads to the scope's end (see
+    :class:`ScopeProcessParser`), as SpiffWorkflow does for the process level.
+    """
+    spec = workflow.spec.task_specs[name]
+    child = workflow.task_tree._add_child(spec, TaskState.FUTURE)
+    child.triggered = True
+    child.task_spec._predict(child, mask=TaskState.FUTURE | TaskState.PREDICTED_MASK)  # its path to the end
+    child.task_spec._update(child)
+    sub = workflow.top_workflow.subprocesses[child.id]
+    return next(t for t in sub.get_tasks(spec_name=start_spec.name) if t.state == TaskState.WAITING)
+
+
+class ScopeProcessParser(ProcessParser):
+    """Wires each event subprocess of a scope at parse time: input from the start task, output to the end.
+
+    SpiffWorkflow wires them when first triggered, on the shared spec, and also adds the event subprocess to
+    the start task's outputs, after which every new instance of that spec starts it right away.  With the
+    input in place SpiffWorkflow's own trigger leaves the spec alone.
+    """
+
+    def add_tasks(self):
+        super().add_tasks()
+        for name in self.spec.start.trigger_specs:
+            spec = self.spec.task_specs[name]
+            if self.spec.start not in spec.inputs:
+                spec.inputs = [*spec.inputs, self.spec.start]
+            if self.spec.end not in spec.outputs:
+                spec.connect(self.spec.end)
+
+
+class ScopeStartEventParser(StartEventParser):
+    """Start events with error/escalation definitions too, and ``isInterrupting`` (default true)."""
+
+    def create_task(self):
+        event_definition = self.get_event_definition(START_EVENT_XPATHS)
+        interrupting = self.node.get("isInterrupting", "true").lower() != "false"
+        task = self._create_task(event_definition)
+        task.interrupting = interrupting
+        self.spec.start.connect(task)
+        return task
+
+
+def compensate_cancelled_transaction(transaction_workflow: Any) -> None:
+    """COMPENSATION HOOK: a transaction is being cancelled (cancel end event reached).
+
+    The completed activities of ``transaction_workflow`` must be compensated here, before its open paths
+    are cancelled and the cancel boundary event's path is taken.  Compensation is built elsewhere (the
+    compensation helper exposes a function to compensate a scope); until it is wired in, nothing happens.
+    """
+    return None
+
+
+class TransactionCancelMixin:
+    """End event behaviour for ``cancelEventDefinition``: compensate, then cancel the transaction."""
+
+    event_definition: Any
+
+    def _on_complete_hook(self, my_task):
+        if isinstance(self.event_definition, CancelEventDefinition):
+            compensate_cancelled_transaction(my_task.workflow)
+        super()._on_complete_hook(my_task)  # type: ignore[misc]
