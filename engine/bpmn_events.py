@@ -29,23 +29,23 @@ from copy import deepcopy
 from dataclasses import dataclass
 from typing import Any
 
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.parser.event_parsers import (
     BoundaryEventParser,
     EndEventParser,
     IntermediateThrowEventParser,
 )
 from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
+from SpiffWorkflow.bpmn.specs.defaults import EndEvent, IntermediateThrowEvent
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import (
     CodeEventDefinition,
     ErrorEventDefinition,
     EscalationEventDefinition,
 )
-from SpiffWorkflow.bpmn.specs.defaults import EndEvent, IntermediateThrowEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import ThrowingEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity
 from SpiffWorkflow.bpmn.util import BpmnEvent
-from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.util.task import TaskState
 
 from .scopes import ScopeStartEventParser, TransactionCancelMixin, is_event_subprocess, trigger_event_subprocess
@@ -139,7 +139,7 @@ class Catcher:
     data: dict[str, Any]
     boundary: Any = None  # the boundary event task
     scope: Any = None  # the workflow holding the event subprocess
-    event_subprocess: str | None = None
+    event_subprocess: str = ""
     start_spec: Any = None
 
 
@@ -219,7 +219,7 @@ class CodeThrowMixin:
             message = definition.message
             reason = f"BPMN error {definition.code!r} thrown by {describe_thrower(my_task)} was not caught"
             raise UncaughtBpmnError(reason + (f": {message}" if message else ""), task=my_task)
-        return super(ThrowingEvent, self)._run_hook(my_task)  # the base hook without SpiffWorkflow's throw
+        return super(ThrowingEvent, self)._run_hook(my_task)  # type: ignore[misc]  # the base hook, not its throw
 
     def _on_complete(self, my_task):
         # after the task's own completion is fully announced: a subprocess cancelled by the catcher must not

@@ -27,8 +27,9 @@ from SpiffWorkflow.bpmn.parser.event_parsers import (
     StartEventParser,
 )
 from SpiffWorkflow.bpmn.parser.ProcessParser import ProcessParser
-from SpiffWorkflow.bpmn.specs.event_definitions.simple import CancelEventDefinition
 from SpiffWorkflow.bpmn.specs.defaults import StartEvent
+from SpiffWorkflow.bpmn.specs.event_definitions.simple import CancelEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent as EndEventMixin
 from SpiffWorkflow.util.task import TaskState
 
 START_EVENT_XPATHS = [MESSAGE_EVENT_XPATH, SIGNAL_EVENT_XPATH, TIMER_EVENT_XPATH, CONDITIONAL_EVENT_XPATH,
@@ -44,10 +45,11 @@ class ScopeStartEvent(StartEvent):
 
     def _on_ready_hook(self, my_task):
         super()._on_ready_hook(my_task)
-        if self.interrupting:
-            holder = event_subprocess_task(my_task.workflow)
-            if holder is not None:
-                interrupt_scope(holder)
+        holder = event_subprocess_task(my_task.workflow) if self.interrupting else None
+        if holder is not None:
+            if not holder.children:  # started by SpiffWorkflow's own trigger: give it its path to the end
+                holder.task_spec._predict(holder, mask=holder.state | TaskState.FUTURE | TaskState.PREDICTED_MASK)
+            interrupt_scope(holder)
 
 
 def is_event_subprocess(task: Any) -> bool:
@@ -126,11 +128,26 @@ def compensate_cancelled_transaction(transaction_workflow: Any) -> None:
 
 
 class TransactionCancelMixin:
-    """End event behaviour for ``cancelEventDefinition``: compensate, then cancel the transaction."""
+    """End event behaviour for ``cancelEventDefinition``: compensate, then cancel the transaction.
+
+    The cancel event reaches the cancel boundary event when the end event runs (SpiffWorkflow's throw).
+    SpiffWorkflow then cancels the transaction's workflow from the completion hook, which makes the
+    completion that follows report the transaction as *completed* (its normal outgoing flow is taken too).
+    Here the transaction task itself is cancelled once the end event's completion has been announced.
+    """
 
     event_definition: Any
 
     def _on_complete_hook(self, my_task):
         if isinstance(self.event_definition, CancelEventDefinition):
-            compensate_cancelled_transaction(my_task.workflow)
-        super()._on_complete_hook(my_task)  # type: ignore[misc]
+            super(EndEventMixin, self)._on_complete_hook(my_task)  # type: ignore[misc]  # not SpiffWorkflow's cancel
+        else:
+            super()._on_complete_hook(my_task)  # type: ignore[misc]
+
+    def _on_complete(self, my_task):
+        super()._on_complete(my_task)  # type: ignore[misc]
+        if isinstance(self.event_definition, CancelEventDefinition):
+            workflow = my_task.workflow
+            compensate_cancelled_transaction(workflow)
+            if workflow.parent_task_id is not None:
+                workflow.top_workflow.get_task_from_id(workflow.parent_task_id).cancel()

@@ -36,8 +36,8 @@ from .bpmn_events import (
     BatonIntermediateThrowEvent,
 )
 from .bpmn_parser import JobTask, PassThroughTask
-from .scopes import ScopeStartEvent
 from .errors import VariableError
+from .scopes import ScopeStartEvent
 
 SPIFF_FORMAT = "1.5"
 STATE_FORMAT = f"baton-1/spiff-{SPIFF_FORMAT}"

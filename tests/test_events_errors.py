@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from helpers import process_xml
+from helpers import flows, process_xml
 
 ERRORS = ('<bpmn:error id="errA" errorCode="A" camunda:errorMessage="A went wrong"/>'
           '<bpmn:error id="errB" errorCode="B"/><bpmn:error id="errNoCode" name="any"/>')
-
-
-def flows(*pairs: str) -> str:
-    return "\n".join(f'<bpmn:sequenceFlow id="sf_{a}_{b}" sourceRef="{a}" targetRef="{b}"/>'
-                     for a, b in (p.split(">") for p in pairs))
 
 
 def sub_throwing(error_ref: str | None, sub_id: str = "sub") -> str:
