@@ -233,9 +233,13 @@ class CodeThrowMixin:
 class BatonEndEvent(CodeThrowMixin, TransactionCancelMixin, EndEvent):
     """End event: errors and escalations routed by Baton; a cancel end event compensates its transaction."""
 
+    bpmn_type = "endEvent"
+
 
 class BatonIntermediateThrowEvent(CodeThrowMixin, IntermediateThrowEvent):
     """Intermediate throw event: escalations routed by Baton."""
+
+    bpmn_type = "intermediateThrowEvent"
 
 
 # ---- parsing ---------------------------------------------------------------------------------------------

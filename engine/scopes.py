@@ -39,6 +39,8 @@ START_EVENT_XPATHS = [MESSAGE_EVENT_XPATH, SIGNAL_EVENT_XPATH, TIMER_EVENT_XPATH
 class ScopeStartEvent(StartEvent):
     """A start event that knows whether it interrupts (only meaningful in an event subprocess)."""
 
+    bpmn_type = "startEvent"
+
     def __init__(self, wf_spec, bpmn_id, event_definition, interrupting=True, **kwargs):
         super().__init__(wf_spec, bpmn_id, event_definition, **kwargs)
         self.interrupting = interrupting

@@ -34,8 +34,11 @@ def test_link_throw_jumps_to_the_catch_of_the_same_name(engine):
     assert inst.variables["a"] == 1
     done = engine.complete_task(engine.tasks(instance_id=inst.id)[0].id)
     assert done.status == "completed"
-    completed = [h.element_id for h in engine.history(inst.id) if h.event == "activity_completed"]
+    history = [h for h in engine.history(inst.id) if h.event == "activity_completed"]
+    completed = [h.element_id for h in history]
     assert completed.index("goA") < completed.index("fromA") < completed.index("there")
+    types = {h.element_id: h.element_type for h in history}
+    assert (types["start"], types["goA"], types["end"]) == ("startEvent", "intermediateThrowEvent", "endEvent")
 
 
 def test_links_are_scoped_to_their_subprocess(engine):
