@@ -31,6 +31,12 @@ from typing import Any
 
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.parser.event_parsers import (
+    CANCEL_EVENT_XPATH,
+    ERROR_EVENT_XPATH,
+    ESCALATION_EVENT_XPATH,
+    MESSAGE_EVENT_XPATH,
+    SIGNAL_EVENT_XPATH,
+    TERMINATION_EVENT_XPATH,
     BoundaryEventParser,
     EndEventParser,
     IntermediateThrowEventParser,
@@ -51,6 +57,8 @@ from SpiffWorkflow.util.task import TaskState
 from .scopes import ScopeStartEventParser, TransactionCancelMixin, is_event_subprocess, trigger_event_subprocess
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
+END_EVENT_XPATHS = [MESSAGE_EVENT_XPATH, SIGNAL_EVENT_XPATH, CANCEL_EVENT_XPATH, ERROR_EVENT_XPATH,
+                    ESCALATION_EVENT_XPATH, TERMINATION_EVENT_XPATH]
 
 
 class UncaughtBpmnError(WorkflowTaskException):
@@ -249,23 +257,21 @@ class CodeEventParserMixin:
     """Reads error/escalation definitions into Baton's classes, with message and Camunda variable names."""
 
     process_parser: Any
-    raise_validation_exception: Any
 
     def _code_definition(self, node: Any, ref_attr: str, tag: str, code_attr: str, cls: type) -> Any:
         ref = node.get(ref_attr)
         name, code, message = f"None {tag.capitalize()} Event", None, None
         if ref:
-            found = node.getroottree().getroot().xpath(f".//bpmn:{tag}[@id=$ref]", ref=ref,
-                                                       namespaces={"bpmn": node.nsmap.get(node.prefix) or
-                                                                   "http://www.omg.org/spec/BPMN/20100524/MODEL"})
-            if not found:
-                self.raise_validation_exception(f"{ref_attr} '{ref}' names no bpmn:{tag} in this file")
-            name = found[0].get("name") or ref
-            code = found[0].get(code_attr) or None
-            message = found[0].get(f"{{{CAMUNDA_NS}}}errorMessage")
-        kind = "error" if tag == "error" else "escalation"
+            root, bpmn_ns = node.getroottree().getroot(), node.tag.split("}")[0].lstrip("{")
+            found = root.xpath(f".//bpmn:{tag}[@id=$ref]", ref=ref, namespaces={"bpmn": bpmn_ns})
+            if found:
+                name = found[0].get("name") or ref
+                code = found[0].get(code_attr) or None
+                message = found[0].get(f"{{{CAMUNDA_NS}}}errorMessage")
+            else:  # as Camunda 7 does: a reference to no declared error/escalation is the code itself
+                name, code = ref, ref
         return cls(name, code, message=message,
-                   code_variable=node.get(f"{{{CAMUNDA_NS}}}{kind}CodeVariable"),
+                   code_variable=node.get(f"{{{CAMUNDA_NS}}}{tag}CodeVariable"),
                    message_variable=node.get(f"{{{CAMUNDA_NS}}}errorMessageVariable"),
                    description=self.process_parser.parser.spec_descriptions.get(node.tag))
 
@@ -282,7 +288,13 @@ class BatonStartEventParser(CodeEventParserMixin, ScopeStartEventParser):
 
 
 class BatonEndEventParser(CodeEventParserMixin, EndEventParser):
-    pass
+    """End events, signal end events included (SpiffWorkflow parses those as none end events)."""
+
+    def create_task(self):
+        event_definition = self.get_event_definition(END_EVENT_XPATHS)
+        task = self._create_task(event_definition)
+        task.connect(self.spec.end)
+        return task
 
 
 class BatonIntermediateThrowEventParser(CodeEventParserMixin, IntermediateThrowEventParser):

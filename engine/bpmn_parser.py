@@ -33,8 +33,7 @@ from .bpmn_events import (
     BatonStartEventParser,
 )
 from .extensions import is_external, job_definition
-from .links import LinkProcessParser
-from .scopes import ScopeStartEvent
+from .scopes import ScopeProcessParser, ScopeStartEvent
 from .scripting import compile_check
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
@@ -158,7 +157,7 @@ class BatonParser(BpmnDmnParser):
         full_tag("intermediateThrowEvent"): (BatonIntermediateThrowEventParser, BatonIntermediateThrowEvent),
         full_tag("boundaryEvent"): (BatonBoundaryEventParser, BoundaryEvent),
     }
-    PROCESS_PARSER_CLASS = LinkProcessParser  # link events (engine.links)
+    PROCESS_PARSER_CLASS = ScopeProcessParser  # event subprocesses, implicit ends, link events
 
     def __init__(self) -> None:
         super().__init__(namespaces=NSMAP, validator=None)

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from SpiffWorkflow.bpmn.parser.ProcessParser import ProcessParser
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-
-from .scopes import ScopeProcessParser
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 
@@ -31,9 +30,8 @@ def link_name(event: Any) -> str | None:
     return definition.get("name") or event.get("name") or ""
 
 
-class LinkProcessParser(ScopeProcessParser):
-    """A process (or subprocess) parser that checks and wires the link events of its scope (and its event
-    subprocesses, see :class:`engine.scopes.ScopeProcessParser`)."""
+class LinkProcessParser(ProcessParser):
+    """A process (or subprocess) parser that checks and wires the link events of its scope."""
 
     def add_tasks(self):
         targets = self._link_targets()

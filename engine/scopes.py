@@ -26,11 +26,12 @@ from SpiffWorkflow.bpmn.parser.event_parsers import (
     TIMER_EVENT_XPATH,
     StartEventParser,
 )
-from SpiffWorkflow.bpmn.parser.ProcessParser import ProcessParser
 from SpiffWorkflow.bpmn.specs.defaults import StartEvent
 from SpiffWorkflow.bpmn.specs.event_definitions.simple import CancelEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent as EndEventMixin
 from SpiffWorkflow.util.task import TaskState
+
+from .links import LinkProcessParser
 
 START_EVENT_XPATHS = [MESSAGE_EVENT_XPATH, SIGNAL_EVENT_XPATH, TIMER_EVENT_XPATH, CONDITIONAL_EVENT_XPATH,
                       ERROR_EVENT_XPATH, ESCALATION_EVENT_XPATH]
@@ -89,13 +90,23 @@ def trigger_event_subprocess(workflow: Any, name: str, start_spec: Any) -> Any:
     return next(t for t in sub.get_tasks(spec_name=start_spec.name) if t.state == TaskState.WAITING)
 
 
-class ScopeProcessParser(ProcessParser):
-    """Wires each event subprocess of a scope at parse time: input from the start task, output to the end.
+class ScopeProcessParser(LinkProcessParser):
+    """The parser of a process or subprocess scope (link events: see ``engine.links``).
 
-    SpiffWorkflow wires them when first triggered, on the shared spec, and also adds the event subprocess to
-    the start task's outputs, after which every new instance of that spec starts it right away.  With the
-    input in place SpiffWorkflow's own trigger leaves the spec alone.
+    - Each event subprocess is wired at parse time: input from the start task, output to the end.
+      SpiffWorkflow wires them when first triggered, on the shared spec, and also adds the event subprocess
+      to the start task's outputs, after which every new instance of that spec starts it right away.  With
+      the input in place SpiffWorkflow's own trigger leaves the spec alone.  An event subprocess without an
+      id (BPMN allows it) gets one, since SpiffWorkflow names specs by id.
+    - A flow node without outgoing sequence flow ends its path (BPMN's implicit end event): it leads to
+      the scope's end, so a scope whose other paths were cancelled (interrupting catchers) can complete.
     """
+
+    def __init__(self, parser, node, nsmap, data_stores, filename=None, lane=None):
+        for n, child in enumerate(node.iterchildren("{*}subProcess")):
+            if child.get("triggeredByEvent") == "true" and not child.get("id"):
+                child.set("id", f"{node.get('id')}_eventSubProcess_{n}")
+        super().__init__(parser, node, nsmap, data_stores, filename=filename, lane=lane)
 
     def add_tasks(self):
         super().add_tasks()
@@ -104,6 +115,10 @@ class ScopeProcessParser(ProcessParser):
             if self.spec.start not in spec.inputs:
                 spec.inputs = [*spec.inputs, self.spec.start]
             if self.spec.end not in spec.outputs:
+                spec.connect(self.spec.end)
+        for spec in list(self.spec.task_specs.values()):
+            # multi-instance children ("X [child]") have no outputs by design
+            if not spec.outputs and getattr(spec, "bpmn_id", None) and spec.name == spec.bpmn_id:
                 spec.connect(self.spec.end)
 
 
