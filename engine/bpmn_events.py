@@ -72,7 +72,8 @@ class _CodeVariables:
 
     code: str | None
 
-    def _init_extra(self, message: str | None, code_variable: str | None, message_variable: str | None) -> None:
+    def __init__(self, name, code=None, message=None, code_variable=None, message_variable=None, **kwargs):
+        super().__init__(name, code, **kwargs)  # type: ignore[call-arg]
         self.message = message
         self.code_variable = code_variable
         self.message_variable = message_variable
@@ -88,15 +89,11 @@ class _CodeVariables:
 
 
 class BatonErrorEventDefinition(_CodeVariables, ErrorEventDefinition):
-    def __init__(self, name, code=None, message=None, code_variable=None, message_variable=None, **kwargs):
-        super().__init__(name, code, **kwargs)
-        self._init_extra(message, code_variable, message_variable)
+    """An error definition with ``camunda:errorMessage`` and the catcher's code/message variable names."""
 
 
 class BatonEscalationEventDefinition(_CodeVariables, EscalationEventDefinition):
-    def __init__(self, name, code=None, message=None, code_variable=None, message_variable=None, **kwargs):
-        super().__init__(name, code, **kwargs)
-        self._init_extra(message, code_variable, message_variable)
+    """An escalation definition with the catcher's ``camunda:escalationCodeVariable``."""
 
 
 # ---- routing ---------------------------------------------------------------------------------------------
