@@ -25,19 +25,20 @@ import json
 from SpiffWorkflow.bpmn.parser.BpmnParser import DEFAULT_NSMAP, full_tag
 from SpiffWorkflow.bpmn.parser.event_parsers import SendTaskParser as SpiffSendTaskParser
 from SpiffWorkflow.bpmn.parser.TaskParser import TaskParser
-from SpiffWorkflow.bpmn.specs.defaults import (
-    EndEvent,
-    IntermediateThrowEvent,
-    NoneTask,
-    SendTask,
-    ServiceTask,
-    StartEvent,
-)
+from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent, NoneTask, SendTask, ServiceTask
 from SpiffWorkflow.camunda.parser.task_spec import UserTaskParser as CamundaUserTaskParser
 from SpiffWorkflow.camunda.specs.business_rule_task import BusinessRuleTask
 from SpiffWorkflow.camunda.specs.user_task import Form, FormField, UserTask
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import BpmnDmnParser
 
+from .bpmn_events import (
+    BatonBoundaryEventParser,
+    BatonEndEvent,
+    BatonEndEventParser,
+    BatonIntermediateThrowEvent,
+    BatonIntermediateThrowEventParser,
+    BatonStartEventParser,
+)
 from .compensation_parser import (
     CompensationEndEventParser,
     CompensationProcessParser,
@@ -45,6 +46,7 @@ from .compensation_parser import (
     CompensationThrowEventParser,
 )
 from .extensions import is_external, job_definition
+from .scopes import ScopeProcessParser, ScopeStartEvent
 from .scripting import compile_check
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
@@ -174,6 +176,22 @@ class BusinessRuleTaskParser(JobTaskParser):
         return BusinessRuleTask(self.spec, self.bpmn_id, dmnEngine=engine, **self.bpmn_attributes)
 
 
+class StartEventParser(CompensationStartEventParser, BatonStartEventParser):
+    """Start events: compensation start events of event subprocesses, else error/escalation/interrupting ones."""
+
+
+class EndEventParser(CompensationEndEventParser, BatonEndEventParser):
+    """End events: compensation throws, else error, escalation, cancel, signal, message, terminate ends."""
+
+
+class IntermediateThrowEventParser(CompensationThrowEventParser, BatonIntermediateThrowEventParser):
+    """Intermediate throw events: compensation throws, else escalations, signals, messages, links."""
+
+
+class ProcessParser(CompensationProcessParser, ScopeProcessParser):
+    """Processes: compensation handlers kept out of the flow, then event subprocesses, implicit ends, links."""
+
+
 class BatonParser(BpmnDmnParser):
     """BPMN + DMN parser with Baton's extension readers."""
 
@@ -183,11 +201,14 @@ class BatonParser(BpmnDmnParser):
         full_tag("sendTask"): (SendTaskParser, SendTask),
         full_tag("userTask"): (UserTaskParser, UserTask),
         full_tag("businessRuleTask"): (BusinessRuleTaskParser, BusinessRuleTask),
-        full_tag("startEvent"): (CompensationStartEventParser, StartEvent),
-        full_tag("endEvent"): (CompensationEndEventParser, EndEvent),
-        full_tag("intermediateThrowEvent"): (CompensationThrowEventParser, IntermediateThrowEvent),
+        # errors, escalations, interrupting event subprocesses, transactions (engine.bpmn_events, engine.scopes),
+        # each composed with compensation (engine.compensation_parser), which takes over only for compensate events
+        full_tag("startEvent"): (StartEventParser, ScopeStartEvent),
+        full_tag("endEvent"): (EndEventParser, BatonEndEvent),
+        full_tag("intermediateThrowEvent"): (IntermediateThrowEventParser, BatonIntermediateThrowEvent),
+        full_tag("boundaryEvent"): (BatonBoundaryEventParser, BoundaryEvent),
     }
-    PROCESS_PARSER_CLASS = CompensationProcessParser
+    PROCESS_PARSER_CLASS = ProcessParser  # compensation handlers, event subprocesses, implicit ends, link events
 
     def __init__(self) -> None:
         super().__init__(namespaces=NSMAP, validator=None)

@@ -46,7 +46,7 @@ def element_type(task_spec: Any) -> str:
     name = type(task_spec).__name__
     if name == "PassThroughTask":
         return "task"
-    if name == "JobTask":
+    if getattr(task_spec, "bpmn_type", None):  # Baton's own specs name the element they stand for
         return str(task_spec.bpmn_type)
     if name.endswith("MultiInstanceTask") or name == "StandardLoopTask":
         return "loop"

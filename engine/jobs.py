@@ -5,7 +5,7 @@ task marked external), the engine writes a **job** row in the same transaction t
 A worker claims due jobs with a lease (``claim_jobs``), runs the agent with no instance lock held, then
 reports back in one transaction: ``complete_job`` (outputs mapped into the instance, which runs on),
 ``fail_job`` (a retry later, with backoff, or an **incident** when attempts are spent or the failure is
-final) or ``job_bpmn_error`` (caught by an error boundary event on the task, else an incident).
+final) or ``job_bpmn_error`` (caught as any BPMN error is, see ``engine.bpmn_events``, else an incident).
 
 Only the worker holding the current, unexpired lease may report; anything else is :class:`LockLost` and
 changes nothing.  A worker that dies loses its lease; ``expire_locks`` gives the job back (or makes it an
@@ -26,12 +26,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
-from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
-from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.task import Task as SpiffTask
 from SpiffWorkflow.util.task import TaskState
 
 from . import execution
+from .bpmn_events import BatonErrorEventDefinition, route
 from .durations import backoff, parse_duration, parse_retry_cycle
 from .errors import (
     ConcurrentModification,
@@ -362,10 +361,9 @@ class JobsMixin:
             before = execution.snapshot(workflow)
             task.data.update(variables)
             payload = {**variables, "error_code": code, "error_message": message}
-            event = BpmnEvent(ErrorEventDefinition(code, code=code), payload=payload, target=task.workflow)
-            workflow.catch(event)
-            error = execution.run(workflow)  # a catching boundary event runs and cancels the task
-            if task.state == TaskState.STARTED:  # nobody caught it: this in-memory state is dropped
+            caught = route(task, BatonErrorEventDefinition(code, code=code), message, payload)
+            error = execution.run(workflow)  # the catcher runs and cancels the task (and its scope)
+            if caught is None:  # nobody caught it: this in-memory state is dropped
                 self._to_incident(conn, job, f"BPMN error {code!r} was not caught by any error boundary event"
                                   + (f": {message}" if message else ""), {"error_code": code}, worker_id)
                 return False

@@ -20,6 +20,7 @@ from uuid import UUID
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.config import DEFAULT_CONFIG
+from SpiffWorkflow.bpmn.serializer.default.event_definition import ErrorEscalationEventDefinitionConverter
 from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter, EventConverter
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.helpers.registry import DefaultRegistry
@@ -30,6 +31,12 @@ from SpiffWorkflow.camunda.specs.business_rule_task import BusinessRuleTask
 from SpiffWorkflow.camunda.specs.user_task import UserTask
 from SpiffWorkflow.dmn.serializer.task_spec import BaseBusinessRuleTaskConverter
 
+from .bpmn_events import (
+    BatonEndEvent,
+    BatonErrorEventDefinition,
+    BatonEscalationEventDefinition,
+    BatonIntermediateThrowEvent,
+)
 from .bpmn_parser import JobTask, PassThroughTask
 from .compensation import (
     CompensateEventDefinition,
@@ -42,6 +49,7 @@ from .compensation import (
 )
 from .errors import VariableError
 from .event_specs import BatonMessage, BatonSignal
+from .scopes import ScopeStartEvent
 from .timers import REPLACEMENTS
 
 SPIFF_FORMAT = "1.5"
@@ -76,6 +84,25 @@ class FormUserTaskConverter(UserTaskConverter):
         for name, value in extra.items():
             setattr(spec.form, name, value)
         return spec
+
+
+class ScopeStartEventConverter(EventConverter):
+    """A start event with its ``interrupting`` flag (engine.scopes)."""
+
+    def to_dict(self, spec: ScopeStartEvent) -> dict[str, Any]:
+        dct = super().to_dict(spec)
+        dct["interrupting"] = spec.interrupting
+        return dct
+
+
+class CodeEventDefinitionConverter(ErrorEscalationEventDefinitionConverter):
+    """Error/escalation definitions with the message thrown and the variables a catcher fills."""
+
+    def to_dict(self, event_definition: Any) -> dict[str, Any]:
+        dct = super().to_dict(event_definition)
+        dct.update(message=event_definition.message, code_variable=event_definition.code_variable,
+                   message_variable=event_definition.message_variable)
+        return dct
 
 
 class SpeclessWorkflowConverter(BpmnWorkflowConverter):
@@ -114,6 +141,11 @@ def _registry() -> DefaultRegistry:
     config[CompensationEndEvent] = EventConverter
     config[CompensationStartEvent] = EventConverter
     config[CompensationBoundaryEvent] = CompensationBoundaryConverter
+    config[ScopeStartEvent] = ScopeStartEventConverter
+    config[BatonEndEvent] = EventConverter
+    config[BatonIntermediateThrowEvent] = EventConverter
+    config[BatonErrorEventDefinition] = CodeEventDefinitionConverter
+    config[BatonEscalationEventDefinition] = CodeEventDefinitionConverter
     registry = BpmnWorkflowSerializer.configure(config)
     registry.register(decimal.Decimal, lambda v: {"value": str(v)}, lambda v: decimal.Decimal(v["value"]))
     registry.register(dt.date, lambda v: {"value": v.isoformat()}, lambda v: dt.date.fromisoformat(v["value"]))

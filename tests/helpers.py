@@ -65,3 +65,9 @@ def service_task(topic: str | None = None, extensions: str = "", attrs: str = ""
     topic_attrs = f' camunda:type="external" camunda:topic="{topic}"' if topic else ""
     ext = f"<bpmn:extensionElements>{extensions}</bpmn:extensionElements>" if extensions else ""
     return f'<bpmn:serviceTask id="{{id}}" name="Call {topic or "service"}"{topic_attrs}{attrs}>{ext}</bpmn:serviceTask>'
+
+
+def flows(*pairs: str) -> str:
+    """Sequence flows written ``"a>b"`` (id ``sf_a_b``)."""
+    return "\n".join(f'<bpmn:sequenceFlow id="sf_{a}_{b}" sourceRef="{a}" targetRef="{b}"/>'
+                     for a, b in (p.split(">") for p in pairs))

@@ -17,6 +17,7 @@ import pytest
 from lxml import etree
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator
+from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import SCHEMAS as DMN_SCHEMAS
 from SpiffWorkflow.util.task import TaskState
 
@@ -228,7 +229,7 @@ def _ends_reached(wf: BpmnWorkflow) -> set[str]:
     return {
         t.task_spec.bpmn_id
         for t in wf.get_tasks(state=TaskState.COMPLETED, skip_subprocesses=True)
-        if t.task_spec.__class__.__name__ == "EndEvent"
+        if isinstance(t.task_spec, EndEvent)
     }
 
 
