@@ -112,7 +112,7 @@ def compensation_scope(workflow: Any) -> Any:
     top = workflow.top_workflow
     while workflow is not top:
         parent = top.get_task_from_id(workflow.parent_task_id)
-        if not _is_event_subprocess(parent.task_spec):
+        if not is_event_subprocess_spec(parent.task_spec):
             break
         workflow = parent.workflow
     return workflow
@@ -258,14 +258,19 @@ def _boundaries(process_spec: Any) -> list[CompensationBoundaryEvent]:
     return [s for s in process_spec.task_specs.values() if isinstance(s, CompensationBoundaryEvent)]
 
 
-def _is_event_subprocess(spec: Any) -> bool:
-    # SpiffWorkflow's parser reads triggeredByEvent wrongly and builds a plain SubWorkflowTask; the start task's
-    # trigger specs are what tells an event subprocess
-    return isinstance(spec, EventSubprocess) or spec.name in getattr(spec._wf_spec.start, "trigger_specs", ())
+def is_event_subprocess_spec(spec: Any) -> bool:
+    """True for an event subprocess.  SpiffWorkflow's parser builds a plain SubWorkflowTask for it: one started
+    by a message or signal is among the start task's trigger specs, one started by a timer hangs from the start
+    task itself (no ordinary subprocess does: its path begins at a start event)."""
+    if isinstance(spec, EventSubprocess) or spec.name in getattr(spec._wf_spec.start, "trigger_specs", ()):
+        return True
+    return (isinstance(spec, SubWorkflowTask) and not isinstance(spec, CallActivity)
+            and spec._wf_spec.start in spec.inputs)
 
 
 def _is_embedded(spec: Any) -> bool:
-    return isinstance(spec, SubWorkflowTask) and not isinstance(spec, CallActivity) and not _is_event_subprocess(spec)
+    return (isinstance(spec, SubWorkflowTask) and not isinstance(spec, CallActivity)
+            and not is_event_subprocess_spec(spec))
 
 
 def _targets(scope: Any, activity_ref: str | None) -> list[Task]:

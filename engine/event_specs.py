@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from copy import deepcopy
 from typing import Any
 
+from SpiffWorkflow.bpmn.specs.defaults import ReceiveTask
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import CorrelationProperty, MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
@@ -92,9 +93,15 @@ def task_specs(spec: Any, subprocess_specs: dict[str, Any]) -> Iterator[Any]:
 
 
 def adopt(spec: Any, subprocess_specs: dict[str, Any], zeebe_keys: dict[str, str] | None = None) -> None:
-    """Swap Baton's event definitions into a freshly parsed spec (in place)."""
+    """Swap Baton's event definitions into a freshly parsed spec (in place).
+
+    A receive task without a message (Camunda continues it with ``runtimeService.signal``; SpiffWorkflow runs
+    straight through it) waits for a message named after its element id.
+    """
     for task_spec in task_specs(spec, subprocess_specs):
         definition = getattr(task_spec, "event_definition", None)
+        if isinstance(task_spec, ReceiveTask) and isinstance(definition, NoneEventDefinition):
+            definition = BatonMessage(task_spec.bpmn_id, description="Message")
         if definition is not None:
             task_spec.event_definition = _replace(definition, zeebe_keys or {})
 

@@ -60,7 +60,7 @@ class ScopeStartEvent(StartEvent):
 
 def is_event_subprocess(task: Any) -> bool:
     """True for the task running an event subprocess (SpiffWorkflow parses them as plain subprocesses)."""
-    return task.task_spec.name in getattr(task.workflow.spec.start, "trigger_specs", ())
+    return compensation.is_event_subprocess_spec(task.task_spec)
 
 
 def event_subprocess_task(workflow: Any) -> Any:
