@@ -139,15 +139,18 @@ def test_compensation_event_subprocess_with_activity_ref(eng):
 def test_compensate_activity_in_concurrent_subprocess(eng):
     """#testCompensateActivityInConcurrentSubprocess: activityRef names a subprocess; its inner handler runs.
 
-    The receive tasks without a message (Camunda wait states left by ``signal``) pass straight through in Baton.
+    The receive tasks without a message are wait states (Camunda leaves them with ``signal``); in Baton they
+    wait for a message named after their id.
     """
     deploy(eng, COMPENSATE + "testCompensateActivityInConcurrentSubprocess.bpmn20.xml")
     inst = eng.start("compensateProcess")
     complete(eng, inst.id, "scopeTask")
-    inst = complete(eng, inst.id, "outerTask")
+    complete(eng, inst.id, "outerTask")
+    assert eng.correlate_message("beforeCompensate").delivered_to == [inst.id]
     assert [t.element_id for t in open_tasks(eng, inst.id)] == ["undoScopeTask"]
-    inst = complete(eng, inst.id, "undoScopeTask")
-    assert inst.status == "completed"
+    complete(eng, inst.id, "undoScopeTask")
+    assert eng.correlate_message("beforeEnd").delivered_to == [inst.id]
+    assert eng.get_instance(inst.id).status == "completed"
 
 
 def test_compensation_mi_subprocess(eng):
