@@ -176,7 +176,7 @@ class EventsMixin:
                  payload: dict[str, Any], details: dict[str, Any]) -> bool:
         """Hand a message or signal to one waiting task and run its instance on; False if it no longer waits."""
         row = q.get_instance(conn, instance_id)
-        if row is None or row.status in execution.FINAL_STATUSES:
+        if row is None or row.status in execution.FINAL_STATUSES or row.suspended:
             return False
         workflow = self._load(conn, row)
         trigger = event_specs.event_subprocess_triggers(workflow, instance_id).get(task_id)
@@ -379,6 +379,8 @@ class EventsMixin:
             row = q.get_instance(conn, timer.instance_id)
             if row is None or row.status in execution.FINAL_STATUSES:
                 eq.delete_timer(conn, timer.id)
+                return None
+            if row.suspended:  # it fires once the instance is resumed
                 return None
             workflow = self._load(conn, row)
             task = workflow.get_task_from_id(uuid.UUID(timer.task_id))
