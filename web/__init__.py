@@ -24,12 +24,15 @@ def create_app(test_config: dict[str, Any] | None = None, engine: Engine | None 
         engine = Engine(settings)
     app.extensions["baton"] = engine
 
-    from . import api, errors, events, external_tasks, incidents, pages
+    from . import api, api_definitions, api_instances, errors, events, external_tasks, incidents, openapi, pages
 
     app.register_blueprint(api.bp)
     app.register_blueprint(external_tasks.bp)
     app.register_blueprint(incidents.bp)
     app.register_blueprint(events.bp)
+    app.register_blueprint(api_definitions.bp)
+    app.register_blueprint(api_instances.bp)
+    app.register_blueprint(openapi.bp)
     app.add_url_rule("/healthz", endpoint="healthz", view_func=api.health)  # for probes that expect it
     app.register_blueprint(pages.bp)
     errors.register(app)

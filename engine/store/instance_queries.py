@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, exists, func, literal, select, true, update
+from sqlalchemy import ColumnElement, Connection, and_, exists, false, func, literal, select, true, update
 
 from .queries import instances
 
@@ -61,6 +61,10 @@ def _variable_equals(conn: Connection, name: str, value: Any) -> ColumnElement[b
     if isinstance(value, bool):
         return kind == ("true" if value else "false")
     if isinstance(value, int | float):
+        if isinstance(value, int) and abs(value) > 2**63 - 1:
+            if abs(value) > 1e308:
+                return false()  # no stored number is that large
+            value = float(value)  # SQLite holds larger numbers as reals only
         return and_(kind.in_(["integer", "real"]), extracted == value)
     if isinstance(value, str):
         return and_(kind == "text", extracted == value)
