@@ -48,7 +48,7 @@ def version_arg() -> int | None:
 def deploy():  # type: ignore[no-untyped-def]
     if not request.content_type or not request.content_type.startswith("multipart/form-data"):
         raise RequestError("send the files as multipart/form-data (curl -F file=@order.bpmn)", field="file")
-    uploads = [f for f in request.files.values() if f.filename]
+    uploads = [f for name in request.files for f in request.files.getlist(name) if f.filename]
     if not uploads:
         raise RequestError("no file was uploaded: add one or more .bpmn or .dmn files", field="file")
     files = []

@@ -11,7 +11,21 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, exists, false, func, literal, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    cast,
+    exists,
+    false,
+    func,
+    literal,
+    select,
+    true,
+    type_coerce,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 
 from .queries import instances
 
@@ -52,7 +66,11 @@ def end_suspension(conn: Connection, instance_id: str) -> None:
 
 def _variable_equals(conn: Connection, name: str, value: Any) -> ColumnElement[bool]:
     if conn.dialect.name == "postgresql":
-        return instances.c.variables.contains({name: value})  # type: ignore[no-any-return]
+        doc = type_coerce(instances.c.variables, JSONB)
+        contained = doc.contains({name: value})
+        if isinstance(value, dict | list):  # containment alone would match {"a": [1, 2]} for [1]: ask equality too
+            return and_(contained, doc[name] == cast(literal(json.dumps(value)), JSONB))
+        return contained  # type: ignore[no-any-return]
     path = f"$.{name}"  # names are identifiers (checked by the caller): safe inside the path
     kind = func.json_type(instances.c.variables, path)
     extracted = func.json_extract(instances.c.variables, path)
