@@ -31,7 +31,7 @@ from web import create_app
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
-EXAMPLES_PER_OPERATION = 10
+EXAMPLES_PER_OPERATION = 8
 
 
 def _openapi_path(rule: str) -> str:
@@ -75,9 +75,14 @@ def live(tmp_path_factory, sqlite_template):
     engine.deploy_bytes([("boom.bpmn", process_xml("boom", chain(script("x = 1 / 0")))),
                          ("ask.bpmn", process_xml("ask", chain(user_task("Ask")))),
                          ("call.bpmn", process_xml("call", chain(service_task("fuzz-topic"))))])
-    engine.start("approval", {"amount": 500}, business_key="PO-500")
+    waiting = engine.start("approval", {"amount": 500}, business_key="PO-500")
     engine.start("boom")
     engine.start("call", {"n": 1})
+    engine.start("call", {"n": 2})
+    [job, doomed] = engine.claim_jobs("fuzzer", ["fuzz-topic"], limit=2)
+    incident = engine.fail_job(doomed.id, "fuzzer", "refused", retryable=False)
+    real = {"instance_id": waiting.id, "key": "approval", "version": 1, "job_id": job.id,
+            "incident_id": incident.id}
     app = create_app(test_config={"BATON_LONG_POLLS": 0}, engine=engine)  # no 30 s long polls while fuzzing
     quiet = logging.getLogger("werkzeug")
     level = quiet.level
@@ -86,7 +91,7 @@ def live(tmp_path_factory, sqlite_template):
     thread = threading.Thread(target=server.serve_forever, name="baton-openapi-server", daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield {"url": f"http://127.0.0.1:{server.server_port}", "real": real}
     finally:
         server.shutdown()
         server.server_close()
@@ -95,30 +100,39 @@ def live(tmp_path_factory, sqlite_template):
         quiet.setLevel(level)
 
 
-def _fuzz(operation, mode, live, headers):
+def _fuzz(operation, mode, url, headers, path_parameters=None):
     """Run one operation with generated input; returns what went wrong, or None."""
 
-    @hypothesis.given(case=operation.as_strategy(generation_mode=mode))
+    @hypothesis.given(case=operation.as_strategy(generation_mode=mode, path_parameters=path_parameters))
     @hypothesis.settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True, database=None,
                          suppress_health_check=list(hypothesis.HealthCheck))
     def run(case):
-        case.call_and_validate(base_url=live, headers=headers, checks=CHECKS)
+        case.call_and_validate(base_url=url, headers=headers, checks=CHECKS)
 
     try:
         run()
     except hypothesis.errors.Unsatisfiable:
         return None  # nothing invalid can be made for it (an operation without input)
     except Exception as exc:  # noqa: BLE001 - every failure is reported together below
-        return f"{operation.label} ({mode.value}): {exc}"
+        where = f" with {path_parameters}" if path_parameters else ""
+        return f"{operation.label} ({mode.value}{where}): {exc}"
     return None
 
 
 @pytest.mark.slow
 def test_schemathesis_finds_nothing(live, auth_headers):
-    schema = schemathesis.openapi.from_url(f"{live}/api/v1/openapi.json")
+    """Every operation, valid and invalid input, with generated ids and again with ids that exist."""
+    schema = schemathesis.openapi.from_url(f"{live['url']}/api/v1/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 30
-    problems = [_fuzz(op, mode, live, auth_headers) for op in operations
-                for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)]
+    operations.sort(key=lambda op: op.path.endswith("/cancel"))  # the real instance stays open until the end
+    problems = []
+    for op in operations:
+        names = {p.name for p in op.path_parameters}
+        real = {n: live["real"][n] for n in names} if names else None
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            problems.append(_fuzz(op, mode, live["url"], auth_headers))
+            if real and mode is GenerationMode.POSITIVE:
+                problems.append(_fuzz(op, mode, live["url"], auth_headers, real))
     found = [p for p in problems if p]
     assert not found, f"schemathesis found {len(found)} problem(s):\n\n" + "\n\n".join(found)

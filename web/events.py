@@ -20,13 +20,16 @@ from .openapi_schemas import obj, ref
 
 bp = Blueprint("events", __name__, url_prefix="/api/v1")
 
+MAX_TTL = 10 * 365 * 24 * 3600
+
 
 def _ttl(fields: Fields) -> float | None:
     value = fields.data.get("ttl")
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-        raise RequestError("'ttl' must be a number of seconds (0 or more)", field="ttl")
+    if (isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0
+            or value > MAX_TTL):
+        raise RequestError(f"'ttl' must be a number of seconds from 0 to {MAX_TTL} (ten years)", field="ttl")
     return float(value)
 
 
@@ -69,7 +72,8 @@ OPENAPI_PATHS = {
             "name": _NAME, "correlationKey": _TEXT, "businessKey": _TEXT, "variables": _VARS,
             "match": {"type": "object", "additionalProperties": True,
                       "description": "process variables the receiver must have (equality)"},
-            "ttl": {"type": "number", "minimum": 0, "description": "seconds to keep it when nothing waits yet"},
+            "ttl": {"type": "number", "minimum": 0, "maximum": MAX_TTL,
+                    "description": "seconds to keep it when nothing waits yet"},
             "all": {"type": "boolean", "description": "deliver to every matching instance"},
         }, required=["name"])),
         responses={"200": json_response(ref("Correlation")), **errors(400, 404, 409, 422)})},
