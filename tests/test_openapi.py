@@ -136,3 +136,11 @@ def test_schemathesis_finds_nothing(live, auth_headers):
                 problems.append(_fuzz(op, mode, live["url"], auth_headers, real))
     found = [p for p in problems if p]
     assert not found, f"schemathesis found {len(found)} problem(s):\n\n" + "\n\n".join(found)
+
+
+@pytest.mark.parametrize("url", ["/api/v1/timers?instanceId=a%00b", "/api/v1/instances?key=a%00b",
+                                 "/api/v1/incidents?topic=a%00b", "/api/v1/external-tasks?topicName=a%00b"])
+def test_a_nul_in_a_query_parameter_is_a_400_not_a_database_error(client, url):
+    """PostgreSQL cannot take a NUL in a text; found by schemathesis against PostgreSQL."""
+    response = client.get(url)
+    assert response.status_code == 400 and response.get_json()["error"]["code"] == "invalid_request"

@@ -58,6 +58,8 @@ def broadcast_signal():  # type: ignore[no-untyped-def]
 @bp.get("/timers")
 def list_timers():  # type: ignore[no-untyped-def]
     instance_id = request.args.get("instanceId", "").strip()[:64] or None
+    if instance_id is not None and "\x00" in instance_id:
+        raise RequestError("'instanceId' must not contain a NUL character", field="instanceId")
     return [{**t, "due_at": t["due_at"].isoformat()} for t in get_engine().timers(instance_id)]
 
 
@@ -83,5 +85,5 @@ OPENAPI_PATHS = {
         responses={"200": json_response(ref("Correlation")), **errors(400, 409, 422)})},
     "/api/v1/timers": {"get": operation(
         "Armed timers, soonest first", "events", parameters=[query_param("instanceId", "Only this instance's")],
-        responses={"200": json_response(array(ref("Timer")))})},
+        responses={"200": json_response(array(ref("Timer"))), **errors(400)})},
 }
