@@ -65,6 +65,8 @@ def test_filters_status_key_version_business_key_and_dates(client, review):
     assert ids(client.get(f"/api/v1/instances?startedAfter={yesterday}")) == {a["id"], b["id"]}
     assert ids(client.get(f"/api/v1/instances?startedAfter={tomorrow}")) == set()
     assert ids(client.get(f"/api/v1/instances?startedBefore={yesterday}T23:59:59Z")) == set()
+    assert ids(client.get(f"/api/v1/instances?startedBefore={today}")) == {a["id"], b["id"]}, "the whole day"
+    assert ids(client.get(f"/api/v1/instances?startedBefore={yesterday}")) == set()
     assert ids(client.get(f"/api/v1/instances?startedAfter={yesterday}&startedBefore={tomorrow}")) == {a["id"], b["id"]}
 
 
@@ -96,6 +98,7 @@ def test_paging_carries_the_total(client, review):
     ("status=bogus", "status"), ("limit=0", "limit"), ("limit=5000", "limit"), ("offset=-1", "offset"),
     ("version=x", "version"), ("startedAfter=yesterday", "startedAfter"), ("variable=amount", "variable"),
     ("variable=2x=1", "variable"), ("suspended=maybe", "suspended"), ("key=a%00b", "key"),
+    ("startedBefore=9999-12-31T23:59:59-14:00", "startedBefore"), ("startedAfter=0001-01-01T00:00:00%2B14:00", "startedAfter"),
 ])
 def test_bad_filters_are_400s_naming_the_parameter(client, query, field):
     response = client.get(f"/api/v1/instances?{query}")

@@ -12,6 +12,7 @@ import re
 import shutil
 import threading
 
+import httpx
 import hypothesis
 import pytest
 import schemathesis
@@ -98,6 +99,26 @@ def live(tmp_path_factory, sqlite_template):
         thread.join(timeout=10)
         engine.close()
         quiet.setLevel(level)
+
+
+def test_deploy_start_find_and_suspend_over_real_http(live, auth_headers):
+    """The same calls a user makes with curl, through the real server on 127.0.0.1."""
+    url = live["url"]
+    with httpx.Client(base_url=url, headers=auth_headers, timeout=30) as http:
+        deployed = http.post("/api/v1/deployments",
+                             files=[("file", ("http_review.bpmn", process_xml("http_review", chain(user_task()))))])
+        assert deployed.status_code == 201, deployed.text
+        started = http.post("/api/v1/instances", json={"key": "http_review", "businessKey": "HTTP-1",
+                                                       "variables": {"amount": 12}})
+        assert started.status_code == 201
+        found = http.get("/api/v1/instances", params=[("businessKey", "HTTP-1"), ("variable", "amount=12")]).json()
+        assert found["total"] == 1 and found["items"][0]["id"] == started.json()["id"]
+        instance_url = f"/api/v1/instances/{started.json()['id']}"
+        assert http.post(f"{instance_url}/suspend").json()["suspended"] is True
+        assert http.post(f"{instance_url}/suspend").status_code == 409
+        assert http.post(f"{instance_url}/resume").json()["suspended"] is False
+        xml = http.get("/api/v1/definitions/http_review/xml")
+        assert xml.headers["content-type"].startswith("application/xml") and b"http_review" in xml.content
 
 
 def _fuzz(operation, mode, url, headers, path_parameters=None):

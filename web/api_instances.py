@@ -61,16 +61,20 @@ def _integer(name: str, default: int | None, low: int, high: int) -> int | None:
     return int(raw)
 
 
-def _date(name: str) -> dt.datetime | None:
+def _date(name: str, end_of_day: bool = False) -> dt.datetime | None:
+    """An ISO date or date-time as UTC; a bare date as ``startedBefore`` means the end of that day."""
     raw = _text(name)
     if raw is None:
         return None
     try:
         value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00") if raw.endswith("Z") else raw)
-    except ValueError as exc:
+        value = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+        if end_of_day and len(raw) == 10:
+            value += dt.timedelta(days=1, microseconds=-1)
+    except (ValueError, OverflowError) as exc:
         raise RequestError(f"'{name}' must be an ISO date or date-time (2026-05-01 or 2026-05-01T08:00:00Z), "
                            f"not {raw[:40]!r}", field=name) from exc
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    return value
 
 
 def _variable_filters() -> dict[str, Any]:
@@ -117,7 +121,7 @@ def list_instances():  # type: ignore[no-untyped-def]
         raise RequestError(f"'status' must be one of {', '.join(STATUSES)}", field="status")
     where = InstanceFilter(status=status, key=_text("key"), version=_integer("version", None, 1, 2**31 - 1),
                            business_key=_text("businessKey"), started_after=_date("startedAfter"),
-                           started_before=_date("startedBefore"), variables=_variable_filters(),
+                           started_before=_date("startedBefore", end_of_day=True), variables=_variable_filters(),
                            suspended=_boolean("suspended"))
     page = get_engine().search_instances(where, limit=_integer("limit", 50, 1, MAX_PAGE) or 50,
                                          offset=_integer("offset", 0, 0, 10**9) or 0)

@@ -13,6 +13,7 @@ items short and alike.
 
 from __future__ import annotations
 
+import copy
 import sys
 from typing import Any
 
@@ -32,7 +33,10 @@ _ERROR_TEXT = {
     409: "Conflicts with the current state (finished, suspended, changed by someone else at the same time)",
     422: "A variable name or value Baton cannot store",
     503: "The database is unavailable",
+    401: "Not signed in: send Authorization: Bearer <token> (or a session cookie)",
+    403: "Signed in, but the role does not allow this",
 }
+PUBLIC = {"/api/v1/health"}  # answered without signing in (see web/policy.py)
 
 
 # ---- helpers for the path items of every module --------------------------------------------------------------
@@ -98,7 +102,13 @@ def document() -> dict[str, Any]:
     for blueprint in current_app.blueprints.values():
         module = sys.modules.get(blueprint.import_name)
         for path, item in getattr(module, "OPENAPI_PATHS", {}).items():
-            paths.setdefault(path, {}).update(item)
+            paths.setdefault(path, {}).update(copy.deepcopy(item))  # the modules' dicts stay as written
+    for path, item in paths.items():
+        for op in item.values():
+            if path in PUBLIC:
+                op["security"] = []
+            else:  # the access policy answers these before any view runs
+                op["responses"] = {**op["responses"], **errors(401, 403)}
     return {
         "openapi": OPENAPI_VERSION,
         "info": {"title": "Baton REST API", "version": __version__,
@@ -108,8 +118,13 @@ def document() -> dict[str, Any]:
         "paths": dict(sorted(paths.items())),
         "components": {
             "schemas": SCHEMAS,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "an API token (baton tokens create)"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "session",
+                            "description": "the signed-in browser session (send X-CSRF-Token on writes)"},
+            },
         },
+        "security": [{"bearer": []}, {"session": []}],
     }
 
 
