@@ -242,7 +242,7 @@ class JobsMixin:
         with self._tx() as conn:
             job = self._locked_job(conn, job_id, worker_id)
             row = self._instance_row(conn, job.instance_id)
-            self._refuse_if_suspended(row, f"completing job {job.id}")
+            self._refuse_if_suspended(row, f"reporting the result of job {job.id}")
             workflow = self._load(conn, row)
             task = self._job_task(workflow, job)
             before = execution.snapshot(workflow)
@@ -359,7 +359,7 @@ class JobsMixin:
         with self._tx() as conn:
             job = self._locked_job(conn, job_id, worker_id)
             row = self._instance_row(conn, job.instance_id)
-            self._refuse_if_suspended(row, f"completing job {job.id}")
+            self._refuse_if_suspended(row, f"reporting the result of job {job.id}")
             workflow = self._load(conn, row)
             task = self._job_task(workflow, job)
             before = execution.snapshot(workflow)

@@ -24,15 +24,18 @@ def create_app(test_config: dict[str, Any] | None = None, engine: Engine | None 
         engine = Engine(settings)
     app.extensions["baton"] = engine
 
-    from . import api, api_definitions, api_instances, errors, events, external_tasks, incidents, openapi, pages
+    from . import api, errors, events, external_tasks, incidents, pages
+    from .api_definitions import bp as definitions_api
+    from .api_instances import bp as instances_api
+    from .openapi import bp as openapi_document
 
     app.register_blueprint(api.bp)
     app.register_blueprint(external_tasks.bp)
     app.register_blueprint(incidents.bp)
     app.register_blueprint(events.bp)
-    app.register_blueprint(api_definitions.bp)
-    app.register_blueprint(api_instances.bp)
-    app.register_blueprint(openapi.bp)
+    app.register_blueprint(definitions_api)
+    app.register_blueprint(instances_api)
+    app.register_blueprint(openapi_document)  # documents every registered blueprint's OPENAPI_PATHS
     app.add_url_rule("/healthz", endpoint="healthz", view_func=api.health)  # for probes that expect it
     app.register_blueprint(pages.bp)
     errors.register(app)
