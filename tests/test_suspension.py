@@ -127,3 +127,20 @@ def test_suspend_and_resume_refuse_what_makes_no_sense_and_cancel_ends_a_suspens
     other = eng.start("review")
     with pytest.raises(InvalidStateError, match="not suspended"):
         eng.resume(other.id)
+
+
+def test_signals_pass_a_suspended_instance_by_and_variables_can_still_be_fixed(eng):
+    body = f"""
+    <bpmn:startEvent id="s"/>
+    <bpmn:intermediateCatchEvent id="go"><bpmn:signalEventDefinition signalRef="sig"/></bpmn:intermediateCatchEvent>
+    <bpmn:endEvent id="e"/>
+    {flows(("s", "go"), ("go", "e"))}"""
+    eng.deploy_bytes([("s.bpmn", process_xml("gated", body, extra='<bpmn:signal id="sig" name="go"/>'))])
+    held, free = eng.start("gated", {"n": 1}), eng.start("gated", {"n": 2})
+    eng.suspend(held.id)
+    assert eng.set_variables(held.id, {"n": 10}).variables["n"] == 10, "an operator may fix data while it waits"
+    assert eng.broadcast_signal("go").delivered_to == [free.id]
+    assert eng.get_instance(held.id).status == "waiting"
+    eng.resume(held.id)
+    assert eng.broadcast_signal("go").delivered_to == [held.id]
+    assert eng.get_instance(held.id).status == "completed"
