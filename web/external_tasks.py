@@ -310,7 +310,7 @@ _REPORT_ERRORS = errors(400, 404, 409, 422)
 
 def _report(summary: str, properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
     return {"post": operation(summary, "external-tasks", parameters=[_ID],
-                              body=json_request(obj(properties, required=required)),
+                              body=json_request(obj(properties, required=required), required=bool(required)),
                               responses={**NO_CONTENT, **_REPORT_ERRORS})}
 
 

@@ -28,8 +28,10 @@ def ref(name: str) -> dict[str, Any]:
 
 def obj(properties: dict[str, Any], required: list[str] | None = None, description: str = "") -> dict[str, Any]:
     """An object whose listed properties are all present (unless ``required`` says otherwise)."""
-    schema: dict[str, Any] = {"type": "object", "properties": properties,
-                              "required": list(properties) if required is None else required}
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    names = list(properties) if required is None else required
+    if names:  # OpenAPI 3.0 wants at least one name in a required list
+        schema["required"] = names
     if description:
         schema["description"] = description
     return schema
