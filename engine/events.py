@@ -126,8 +126,10 @@ class EventsMixin:
                                  "element_id": element_id, "created_at": now})
         eq.insert_subscriptions(conn, new_subs)
         claimed: set[str] = set()
+        held = getattr(row, "suspended", False)  # a suspended instance takes its buffered messages on resume
         for new in new_subs:  # one buffered message per waiting task (a gateway waits for one of several)
-            if new["kind"] == "message" and new["task_id"] not in claimed and self._claim_buffered(conn, new):
+            if (new["kind"] == "message" and new["task_id"] not in claimed and not held
+                    and self._claim_buffered(conn, new)):
                 claimed.add(new["task_id"])
 
     def _armed(self, conn: Connection, due: dt.datetime) -> None:

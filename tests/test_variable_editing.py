@@ -77,3 +77,26 @@ def test_bad_values_and_finished_instances_are_refused_and_nothing_changes(engin
     engine.cancel(inst.id)
     with pytest.raises(InvalidStateError, match="finished"):
         engine.set_variables(inst.id, {"amount": 2})
+
+
+def test_an_edited_correlation_key_takes_a_buffered_message_and_waits_while_suspended(engine):
+    zeebe = 'xmlns:zeebe="http://camunda.org/schema/zeebe/1.0"'
+    body = f"""
+    <bpmn:startEvent id="s"/>
+    <bpmn:receiveTask id="wait" name="Wait for payment" messageRef="m"/>
+    <bpmn:endEvent id="e"/>
+    {flows(("s", "wait"), ("wait", "e"))}"""
+    extension = '<bpmn:extensionElements><zeebe:subscription correlationKey="=order_id"/></bpmn:extensionElements>'
+    xml = process_xml("zorder", body, extra=f'<bpmn:message id="m" name="paid">{extension}</bpmn:message>')
+    engine.deploy_bytes([("z.bpmn", xml.replace(b"<bpmn:definitions ", f"<bpmn:definitions {zeebe} ".encode()))])
+    typo = engine.start("zorder", {"order_id": "o-l"})
+    engine.correlate_message("paid", correlation_key="o-1", variables={"amount": 3}, ttl=3600)
+    engine.suspend(typo.id)
+    engine.set_variables(typo.id, {"order_id": "o-1"})
+    assert engine.get_instance(typo.id).status == "waiting", "suspended: the message waits"
+    engine.resume(typo.id)
+    fixed = engine.get_instance(typo.id)
+    assert fixed.status == "completed" and fixed.variables["amount"] == 3, "the message was kept, not lost"
+    fresh = engine.start("zorder", {"order_id": "o-9"})
+    engine.correlate_message("paid", correlation_key="o-2", variables={"amount": 4}, ttl=3600)
+    assert engine.set_variables(fresh.id, {"order_id": "o-2"}).status == "completed", "a live edit takes it at once"
