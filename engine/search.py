@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import VariableError
-from .records import Instance, Record
+from .records import Instance, Record, Task
 from .store import instance_queries as iq
 from .store.instance_queries import InstanceFilter
 
@@ -21,7 +21,7 @@ __all__ = ["InstanceFilter", "InstancePage", "SearchMixin"]
 
 @dataclass(frozen=True)
 class InstancePage(Record):
-    """One page of instances and how many match the filter in all."""
+    """One page of instances (each with its open tasks) and how many match the filter in all."""
 
     total: int
     limit: int
@@ -42,4 +42,8 @@ class SearchMixin:
         limit = max(0, min(limit, MAX_PAGE))
         with self._tx() as conn:
             rows, total = iq.search_instances(conn, where, limit, max(0, offset))
-        return InstancePage(total=total, limit=limit, offset=offset, items=[Instance.from_row(r) for r in rows])
+            tasks: dict[str, list[Task]] = {}
+            for t in iq.tasks_of(conn, [r.id for r in rows]):
+                tasks.setdefault(t.instance_id, []).append(Task.from_row(t))
+        return InstancePage(total=total, limit=limit, offset=offset,
+                            items=[Instance.from_row(r, tasks.get(r.id)) for r in rows])

@@ -89,6 +89,7 @@ def test_paging_carries_the_total(client, review):
     started = [start(client, key="review", variables={"n": n})["id"] for n in range(5)]
     first = client.get("/api/v1/instances?limit=2").get_json()
     assert first["total"] == 5 and len(first["items"]) == 2 and first["limit"] == 2
+    assert [t["name"] for t in first["items"][0]["tasks"]] == ["Review again"], "each item with its open tasks"
     rest = client.get("/api/v1/instances?limit=2&offset=2").get_json()["items"] + \
         client.get("/api/v1/instances?limit=2&offset=4").get_json()["items"]
     assert {i["id"] for i in first["items"] + rest} == set(started), "pages do not overlap or skip"

@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from .queries import instances
+from .queries import human_tasks, instances
 
 _SUMMARY_COLUMNS = [c for c in instances.c if c.name != "state"]
 
@@ -117,3 +117,13 @@ def search_instances(conn: Connection, f: InstanceFilter, limit: int, offset: in
     query = (select(*_SUMMARY_COLUMNS).where(*where).order_by(instances.c.created_at.desc(), instances.c.id)
              .limit(limit).offset(offset))
     return list(conn.execute(query)), int(total)
+
+
+def tasks_of(conn: Connection, instance_ids: list[str]) -> list[Any]:
+    """The open human tasks of these instances (one query for a page of them), oldest first."""
+    if not instance_ids:
+        return []
+    query = (select(human_tasks, instances.c.business_key).join(instances, instances.c.id == human_tasks.c.instance_id)
+             .where(human_tasks.c.instance_id.in_(instance_ids))
+             .order_by(human_tasks.c.created_at, human_tasks.c.id))
+    return list(conn.execute(query))
