@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 from conftest import EXAMPLES, row_counts
@@ -41,13 +42,16 @@ def test_a_bad_model_is_a_400_naming_file_line_and_element_and_nothing_is_stored
     assert row_counts(engine) == before, "all or nothing: the good file was not deployed either"
 
 
-def test_upload_mistakes_are_400s_that_say_what_to_do(client):
+def test_upload_mistakes_are_400s_that_say_what_to_do(client, engine):
     not_multipart = client.post("/api/v1/deployments", json={"file": "x"})
     assert not_multipart.status_code == 400 and "multipart" in not_multipart.get_json()["error"]["message"]
     empty = client.post("/api/v1/deployments", data={}, content_type="multipart/form-data")
     assert empty.status_code == 400 and "no file" in empty.get_json()["error"]["message"]
     wrong = upload(client, ("notes.txt", b"hello"))
     assert wrong.status_code == 400 and "notes.txt" in wrong.get_json()["error"]["message"]
+    engine.settings = dataclasses.replace(engine.settings, max_xml_bytes=2000)  # BATON_MAX_XML_BYTES=2000
+    big = upload(client, ("big.bpmn", b" " * 2001))
+    assert big.status_code == 400 and "larger than" in big.get_json()["error"]["message"]
     garbage = upload(client, ("x.bpmn", b"<not xml"))
     assert garbage.status_code == 400 and garbage.get_json()["error"]["details"]["file"] == "x.bpmn"
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from engine.errors import DefinitionNotFound, DeploymentError
 
@@ -25,6 +26,7 @@ from .openapi_schemas import ref
 bp = Blueprint("api_definitions", __name__, url_prefix="/api/v1")
 
 SUFFIXES = (".bpmn", ".dmn", ".bpmn20.xml")
+MAX_FILES = 50
 MAX_KEY = 255
 
 
@@ -48,21 +50,35 @@ def version_arg() -> int | None:
 def deploy():  # type: ignore[no-untyped-def]
     if not request.content_type or not request.content_type.startswith("multipart/form-data"):
         raise RequestError("send the files as multipart/form-data (curl -F file=@order.bpmn)", field="file")
-    uploads = [f for name in request.files for f in request.files.getlist(name) if f.filename]
-    if not uploads:
-        raise RequestError("no file was uploaded: add one or more .bpmn or .dmn files", field="file")
-    files = []
-    for upload in uploads:
-        name = upload.filename or ""
-        if "\x00" in name or not name.lower().endswith(SUFFIXES):
-            raise RequestError(f"'{name[:100]}' is not a .bpmn or .dmn file", field="file", file=name[:100])
-        files.append((name, upload.read()))
+    limit = get_engine().settings.max_xml_bytes
+    if (request.content_length or 0) > limit * MAX_FILES:
+        raise RequestEntityTooLarge(f"a deployment is at most {MAX_FILES} files of {limit} bytes each")
+    every = [f for name in request.files for f in request.files.getlist(name)]
+    try:
+        uploads = [f for f in every if f.filename]
+        if not uploads:
+            raise RequestError("no file was uploaded: add one or more .bpmn or .dmn files", field="file")
+        files = [_read(upload, limit) for upload in uploads]
+    finally:
+        for upload in every:  # large uploads are spooled to temporary files
+            upload.close()
     source = request.form.get("source", "api")[:200].replace("\x00", "") or "api"
     try:
         result = get_engine().deploy_bytes(files, source=source)
     except DeploymentError as exc:
         return {"error": {"code": exc.code, "message": str(exc), "details": exc.details}}, 400
     return result.to_dict(), 201 if result.changed else 200
+
+
+def _read(upload: Any, limit: int) -> tuple[str, bytes]:
+    name = upload.filename or ""
+    if "\x00" in name or not name.lower().endswith(SUFFIXES):
+        raise RequestError(f"'{name[:100]}' is not a .bpmn or .dmn file", field="file", file=name[:100])
+    content = upload.read(limit + 1)
+    if len(content) > limit:
+        raise RequestError(f"'{name[:100]}' is larger than {limit} bytes (BATON_MAX_XML_BYTES)", field="file",
+                           file=name[:100])
+    return name, content
 
 
 @bp.get("/definitions")
@@ -106,7 +122,8 @@ OPENAPI_PATHS: dict[str, Any] = {
         responses={"201": json_response(ref("DeployResult"), "Deployed: new versions were stored"),
                    "200": json_response(ref("DeployResult"), "Nothing changed: every file was deployed before"),
                    **errors(400, description="Not multipart, not a .bpmn/.dmn file, or the model is not valid "
-                                             "(details: file, line, element_id)")},
+                                             "(details: file, line, element_id)"),
+                   **errors(413, description="The upload is larger than 50 files of BATON_MAX_XML_BYTES")},
     )},
     "/api/v1/definitions": {"get": operation(
         "Every deployed process with its versions", "definitions",
