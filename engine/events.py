@@ -127,8 +127,10 @@ class EventsMixin:
                                  "element_id": element_id, "created_at": now})
         eq.insert_subscriptions(conn, new_subs)
         claimed: set[str] = set()
+        held = getattr(row, "suspended", False)  # a suspended instance takes its buffered messages on resume
         for new in new_subs:  # one buffered message per waiting task (a gateway waits for one of several)
-            if new["kind"] == "message" and new["task_id"] not in claimed and self._claim_buffered(conn, new):
+            if (new["kind"] == "message" and new["task_id"] not in claimed and not held
+                    and self._claim_buffered(conn, new)):
                 claimed.add(new["task_id"])
 
     def _armed(self, conn: Connection, due: dt.datetime) -> None:
@@ -177,7 +179,7 @@ class EventsMixin:
                  payload: dict[str, Any], details: dict[str, Any]) -> bool:
         """Hand a message or signal to one waiting task and run its instance on; False if it no longer waits."""
         row = q.get_instance(conn, instance_id)
-        if row is None or row.status in execution.FINAL_STATUSES:
+        if row is None or row.status in execution.FINAL_STATUSES or row.suspended:
             return False
         workflow = self._load(conn, row)
         trigger = event_specs.event_subprocess_triggers(workflow, instance_id).get(task_id)
@@ -386,6 +388,8 @@ class EventsMixin:
             row = q.get_instance(conn, timer.instance_id)
             if row is None or row.status in execution.FINAL_STATUSES:
                 eq.delete_timer(conn, timer.id)
+                return None
+            if row.suspended:  # it fires once the instance is resumed
                 return None
             workflow = self._load(conn, row)
             task = workflow.get_task_from_id(uuid.UUID(timer.task_id))

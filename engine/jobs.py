@@ -73,6 +73,7 @@ class JobsMixin:
     _load: Any
     _save: Any
     _instance_row: Any
+    _refuse_if_suspended: Any
     agents: dict[str, Any]
     now: Callable[[], dt.datetime]
     notify_jobs: Callable[[], None]
@@ -240,6 +241,7 @@ class JobsMixin:
         with self._tx() as conn:
             job = self._locked_job(conn, job_id, worker_id)
             row = self._instance_row(conn, job.instance_id)
+            self._refuse_if_suspended(row, f"reporting the result of job {job.id}")
             workflow = self._load(conn, row)
             task = self._job_task(workflow, job)
             before = execution.snapshot(workflow)
@@ -356,6 +358,7 @@ class JobsMixin:
         with self._tx() as conn:
             job = self._locked_job(conn, job_id, worker_id)
             row = self._instance_row(conn, job.instance_id)
+            self._refuse_if_suspended(row, f"reporting the result of job {job.id}")
             workflow = self._load(conn, row)
             task = self._job_task(workflow, job)
             before = execution.snapshot(workflow)

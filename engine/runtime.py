@@ -46,6 +46,7 @@ from .metrics import MetricsMixin
 from .parsing import ParsedDeployment, ParsedProcess, Resource, parse_resources, read_resources
 from .records import Definition, DeployResult, HistoryEntry, Instance, Task
 from .scripting import DEFAULT_ALLOWED_MODULES, RestrictedScriptEngine, compile_check
+from .search import SearchMixin
 from .serialization import (
     SPEC_FORMAT,
     STATE_FORMAT,
@@ -56,14 +57,18 @@ from .serialization import (
     load_state,
 )
 from .store import db
+from .store import instance_queries as iq
 from .store import job_queries as jq
 from .store import queries as q
+from .suspension import SuspensionMixin
 from .tasklist import TasklistMixin
+from .variables import VariablesMixin
 
 log = logging.getLogger("baton.engine")
 
 
-class Engine(IncidentsMixin, EventsMixin, TasklistMixin, MetricsMixin):
+class Engine(SuspensionMixin, VariablesMixin, SearchMixin, IncidentsMixin, EventsMixin, TasklistMixin,
+             MetricsMixin):
     """Baton's engine over one database.  Safe to share between threads.
 
     ``clock`` (a callable returning an aware UTC datetime) lets tests drive time: due times, leases,
@@ -313,6 +318,8 @@ class Engine(IncidentsMixin, EventsMixin, TasklistMixin, MetricsMixin):
             out = execution.outcome(workflow, before, None, cancelled=True)
             jq.resolve_incidents(conn, self.now(), "cancelled", instance_id=instance_id)
             self._save(conn, row, workflow, out, before, [])
+            if row.suspended:
+                iq.end_suspension(conn, instance_id)
         self._log_outcome(instance_id, "cancelled", out)
         return self.get_instance(instance_id)
 
@@ -325,6 +332,7 @@ class Engine(IncidentsMixin, EventsMixin, TasklistMixin, MetricsMixin):
             if row.status != execution.FAILED:
                 raise InvalidStateError(f"instance {instance_id} is {row.status}; only failed instances can be "
                                         "retried", status=row.status)
+            self._refuse_if_suspended(row, "retrying it")
             workflow = self._load(conn, row)
             before = execution.snapshot(workflow)
             failed = [t for t in execution.all_tasks(workflow) if t.state == TaskState.ERROR]
@@ -372,6 +380,7 @@ class Engine(IncidentsMixin, EventsMixin, TasklistMixin, MetricsMixin):
             if human is None:
                 self._missing_task(conn, task_id)
             row = self._instance_row(conn, human.instance_id)
+            self._refuse_if_suspended(row, f"completing task {human.element_id}")
             variables = forms.check(human.form, variables, row.variables or {})  # FormError names each field
             workflow = self._load(conn, row)
             task = workflow.get_task_from_id(uuid.UUID(task_id))

@@ -25,11 +25,17 @@ def create_app(test_config: dict[str, Any] | None = None, engine: Engine | None 
     app.extensions["baton"] = engine
 
     from . import api, dashboard, errors, events, external_tasks, incidents, metrics, pages, tasklist, tasks
+    from .api_definitions import bp as definitions_api
+    from .api_instances import bp as instances_api
+    from .openapi import bp as openapi_document
 
     app.register_blueprint(api.bp)
     app.register_blueprint(external_tasks.bp)
     app.register_blueprint(incidents.bp)
     app.register_blueprint(events.bp)
+    app.register_blueprint(definitions_api)
+    app.register_blueprint(instances_api)
+    app.register_blueprint(openapi_document)  # documents every registered blueprint's OPENAPI_PATHS
     app.add_url_rule("/healthz", endpoint="healthz", view_func=api.health)  # for probes that expect it
     app.register_blueprint(pages.bp)
     app.register_blueprint(tasks.bp)

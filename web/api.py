@@ -8,6 +8,8 @@ from engine import __version__
 from engine.store import db
 
 from . import get_engine
+from .openapi import json_response, operation
+from .openapi_schemas import ref
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -24,3 +26,11 @@ def health():  # type: ignore[no-untyped-def]
     body = {"status": "ok" if current == head else "degraded", "version": __version__,
             "database": eng.db.dialect.name, "schema": current, "schema_needed": head}
     return body, 200 if current == head else 503
+
+
+OPENAPI_PATHS = {
+    "/api/v1/health": {"get": operation(
+        "Whether the database answers and its schema is current", "meta",
+        responses={"200": json_response(ref("Health"), "Healthy"),
+                   "503": json_response(ref("Health"), "The database is unreachable or its schema is not current")})},
+}

@@ -33,6 +33,8 @@ from engine.records import Job
 from . import get_engine
 from .bodies import Fields, json_body, variables_of
 from .errors import RequestError
+from .openapi import NO_CONTENT, array, errors, json_request, json_response, operation, path_param, query_param
+from .openapi_schemas import obj, ref
 
 log = logging.getLogger("baton.web.external_tasks")
 
@@ -298,3 +300,63 @@ def unlock(job_id: str):  # type: ignore[no-untyped-def]
     _check_id(job_id)  # the engine checks the lock; its LockLost says who holds it
     get_engine().unlock_job(job_id, worker)
     return "", 204
+
+
+_WORKER = {"type": "string", "minLength": 1, "maxLength": MAX_NAME}
+_VARS = {"type": "object", "additionalProperties": True}
+_ID = path_param("job_id", "The job (external task) id")
+_REPORT_ERRORS = errors(400, 404, 409, 422)
+
+
+def _report(summary: str, properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {"post": operation(summary, "external-tasks", parameters=[_ID],
+                              body=json_request(obj(properties, required=required), required=bool(required)),
+                              responses={**NO_CONTENT, **_REPORT_ERRORS})}
+
+
+OPENAPI_PATHS = {
+    "/api/v1/external-tasks": {"get": operation(
+        "Open jobs as Camunda external tasks", "external-tasks",
+        parameters=[query_param("topicName", "Only this topic"),
+                    query_param("locked", "Only locked (true) or unlocked (false) jobs",
+                                {"type": "string", "enum": ["true", "false"]}),
+                    query_param("processInstanceId", "Only this instance's"),
+                    query_param("maxResults", "At most this many (default 200)",
+                                {"type": "integer", "minimum": 1, "maximum": 1000})],
+        responses={"200": json_response(array(ref("ExternalTaskState"))), **errors(400)})},
+    "/api/v1/external-tasks/{job_id}": {"get": operation(
+        "One open job with its variables", "external-tasks", parameters=[_ID],
+        responses={"200": json_response(ref("ExternalTaskDetail")), **errors(404)})},
+    "/api/v1/external-tasks/fetch-and-lock": {"post": operation(
+        "Lock up to maxTasks due jobs of the given topics (long polling up to asyncResponseTimeout ms)",
+        "external-tasks", body=json_request(obj({
+            "workerId": _WORKER,
+            "maxTasks": {"type": "integer", "minimum": 1, "maximum": MAX_TASKS},
+            "asyncResponseTimeout": {"type": "integer", "minimum": 0, "maximum": MAX_ASYNC_TIMEOUT_MS},
+            "topics": {"type": "array", "minItems": 1, "items": obj({
+                "topicName": {"type": "string", "minLength": 1, "maxLength": MAX_NAME},
+                "lockDuration": {"type": "integer", "minimum": 1, "maximum": MAX_LOCK_MS},
+                "variables": {"type": "array", "items": {"type": "string"}},
+            }, required=["topicName", "lockDuration"])},
+        }, required=["workerId", "topics"])),
+        responses={"200": json_response(array(ref("ExternalTask")), "The jobs now locked for this worker"),
+                   **errors(400, 409)})},
+    "/api/v1/external-tasks/{job_id}/complete": _report(
+        "Report the result: variables go into the instance, which runs on",
+        {"workerId": _WORKER, "variables": _VARS}, ["workerId"]),
+    "/api/v1/external-tasks/{job_id}/failure": _report(
+        "Report a failed attempt: retried after retryTimeout ms, or an incident at retries 0",
+        {"workerId": _WORKER, "errorMessage": {"type": "string"}, "errorDetails": {"type": "string"},
+         "retries": {"type": "integer", "minimum": 0, "maximum": MAX_RETRIES},
+         "retryTimeout": {"type": "integer", "minimum": 0, "maximum": MAX_RETRY_TIMEOUT_MS}}, ["workerId"]),
+    "/api/v1/external-tasks/{job_id}/bpmnError": _report(
+        "Throw a BPMN error for an error boundary event on the task (uncaught: an incident)",
+        {"workerId": _WORKER, "errorCode": {"type": "string", "minLength": 1, "maxLength": MAX_NAME},
+         "errorMessage": {"type": "string"}, "variables": _VARS}, ["workerId", "errorCode"]),
+    "/api/v1/external-tasks/{job_id}/extendLock": _report(
+        "Keep the lock newDuration ms from now",
+        {"workerId": _WORKER, "newDuration": {"type": "integer", "minimum": 1, "maximum": MAX_LOCK_MS}},
+        ["workerId", "newDuration"]),
+    "/api/v1/external-tasks/{job_id}/unlock": _report(
+        "Give the job back without spending an attempt", {"workerId": _WORKER}, []),
+}

@@ -15,6 +15,8 @@ from flask import Blueprint, request
 from . import get_engine
 from .bodies import Fields, json_body, variables_of
 from .errors import RequestError
+from .openapi import array, errors, json_request, json_response, operation, path_param, query_param
+from .openapi_schemas import obj, ref
 
 bp = Blueprint("incidents", __name__, url_prefix="/api/v1")
 
@@ -66,3 +68,37 @@ def list_jobs():  # type: ignore[no-untyped-def]
 @bp.get("/circuits")
 def list_circuits():  # type: ignore[no-untyped-def]
     return [c.to_dict() for c in get_engine().circuits()]
+
+
+_VARS = {"type": "object", "additionalProperties": True}
+_ID = path_param("incident_id", "The incident id")
+
+OPENAPI_PATHS = {
+    "/api/v1/incidents": {"get": operation(
+        "Open incidents (the dead-letter queue)", "incidents",
+        parameters=[query_param("topic", "Only this topic"), query_param("processKey", "Only this process"),
+                    query_param("instanceId", "Only this instance"),
+                    query_param("all", "true: resolved ones too", {"type": "string", "enum": ["true", "false"]})],
+        responses={"200": json_response(array(ref("Incident"))), **errors(400)})},
+    "/api/v1/incidents/{incident_id}": {"get": operation(
+        "One incident with its error details", "incidents", parameters=[_ID],
+        responses={"200": json_response(ref("Incident")), **errors(404)})},
+    "/api/v1/incidents/{incident_id}/retry": {"post": operation(
+        "Give the incident's job fresh attempts, optionally with changed variables", "incidents",
+        parameters=[_ID], body=json_request(obj({"variables": _VARS}, required=[]), required=False),
+        responses={"200": json_response(ref("Job")), **errors(400, 404, 409, 422)})},
+    "/api/v1/incidents/retry": {"post": operation(
+        "Retry every open incident of a topic, a process or an instance", "incidents",
+        body=json_request(obj({"topic": {"type": "string"}, "processKey": {"type": "string"},
+                               "instanceId": {"type": "string"}, "variables": _VARS}, required=[])),
+        responses={"200": json_response(ref("RetryResult")), **errors(400, 404, 409, 422)})},
+    "/api/v1/jobs": {"get": operation(
+        "Open jobs", "incidents",
+        parameters=[query_param("status", "Only this status",
+                                {"type": "string", "enum": ["ready", "locked", "incident"]}),
+                    query_param("topic", "Only this topic"), query_param("instanceId", "Only this instance")],
+        responses={"200": json_response(array(ref("Job"))), **errors(400)})},
+    "/api/v1/circuits": {"get": operation(
+        "The circuit breaker of every topic that has failed", "incidents",
+        responses={"200": json_response(array(ref("Circuit")))})},
+}

@@ -7,6 +7,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Table, delete, func, insert, select, update
 
+from .instance_queries import not_suspended
 from .tables import BufferedMessage, Subscription, Timer
 
 timers = cast(Table, Timer.__table__)
@@ -77,7 +78,7 @@ def start_subscriptions(conn: Connection, kind: str, name: str) -> list[Any]:
 # ---- timers that are due ---------------------------------------------------------------------------------
 
 def due_timers(conn: Connection, now: dt.datetime, limit: int) -> list[Any]:
-    return list(conn.execute(select(timers.c.id).where(timers.c.due_at <= now)
+    return list(conn.execute(select(timers.c.id).where(timers.c.due_at <= now, not_suspended(timers.c.instance_id))
                              .order_by(timers.c.due_at).limit(limit)))
 
 
@@ -90,7 +91,7 @@ def lock_timer(conn: Connection, timer_id: str, now: dt.datetime) -> Any:
 
 
 def next_timer_due(conn: Connection) -> dt.datetime | None:
-    value = conn.execute(select(func.min(timers.c.due_at))).scalar()
+    value = conn.execute(select(func.min(timers.c.due_at)).where(not_suspended(timers.c.instance_id))).scalar()
     return cast(dt.datetime | None, value)
 
 
@@ -121,7 +122,8 @@ def find_waiting(conn: Connection, kind: str, name: str, correlation_key: str | 
                  limit: int | None = None) -> list[Any]:
     """Waiting instance subscriptions for a message or signal, oldest first (indexed lookups)."""
     stmt = select(subscriptions).where(subscriptions.c.kind == kind, subscriptions.c.name == name,
-                                       subscriptions.c.instance_id.is_not(None))
+                                       subscriptions.c.instance_id.is_not(None),
+                                       not_suspended(subscriptions.c.instance_id))
     if correlation_key is not None:
         stmt = stmt.where(subscriptions.c.correlation_key == correlation_key)
     if business_key is not None:

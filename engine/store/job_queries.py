@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Table, and_, bindparam, delete, func, insert, or_, select, update
 
+from .instance_queries import not_suspended
 from .tables import Circuit, Incident, Job
 
 jobs = cast(Table, Job.__table__)
@@ -61,7 +62,7 @@ def claim(conn: Connection, owner: str, topics: list[str] | None, limit: int, no
     """Lock up to ``limit`` due ready jobs of ``topics`` (None = any topic) for ``owner``."""
     if limit <= 0 or topics == []:
         return []
-    due = [jobs.c.status == READY, jobs.c.due_at <= now]
+    due = [jobs.c.status == READY, jobs.c.due_at <= now, not_suspended(jobs.c.instance_id)]
     if topics is not None:
         due.append(jobs.c.topic.in_(topics))
     changes = {"status": LOCKED, "lock_owner": owner, "lock_expires_at": lock_until,
@@ -93,7 +94,7 @@ def update_job(conn: Connection, job_id: str, expect: dict[str, Any] | None = No
 
 
 def next_due(conn: Connection, topics: list[str] | None) -> dt.datetime | None:
-    query = select(func.min(jobs.c.due_at)).where(jobs.c.status == READY)
+    query = select(func.min(jobs.c.due_at)).where(jobs.c.status == READY, not_suspended(jobs.c.instance_id))
     if topics is not None:
         query = query.where(jobs.c.topic.in_(topics))
     return conn.execute(query).scalar()
