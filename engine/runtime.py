@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from . import event_specs, execution
 from .agents import load_config
+from .assignment import AssignmentMixin, check_may_work_on
 from .bpmn_parser import BusinessRuleTaskParser
 from .config import Settings
 from .errors import (
@@ -57,11 +58,12 @@ from .serialization import (
 from .store import db
 from .store import job_queries as jq
 from .store import queries as q
+from .users import UsersMixin
 
 log = logging.getLogger("baton.engine")
 
 
-class Engine(IncidentsMixin, EventsMixin):
+class Engine(IncidentsMixin, EventsMixin, UsersMixin, AssignmentMixin):
     """Baton's engine over one database.  Safe to share between threads.
 
     ``clock`` (a callable returning an aware UTC datetime) lets tests drive time: due times, leases,
@@ -356,14 +358,20 @@ class Engine(IncidentsMixin, EventsMixin):
                 self._missing_task(conn, task_id)
             return Task.from_row(row)
 
-    def complete_task(self, task_id: str, variables: dict[str, Any] | None = None) -> Instance:
-        """Complete a ready user or manual task with the given variables and run the instance on."""
+    def complete_task(self, task_id: str, variables: dict[str, Any] | None = None, user: Any = None) -> Instance:
+        """Complete a ready user or manual task with the given variables and run the instance on.
+
+        With ``user`` (a signed-in person), it is refused when they may not work on the task
+        (see ``engine.assignment``).
+        """
         variables = dict(variables or {})
         check_variables(variables)
         with self._tx() as conn:
             human = q.get_human_task(conn, task_id)
             if human is None:
                 self._missing_task(conn, task_id)
+            if user is not None:
+                check_may_work_on(user, human)
             row = self._instance_row(conn, human.instance_id)
             workflow = self._load(conn, row)
             task = workflow.get_task_from_id(uuid.UUID(task_id))
@@ -437,6 +445,7 @@ class Engine(IncidentsMixin, EventsMixin):
                 "name": t.task_spec.bpmn_name, "element_type": execution.element_type(t.task_spec),
                 "process_key": process_key, "form": execution.form_of(t.task_spec), "created_at": now}
                for tid, t in out.human_tasks.items() if tid not in old_ready]
+        self._assign(add, out.human_tasks)
         if out.status in execution.FINAL_STATUSES:
             if previous_status is not None:  # a new instance has no task rows yet
                 q.delete_human_tasks(conn, instance_id)

@@ -50,6 +50,21 @@ class JobTaskConverter(BpmnTaskSpecConverter):
         return dct
 
 
+class BatonUserTaskConverter(UserTaskConverter):
+    """Keeps a user task's assignment texts (assignee, candidates; see ``engine.assignment``) with its spec."""
+
+    def to_dict(self, spec: UserTask) -> dict[str, Any]:
+        dct = super().to_dict(spec)
+        dct["assignment"] = getattr(spec, "assignment", None)
+        return dct
+
+    def from_dict(self, dct: dict[str, Any]) -> UserTask:
+        assignment = dct.pop("assignment", None)
+        spec = super().from_dict(dct)
+        spec.assignment = assignment
+        return spec
+
+
 class SpeclessWorkflowConverter(BpmnWorkflowConverter):
     """The top workflow without its specs; they are stored once per process version."""
 
@@ -72,7 +87,7 @@ class SpeclessWorkflowConverter(BpmnWorkflowConverter):
 
 def _registry() -> DefaultRegistry:
     config = dict(DEFAULT_CONFIG)
-    config[UserTask] = UserTaskConverter
+    config[UserTask] = BatonUserTaskConverter
     config[BusinessRuleTask] = BaseBusinessRuleTaskConverter
     config[PassThroughTask] = BpmnTaskSpecConverter
     config[JobTask] = JobTaskConverter
