@@ -40,6 +40,7 @@ TOKEN_PREFIX = "baton_"
 MIN_PASSWORD = 8
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
 _TOUCH_EVERY = dt.timedelta(minutes=1)
+NO_PASSWORD = "!"  # the hash of an account that only uses API tokens: no password matches it
 # checked against when the user is unknown, so a wrong name takes as long as a wrong password
 _DUMMY_HASH = generate_password_hash("not a password", method="scrypt")
 
@@ -126,13 +127,17 @@ class UsersMixin:
 
     # ---- users -------------------------------------------------------------------------------------------
 
-    def add_user(self, name: str, role: str, password: str, groups: Iterable[str] = ()) -> User:
-        """Create a user; the name must be new, the role one of :data:`ROLES`."""
+    def add_user(self, name: str, role: str, password: str | None, groups: Iterable[str] = ()) -> User:
+        """Create a user; the name must be new, the role one of :data:`ROLES`.
+
+        ``password`` None makes an account that cannot sign in to the pages, only use API tokens (a worker).
+        """
         if not _NAME.match(name):
             raise UserError(f"user name {name!r} must be 1 to 100 letters, digits, '.', '_', '@' or '-'",
                             name=name)
         values = dict(name=name, role=check_role(role), groups=check_groups(groups), created_at=self.now(),
-                      password_hash=generate_password_hash(check_password(password), method="scrypt"))
+                      password_hash=NO_PASSWORD if password is None else
+                      generate_password_hash(check_password(password), method="scrypt"))
         with self._tx() as conn:
             if conn.execute(select(users.c.id).where(users.c.name == name)).first() is not None:
                 raise UserExists(f"a user named {name!r} exists already", name=name)
@@ -181,7 +186,7 @@ class UsersMixin:
         """The user, when the name and password match an enabled user; else :class:`AuthenticationFailed`."""
         with self._tx() as conn:
             row = conn.execute(select(users).where(users.c.name == name)).first()
-        if row is None:
+        if row is None or row.password_hash == NO_PASSWORD:
             check_password_hash(_DUMMY_HASH, password)
             raise AuthenticationFailed("wrong user name or password")
         if not check_password_hash(row.password_hash, password) or row.disabled_at is not None:

@@ -75,11 +75,6 @@ def count(html: str, label: str) -> int:
 
 
 @pytest.fixture
-def client(engine):
-    return create_app(engine=engine).test_client()
-
-
-@pytest.fixture
 def sample(engine):
     """One instance per status reachable without a service task: waiting, completed, failed, cancelled."""
     engine.deploy([EXAMPLES])
@@ -364,8 +359,7 @@ def test_health_is_503_when_the_database_is_unreachable(engine, path):
     assert body["error"]
 
 
-def test_pages_are_503_when_the_database_is_unreachable(engine):
-    client = create_app(engine=engine).test_client()
+def test_pages_are_503_when_the_database_is_unreachable(engine, client):
     engine.db.dispose()
     engine.db = sqlalchemy.create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
     html = get(client, "/instances", status=503)

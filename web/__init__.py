@@ -24,7 +24,10 @@ def create_app(test_config: dict[str, Any] | None = None, engine: Engine | None 
         engine = Engine(settings)
     app.extensions["baton"] = engine
 
-    from . import api, errors, events, external_tasks, incidents, pages
+    from . import api, auth, claims, errors, events, external_tasks, incidents, pages
+
+    auth.init_app(app)  # first: its access check runs before every request (web/policy.py)
+    app.register_blueprint(claims.bp)
 
     app.register_blueprint(api.bp)
     app.register_blueprint(external_tasks.bp)
