@@ -83,8 +83,8 @@ def _split(text: str) -> list[str]:
 def names(text: str | None, evaluate: Callable[[str], Any]) -> list[str]:
     """The names a text stands for: literal parts as they are, expressions evaluated (a list or a comma list)."""
     out: list[str] = []
-    whole = _expression(text.strip()) if text else None
-    for part in [text.strip()] if whole is not None else _split(text or ""):
+    text = (text or "").strip()
+    for part in [text] if _expression(text) is not None else _split(text):
         expr = _expression(part)
         if expr is None:
             values: Any = [part]

@@ -139,7 +139,8 @@ def tokens_list(settings: Settings, user: str | None, as_json: bool) -> None:
 
     def text() -> None:
         for t in found:
-            state = f"revoked {when(t.revoked_at)}" if t.revoked_at else f"last used {when(t.last_used_at) if t.last_used_at else 'never'}"
+            used = when(t.last_used_at) if t.last_used_at else "never"
+            state = f"revoked {when(t.revoked_at)}" if t.revoked_at else f"last used {used}"
             click.echo(f"{t.id}  {t.user:<16} {t.name:<20} {state}")
         if not found:
             click.echo("no API tokens")

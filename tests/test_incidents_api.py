@@ -6,7 +6,6 @@ import pytest
 from helpers import chain, process_xml, service_task
 
 
-
 def _incident(engine, topic="pay", variables=None):
     inst = engine.start("p", variables or {})
     [job] = engine.claim_jobs("w", [topic])
