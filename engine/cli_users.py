@@ -69,6 +69,23 @@ def users_disable(settings: Settings, name: str) -> None:
     click.echo(f"disabled {user.name}")
 
 
+@users.command("edit")
+@click.argument("name")
+@click.option("--role", type=click.Choice(ROLES), default=None, help="The new role.")
+@click.option("--group", "groups", multiple=True, help="The groups (repeatable; replaces the current ones).")
+@click.option("--no-groups", is_flag=True, help="Remove every group.")
+@click.option("--enable", is_flag=True, help="Enable a disabled user again.")
+@pass_settings
+def users_edit(settings: Settings, name: str, role: str | None, groups: tuple[str, ...], no_groups: bool,
+               enable: bool) -> None:
+    """Change the role or the groups of NAME, or enable them again."""
+    with open_engine(settings) as eng:
+        user = eng.update_user(name, role=role, groups=[] if no_groups else (groups or None),
+                               disabled=False if enable else None)
+    click.echo(f"{user.name}: {user.role}, groups {', '.join(user.groups) or '-'}"
+               f"{', disabled' if user.disabled else ''}")
+
+
 @users.command("passwd")
 @click.argument("name")
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
