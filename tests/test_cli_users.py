@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import pytest
 from conftest import ROOT
@@ -115,3 +122,46 @@ def test_ensure_admin_takes_the_password_from_the_environment(baton, check):
     out = baton("users", "ensure-admin", BATON_ADMIN_PASSWORD="chosen by the operator").stdout
     assert "(from BATON_ADMIN_PASSWORD)" in out and "chosen by" not in out
     assert check.verify_password("admin", "chosen by the operator").role == "admin"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_first_admin_signs_in_to_the_real_server(baton, db_url, tmp_path):
+    """As ./run.sh does it: ensure-admin prints the password, then the served pages let that admin in."""
+    port = free_port()
+    password = baton("users", "ensure-admin", "--url", f"http://127.0.0.1:{port}").stdout.split("password: ")[1].split()[0]
+    env = {**os.environ, "BATON_DATABASE_URL": db_url, "PYTHONPATH": str(ROOT), "BATON_WORKERS": "0"}
+    env.pop("BATON_SECRET_KEY", None)
+    server = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--port", str(port)], cwd=tmp_path, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/api/v1/health", timeout=5).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "the server did not start"
+                time.sleep(0.3)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{base}/api/v1/incidents", timeout=10)
+        assert refused.value.code == 401
+        refused.value.close()
+
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        with browser.open(f"{base}/instances", timeout=10) as resp:  # redirected to the login form
+            assert resp.url == f"{base}/login?next=/instances"
+            token = re.search(r'name="csrf_token" value="([^"]+)"', resp.read().decode()).group(1)
+        form = urllib.parse.urlencode({"name": "admin", "password": password, "csrf_token": token,
+                                       "next": "/instances"}).encode()
+        with browser.open(f"{base}/login", data=form, timeout=10) as resp:
+            assert resp.url == f"{base}/instances"
+            assert ">admin</span>" in resp.read().decode()
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
