@@ -349,7 +349,7 @@ def test_health_is_ok_when_the_database_answers(client, engine, path):
 
 @pytest.mark.parametrize("path", ["/api/v1/health", "/healthz"])
 def test_health_is_503_when_the_database_is_unreachable(engine, path):
-    client = create_app(engine=engine).test_client()
+    client = create_app({"SECRET_KEY": "tests"}, engine=engine).test_client()
     engine.db.dispose()
     engine.db = sqlalchemy.create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
     resp = client.get(path)
@@ -367,7 +367,7 @@ def test_pages_are_503_when_the_database_is_unreachable(engine, client):
 
 
 def test_health_is_503_when_the_schema_is_not_current(engine):
-    client = create_app(engine=engine).test_client()
+    client = create_app({"SECRET_KEY": "tests"}, engine=engine).test_client()
     engine.db.dispose()
     engine.db = sqlalchemy.create_engine("sqlite://")  # an empty database: no schema at all
     resp = client.get("/api/v1/health")
