@@ -27,7 +27,7 @@ def csrf_of(html: str) -> str:
 def sign_in(client, name: str, password: str = PASSWORD, next_url: str = "/instances"):
     """Sign in through the login form, as a browser does; the answer to the form's POST."""
     token = csrf_of(client.get(f"/login?next={next_url}").get_data(as_text=True))
-    return client.post("/login", data={"name": name, "password": password, "csrf_token": token, "next": next_url})
+    return client.post("/login", data={"username": name, "password": password, "csrf_token": token, "next": next_url})
 
 
 @pytest.fixture
@@ -224,7 +224,7 @@ def test_forms_posted_with_a_session_need_the_csrf_token(app, alice, waiting):
 
 
 def test_a_login_form_without_its_csrf_token_is_shown_again(app, alice):
-    resp = app.test_client().post("/login", data={"name": "alice", "password": PASSWORD})
+    resp = app.test_client().post("/login", data={"username": "alice", "password": PASSWORD})
     assert resp.status_code == 400
     assert "The sign-in form expired" in resp.get_data(as_text=True)
 
@@ -261,3 +261,31 @@ def test_baton_secret_key_signs_the_sessions(engine, alice, monkeypatch):
     other = create_app({"SECRET_KEY": "another key"}, engine=engine).test_client()
     other.set_cookie("session", browser.get_cookie("session").value)
     assert other.get("/instances").status_code == 302, "a cookie signed with another key is not accepted"
+
+
+@pytest.mark.parametrize("method, path, role", [
+    ("GET", "/login", None), ("POST", "/login", None), ("GET", "/static/vendor/bpmn-js/x.js", None),
+    ("GET", "/api/v1/health", None), ("GET", "/healthz", None),
+    ("GET", "/", "user"), ("GET", "/instances", "user"), ("GET", "/tasks", "user"), ("GET", "/metrics", "user"),
+    ("GET", "/api/v1/openapi.json", "user"), ("GET", "/api/v1/definitions/p/xml", "user"),
+    ("POST", "/logout", "user"),
+    ("POST", "/api/v1/instances", "user"), ("POST", "/api/v1/definitions/p/start", "user"),
+    ("POST", "/api/v1/definitions/p/versions/2/start", "user"), ("POST", "/processes/p/start", "user"),
+    ("POST", "/api/v1/tasks/t1/complete", "user"), ("POST", "/api/v1/tasks/t1/claim", "user"),
+    ("POST", "/tasks/t1", "user"), ("POST", "/tasks/t1/complete", "user"),
+    ("POST", "/api/v1/messages", "user"), ("POST", "/api/v1/signals", "user"),
+    ("POST", "/instances/i1/message", "user"),
+    ("POST", "/api/v1/instances/i1/cancel", "operator"), ("DELETE", "/api/v1/instances/i1", "operator"),
+    ("POST", "/api/v1/instances/i1/suspend", "operator"), ("POST", "/instances/i1/resume", "operator"),
+    ("PUT", "/api/v1/instances/i1/variables", "operator"), ("POST", "/instances/i1/variables", "operator"),
+    ("POST", "/api/v1/incidents/retry", "operator"), ("POST", "/incidents/retry", "operator"),
+    ("POST", "/api/v1/jobs/j1/retry", "operator"), ("POST", "/api/v1/external-tasks/fetch-and-lock", "operator"),
+    ("POST", "/something/new", "operator"),
+    ("GET", "/deploy", "admin"), ("POST", "/deploy", "admin"), ("POST", "/api/v1/definitions", "admin"),
+    ("POST", "/api/v1/deployments", "admin"), ("DELETE", "/api/v1/definitions/p", "admin"),
+    ("GET", "/users", "admin"), ("POST", "/api/v1/tokens", "admin"),
+])
+def test_the_policy_table(method, path, role):
+    from web.policy import required_role
+
+    assert required_role(method, path) == role

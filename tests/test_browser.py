@@ -97,7 +97,7 @@ def page(browser):
 def login(page, url: str, user: str = "admin", password: str = "admin-password") -> None:
     """Sign in through the login form of the site at ``url`` (its base address), as a person does."""
     page.goto(f"{url}/login")
-    page.fill('input[name="name"]', user)
+    page.fill('input[name="username"]', user)
     page.fill('input[name="password"]', password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(lambda u: "/login" not in u)
@@ -238,11 +238,11 @@ def test_log_in_and_log_out(page, site):
     fits_the_screen(page)
     page.screenshot(path=str(ARTIFACTS / "login.png"), full_page=True)
 
-    page.fill('input[name="name"]', "admin")
+    page.fill('input[name="username"]', "admin")
     page.fill('input[name="password"]', "not the password")
     page.get_by_role("button", name="Sign in").click()
     assert page.locator(".login-error").inner_text() == "Wrong user name or password."
-    assert page.locator('input[name="name"]').input_value() == "admin"
+    assert page.locator('input[name="username"]').input_value() == "admin"
     page.screenshot(path=str(ARTIFACTS / "login-failed.png"), full_page=True)
 
     page.fill('input[name="password"]', "admin-password")

@@ -157,7 +157,7 @@ def test_the_first_admin_signs_in_to_the_real_server(baton, db_url, tmp_path):
         with browser.open(f"{base}/instances", timeout=10) as resp:  # redirected to the login form
             assert resp.url == f"{base}/login?next=/instances"
             token = re.search(r'name="csrf_token" value="([^"]+)"', resp.read().decode()).group(1)
-        form = urllib.parse.urlencode({"name": "admin", "password": password, "csrf_token": token,
+        form = urllib.parse.urlencode({"username": "admin", "password": password, "csrf_token": token,
                                        "next": "/instances"}).encode()
         with browser.open(f"{base}/login", data=form, timeout=10) as resp:
             assert resp.url == f"{base}/instances"

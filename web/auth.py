@@ -129,6 +129,9 @@ def _identify() -> AuthenticationFailed | None:
 
 def check_access() -> Any:
     """The ``before_request`` hook: who is calling, and may they? (see the module docstring)"""
+    if request.path.startswith("/static/"):  # public, and no reason to look the caller up
+        g.user, g.auth = None, None
+        return None
     problem = _identify()
     needed = policy.required_role(request.method, request.path)
     if needed is None:
@@ -186,7 +189,7 @@ def login():  # type: ignore[no-untyped-def]
         if g.user is not None:
             return redirect(target)
         return render_template("login.html", next=target, name="", error=None)
-    name = request.form.get("name", "").strip()
+    name = (request.form.get("username") or request.form.get("name") or "").strip()
     if not csrf_ok():
         return render_template("login.html", next=target, name=name,
                                error="The sign-in form expired; please sign in again."), 400

@@ -26,20 +26,19 @@ _I = r"[^/]+"  # one path segment (an id, a key)
 #: (methods, path regex, minimum role); the first match decides
 RULES: list[tuple[frozenset[str], re.Pattern[str], str]] = [
     (frozenset({"POST"}), re.compile(r"/logout"), "user"),
+    # user: start instances, work on tasks, send messages and signals
+    (frozenset({"POST"}), re.compile(r"/api/v1/instances"), "user"),
+    (frozenset({"POST"}), re.compile(rf"/api/v1/(definitions|process-definitions)/({_I}/)*start"), "user"),
+    (frozenset({"POST"}), re.compile(rf"/processes/({_I}/)*start"), "user"),
+    (frozenset({"POST"}), re.compile(rf"(/api/v1)?/tasks/{_I}(/(complete|claim|unclaim|form))?"), "user"),
+    (frozenset({"POST"}), re.compile(r"/api/v1/(messages|signals)"), "user"),
+    (frozenset({"POST"}), re.compile(rf"/instances/{_I}/messages?"), "user"),
     # admin: deploy, users and tokens
     (ANY, re.compile(r"/deploy(/.*)?"), "admin"),
     (ANY, re.compile(r"/users(/.*)?"), "admin"),
     (ANY, re.compile(r"/api/v1/(users|tokens)(/.*)?"), "admin"),
-    (WRITE, re.compile(r"/api/v1/(definitions|deployments)(/.*)?"), "admin"),
-    (WRITE, re.compile(r"/processes/deploy(/.*)?"), "admin"),
-    # user: start instances, work on tasks, send messages and signals
-    (frozenset({"POST"}), re.compile(r"/api/v1/instances"), "user"),
-    (frozenset({"POST"}), re.compile(rf"/api/v1/definitions/{_I}(/versions/{_I})?/start"), "user"),
-    (frozenset({"POST"}), re.compile(rf"/processes/{_I}(/versions/{_I})?/start"), "user"),
-    (frozenset({"POST"}), re.compile(rf"(/api/v1)?/tasks/{_I}/(complete|claim|unclaim|form)?"), "user"),
-    (frozenset({"POST"}), re.compile(rf"/tasks/{_I}"), "user"),
-    (frozenset({"POST"}), re.compile(r"/api/v1/(messages|signals)"), "user"),
-    (frozenset({"POST"}), re.compile(rf"/instances/{_I}/messages?"), "user"),
+    (WRITE, re.compile(r"/api/v1/(definitions|deployments|process-definitions)(/.*)?"), "admin"),
+    (WRITE, re.compile(r"/processes(/.*)?"), "admin"),
     # operator: cancel, suspend, resume, retry, variables, jobs, incidents, external workers
     (WRITE, re.compile(r"/api/v1/external-tasks(/.*)?"), "operator"),
     (WRITE, re.compile(r"(/api/v1)?/instances/.*"), "operator"),
