@@ -170,6 +170,13 @@ class AssignmentMixin:
         mine = [Task.from_row(r) for r in rows if may_work_on(user, r)]
         return mine[offset:offset + limit]
 
+    def get_task_for(self, task_id: str, user: Any) -> Task:
+        """One ready task, if ``user`` may work on it (else :class:`AccessDenied` / :class:`TaskClaimed`)."""
+        with self._tx() as conn:
+            row = self._human_task(conn, task_id)
+            check_may_work_on(user, row)
+            return Task.from_row(row)
+
     def claim_task(self, task_id: str, user: Any) -> Task:
         """Assign the task to ``user``; refused when someone else has it or ``user`` is not a candidate."""
         with self._tx() as conn:

@@ -19,7 +19,7 @@ import re
 import secrets
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, select, update
@@ -60,6 +60,13 @@ class User(Record):
     groups: list[str]
     created_at: dt.datetime | None
     disabled_at: dt.datetime | None = None
+    #: changes when the password does: sessions remember it and end when it changes (not shown anywhere)
+    stamp: str = field(default="", repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out.pop("stamp", None)
+        return out
 
     @property
     def disabled(self) -> bool:
@@ -72,7 +79,8 @@ class User(Record):
     @classmethod
     def from_row(cls, row: Any) -> User:
         return cls(id=row.id, name=row.name, role=row.role, groups=list(row.groups or []),
-                   created_at=as_utc(row.created_at), disabled_at=as_utc(row.disabled_at))
+                   created_at=as_utc(row.created_at), disabled_at=as_utc(row.disabled_at),
+                   stamp=hashlib.sha256(row.password_hash.encode()).hexdigest()[:16])
 
 
 @dataclass(frozen=True)

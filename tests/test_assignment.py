@@ -105,8 +105,11 @@ def test_a_user_sees_only_their_own_and_their_groups_tasks(engine, people, three
     assert len(engine.tasks_for(people["olga"], limit=2)) == 2
 
 
-def test_a_user_cannot_complete_another_groups_task(engine, people, three_tasks):
+def test_a_user_cannot_complete_or_open_another_groups_task(engine, people, three_tasks):
     quote = three_tasks["quote"]
+    assert engine.get_task_for(quote.id, people["alice"]).name == "Price the quote"
+    with pytest.raises(AccessDenied):
+        engine.get_task_for(quote.id, people["bob"])
     with pytest.raises(AccessDenied, match="group sales; bob is not among them"):
         engine.complete_task(quote.id, {"price": 1}, user=people["bob"])
     assert engine.get_task(quote.id).id == quote.id, "still open"

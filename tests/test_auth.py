@@ -158,6 +158,16 @@ def test_a_disabled_users_tokens_and_session_stop_working(engine, app, alice):
     assert resp.status_code == 401 and "disabled" in resp.get_json()["error"]["message"]
 
 
+def test_a_new_password_ends_the_sessions_of_the_old_one(engine, app, alice):
+    browser = app.test_client()
+    sign_in(browser, "alice")
+    assert browser.get("/instances").status_code == 200
+    engine.set_password("alice", "a brand new password")
+    assert browser.get("/instances").status_code == 302
+    assert sign_in(browser, "alice", "a brand new password").status_code == 302
+    assert browser.get("/instances").status_code == 200
+
+
 def test_passwords_and_tokens_are_stored_only_as_hashes(engine, alice):
     _, secret = engine.create_token("alice")
     with engine.db.connect() as conn:

@@ -94,6 +94,16 @@ def test_a_duplicate_name_is_refused(baton):
     assert proc.returncode == 1 and "a user named 'alice' exists already" in proc.stderr
 
 
+def test_baton_tasks_shows_who_works_on_each_task(baton, check):
+    from helpers import chain, process_xml
+
+    body = chain('<bpmn:userTask id="{id}" name="Price" camunda:assignee="${owner}" camunda:candidateGroups="sales"/>')
+    check.deploy_bytes([("q.bpmn", process_xml("q", body))])
+    task = check.start("q", {"owner": "alice"}).tasks[0]
+    line = baton("tasks").stdout.strip()
+    assert line.startswith(task.id) and line.endswith("assignee=alice  groups=sales")
+
+
 def test_tokens_create_list_and_revoke(baton, check):
     baton("users", "add", "worker", "--role", "operator", "--no-password")
     created = baton("tokens", "create", "worker", "--name", "charge-card")

@@ -3,7 +3,8 @@
 - **Sessions**: ``/login`` (a form) puts the user's id in Flask's signed session cookie; ``/logout`` (a POST)
   clears it.  The signing key is ``BATON_SECRET_KEY`` when set, else a random key generated once into
   ``baton-secret.key`` next to the SQLite database (or in the working folder for other databases), so
-  sessions survive restarts.  A disabled user's session ends at their next request.
+  sessions survive restarts.  A session ends at the user's next request once they are disabled or their
+  password changes.
 - **CSRF**: every POST/PUT/PATCH/DELETE made with a session must carry the session's token, as the form
   field ``csrf_token`` (templates write ``{{ csrf_field() }}`` in their forms) or the ``X-CSRF-Token``
   header (JavaScript reads it from ``<meta name="csrf-token">``).  Calls with a bearer token need none.
@@ -120,7 +121,7 @@ def _identify() -> AuthenticationFailed | None:
     uid = session.get("uid")
     if uid is not None:
         user = get_engine().get_user_by_id(uid) if isinstance(uid, int) else None
-        if user is None or user.disabled:
+        if user is None or user.disabled or session.get("stamp") != user.stamp:  # gone, disabled, new password
             session.clear()
         else:
             g.user, g.auth = user, "session"
@@ -200,6 +201,7 @@ def login():  # type: ignore[no-untyped-def]
     session.clear()  # a new session: nothing from before signing in carries over
     session.permanent = True
     session["uid"] = user.id
+    session["stamp"] = user.stamp
     csrf_token()
     return redirect(target)
 
