@@ -367,8 +367,8 @@ def engine_trip(engine: Engine, worker_id: str) -> Callable[[Trips | None], None
 @contextmanager
 def serving(engine: Engine) -> Iterator[str]:
     """The real app on 127.0.0.1 (a free port), served by waitress in a background thread; yields its URL."""
-    server = create_server(create_app(engine=engine), host="127.0.0.1", port=0, threads=SERVER_THREADS,
-                           ident="baton")
+    server = create_server(create_app({"SECRET_KEY": "bench"}, engine=engine), host="127.0.0.1", port=0,
+                           threads=SERVER_THREADS, ident="baton")
     thread = threading.Thread(target=server.run, name="bench-waitress", daemon=True)
     thread.start()
     try:
@@ -385,7 +385,10 @@ def measure_round_trips(args: argparse.Namespace, backend: Backend, progress: Ca
     needed = 2 * (warmup + args.round_trips)
     backend.start_instances(math.ceil(needed / JOBS_PER_INSTANCE) + 2)  # so a fetch always finds a job
     http, local = Trips(), Trips()
-    with serving(engine) as url, httpx.Client(base_url=url, timeout=30.0) as client:
+    worker = engine.add_user(f"bench-worker-{uuid.uuid4().hex[:6]}", "operator", None)  # workers use a token
+    _, token = engine.create_token(worker.name, "bench")
+    headers = {"Authorization": f"Bearer {token}"}
+    with serving(engine) as url, httpx.Client(base_url=url, timeout=30.0, headers=headers) as client:
         paths = [(http_trip(client, "bench-http"), http), (engine_trip(engine, "bench-local"), local)]
         for once, _into in paths:
             for _ in range(warmup):

@@ -3,6 +3,8 @@
 Standard BPMN 2.0 is read by SpiffWorkflow's own task parsers.  On top of
 them Baton reads:
 
+- who works on a user task: ``camunda:assignee`` / ``candidateUsers`` /
+  ``candidateGroups`` or Zeebe's ``assignmentDefinition`` (``engine.assignment``);
 - user task forms written as ``camunda:formData`` / ``camunda:formField``
   (SpiffWorkflow's Camunda parser only reads them when ``camunda:formKey`` is
   also set; Baton reads them whenever they are there);
@@ -107,6 +109,13 @@ class UserTaskParser(CamundaUserTaskParser):
 
     # standard BPMN multi-instance (loopDataInputRef / inputDataItem), not the Camunda 7 variant
     _add_multiinstance_task = TaskParser._add_multiinstance_task
+
+    def create_task(self) -> UserTask:
+        from .assignment import read_assignment  # imported here: engine.assignment needs the records
+
+        task = super().create_task()
+        task.assignment = read_assignment(self.node)  # assignee and candidates (engine/assignment.py)
+        return task
 
     def get_form(self) -> Form:
         form = Form()

@@ -75,8 +75,11 @@ def _print_instance_line(inst: Instance) -> None:
 def _print_tasks(tasks: list[Any]) -> None:
     for t in tasks:
         fields = ", ".join(f"{f['id']}:{f['type']}" for f in (t.form or {}).get("fields", []))
+        who = [f"assignee={t.assignee}"] if t.assignee else []
+        who += [f"users={','.join(t.candidate_users)}"] if t.candidate_users else []
+        who += [f"groups={','.join(t.candidate_groups)}"] if t.candidate_groups else []
         click.echo(f"{t.id}  {t.name or t.element_id}  instance={t.instance_id}  process={t.process_key}"
-                   + (f"  fields=[{fields}]" if fields else ""))
+                   + (f"  fields=[{fields}]" if fields else "") + "".join(f"  {w}" for w in who))
 
 
 class BatonGroup(click.Group):
@@ -346,4 +349,4 @@ def serve(settings: Settings, host: str | None, port: int | None, deploy_paths: 
             node.stop()
 
 
-from . import cli_events, cli_jobs  # noqa: E402,F401  (register their commands on `main`)
+from . import cli_events, cli_jobs, cli_users  # noqa: E402,F401  (register their commands on `main`)

@@ -14,10 +14,18 @@
     │   ├── DefinitionNotFound
     │   ├── InstanceNotFound
     │   ├── TaskNotFound
+    │   ├── UserNotFound
+    │   ├── TokenNotFound
     │   └── NoSubscription          a message matched no waiting instance and no start event
     ├── ConflictError
     │   ├── ConcurrentModification  someone else changed the instance first
-    │   └── TaskAlreadyCompleted
+    │   ├── TaskAlreadyCompleted
+    │   ├── TaskClaimed             another person has claimed (or is assigned) the task
+    │   └── UserExists              a user of that name exists already
+    ├── UserError                   a role, user name, group or password Baton does not accept
+    ├── AuthenticationFailed        no valid credentials: wrong password, disabled user, unknown token
+    │   └── TokenRevoked            the API token was revoked
+    ├── AccessDenied                signed in, but the role or the task's assignment does not allow it
     ├── InvalidStateError           the instance is not in a state that allows this
     ├── VariableError               a variable name or value Baton cannot store
     │   └── FormError               submitted values do not fit the task's form (per-field messages)
@@ -151,6 +159,18 @@ class NoSubscription(NotFoundError):
     code = "no_subscription"
 
 
+class UserNotFound(NotFoundError):
+    """No user has that name."""
+
+    code = "user_not_found"
+
+
+class TokenNotFound(NotFoundError):
+    """No API token has that id."""
+
+    code = "token_not_found"
+
+
 class ConflictError(BatonError):
     """The operation conflicts with the current state."""
 
@@ -167,6 +187,42 @@ class TaskAlreadyCompleted(ConflictError):
     """The task was already completed."""
 
     code = "task_already_completed"
+
+
+class TaskClaimed(ConflictError):
+    """Someone else works on this task (it is assigned to them or they claimed it)."""
+
+    code = "task_claimed"
+
+
+class UserExists(ConflictError):
+    """A user of that name exists already."""
+
+    code = "user_exists"
+
+
+class UserError(BatonError):
+    """The role, user name, group or password is not accepted."""
+
+    code = "invalid_user"
+
+
+class AuthenticationFailed(BatonError):
+    """Sign in first: the credentials are missing, wrong, or belong to a disabled user."""
+
+    code = "unauthorized"
+
+
+class TokenRevoked(AuthenticationFailed):
+    """The API token was revoked; create a new one with ``baton tokens create``."""
+
+    code = "token_revoked"
+
+
+class AccessDenied(BatonError):
+    """You are signed in, but your role or the task's assignment does not allow this."""
+
+    code = "forbidden"
 
 
 class InvalidStateError(BatonError):

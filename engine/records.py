@@ -57,15 +57,19 @@ class Task(Record):
     form: dict[str, Any] | None
     created_at: dt.datetime | None
     business_key: str | None = None
-    assignee: str | None = None
-    candidate_groups: list[str] | None = None
+    assignee: str | None = None  # who works on it (from the diagram, or whoever claimed it)
+    candidate_users: list[str] | None = None
+    candidate_groups: list[str] | None = None  # camunda:candidateGroups and the task's lane
+    claimed_at: dt.datetime | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Task:
         return cls(id=row.id, instance_id=row.instance_id, process_key=row.process_key, element_id=row.element_id,
                    name=row.name, type=row.element_type, form=row.form, created_at=as_utc(row.created_at),
                    business_key=getattr(row, "business_key", None), assignee=getattr(row, "assignee", None),
-                   candidate_groups=getattr(row, "candidate_groups", None))
+                   candidate_users=getattr(row, "candidate_users", None),
+                   candidate_groups=getattr(row, "candidate_groups", None),
+                   claimed_at=as_utc(getattr(row, "claimed_at", None)))
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from . import compensation, event_specs, execution, forms
 from .agents import load_config
+from .assignment import AssignmentMixin, check_may_work_on
 from .bpmn_parser import BusinessRuleTaskParser
 from .config import Settings
 from .errors import (
@@ -62,13 +63,14 @@ from .store import job_queries as jq
 from .store import queries as q
 from .suspension import SuspensionMixin
 from .tasklist import TasklistMixin
+from .users import UsersMixin
 from .variables import VariablesMixin
 
 log = logging.getLogger("baton.engine")
 
 
 class Engine(SuspensionMixin, VariablesMixin, SearchMixin, IncidentsMixin, EventsMixin, TasklistMixin,
-             MetricsMixin):
+             MetricsMixin, UsersMixin, AssignmentMixin):
     """Baton's engine over one database.  Safe to share between threads.
 
     ``clock`` (a callable returning an aware UTC datetime) lets tests drive time: due times, leases,
@@ -367,11 +369,13 @@ class Engine(SuspensionMixin, VariablesMixin, SearchMixin, IncidentsMixin, Event
                 self._missing_task(conn, task_id)
             return Task.from_row(row)
 
-    def complete_task(self, task_id: str, variables: dict[str, Any] | None = None) -> Instance:
+    def complete_task(self, task_id: str, variables: dict[str, Any] | None = None, user: Any = None) -> Instance:
         """Complete a ready user or manual task with the given variables and run the instance on.
 
         The variables are checked against the task's form first (``engine/forms.py``): a :class:`FormError`
         names every field that is missing or wrong, and form fields are stored typed (long as int, ...).
+        With ``user`` (a signed-in person), it is refused when they may not work on the task
+        (see ``engine.assignment``).
         """
         variables = dict(variables or {})
         check_variables(variables)
@@ -379,6 +383,8 @@ class Engine(SuspensionMixin, VariablesMixin, SearchMixin, IncidentsMixin, Event
             human = q.get_human_task(conn, task_id)
             if human is None:
                 self._missing_task(conn, task_id)
+            if user is not None:
+                check_may_work_on(user, human)
             row = self._instance_row(conn, human.instance_id)
             self._refuse_if_suspended(row, f"completing task {human.element_id}")
             variables = forms.check(human.form, variables, row.variables or {})  # FormError names each field
@@ -454,6 +460,7 @@ class Engine(SuspensionMixin, VariablesMixin, SearchMixin, IncidentsMixin, Event
                 "name": t.task_spec.bpmn_name, "element_type": execution.element_type(t.task_spec),
                 "process_key": process_key, "form": execution.form_of(t.task_spec), "created_at": now}
                for tid, t in out.human_tasks.items() if tid not in old_ready]
+        self._assign(add, out.human_tasks)
         if out.status in execution.FINAL_STATUSES:
             if previous_status is not None:  # a new instance has no task rows yet
                 q.delete_human_tasks(conn, instance_id)

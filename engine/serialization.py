@@ -67,22 +67,27 @@ class JobTaskConverter(BpmnTaskSpecConverter):
         return dct
 
 
-class FormUserTaskConverter(UserTaskConverter):
-    """Camunda's user task converter, plus the SpiffArena JSON-schema form Baton reads (see bpmn_parser)."""
+class BatonUserTaskConverter(UserTaskConverter):
+    """Camunda's user task converter, plus what Baton reads onto a user task (see bpmn_parser): the SpiffArena
+    JSON-schema form, and the assignment texts (assignee, candidates; see ``engine.assignment``)."""
 
     _EXTRA = ("json_schema", "json_schema_file", "ui_schema_file")
 
     def to_dict(self, spec: UserTask) -> dict[str, Any]:
         dct = super().to_dict(spec)
         dct["form"].update({name: getattr(spec.form, name, None) for name in self._EXTRA})
+        dct["assignment"] = getattr(spec, "assignment", None)
         return dct
 
     def from_dict(self, dct: dict[str, Any]) -> UserTask:
+        dct = dict(dct)
+        assignment = dct.pop("assignment", None)
         form = dict(dct["form"])
         extra = {name: form.pop(name, None) for name in self._EXTRA}
         spec = super().from_dict({**dct, "form": form})
         for name, value in extra.items():
             setattr(spec.form, name, value)
+        spec.assignment = assignment
         return spec
 
 
@@ -127,7 +132,7 @@ class SpeclessWorkflowConverter(BpmnWorkflowConverter):
 
 def _registry() -> DefaultRegistry:
     config = dict(DEFAULT_CONFIG)
-    config[UserTask] = FormUserTaskConverter
+    config[UserTask] = BatonUserTaskConverter
     config[BusinessRuleTask] = BaseBusinessRuleTaskConverter
     config[PassThroughTask] = BpmnTaskSpecConverter
     config[JobTask] = JobTaskConverter

@@ -1,8 +1,8 @@
 """Finding ready human tasks for the tasklist and the REST API: filters, paging and a total.
 
-``Engine.task_list`` is the one call the tasklist page and ``GET /api/v1/tasks`` both use.  Once
-assignment exists (``engine/assignment.py``), listing the tasks a person may work on narrows this same
-query by assignee and candidate group.
+``Engine.task_list`` is the one call the tasklist page and ``GET /api/v1/tasks`` both use.  Given a
+``user``, the same query keeps only the tasks that person may work on (the rule of
+``engine.assignment.may_work_on``, written in SQL so paging and the total stay right).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy import String, and_, cast, func, or_, select
 
 from .records import Task
 from .store import queries as q
@@ -32,15 +32,37 @@ def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
+def _listed(column: Any, value: str) -> Any:
+    """``value`` is one of the strings of the JSON list in ``column``."""
+    return cast(column, String).like(_like('"' + value.replace('"', "") + '"'), escape="\\")
+
+
+def _empty(column: Any) -> Any:
+    return or_(column.is_(None), cast(column, String).in_(["[]", "null"]))
+
+
+def _may_work_on(ht: Any, user: Any) -> Any:
+    """SQL for ``engine.assignment.may_work_on``: assigned to them, or unassigned with them, one of their groups
+    or nobody at all among the candidates."""
+    candidates = [_listed(ht.c.candidate_users, user.name)]
+    candidates += [_listed(ht.c.candidate_groups, group) for group in user.groups]
+    return or_(ht.c.assignee == user.name,
+               and_(ht.c.assignee.is_(None),
+                    or_(and_(_empty(ht.c.candidate_users), _empty(ht.c.candidate_groups)), *candidates)))
+
+
 class TasklistMixin:
     """Mixed into :class:`engine.runtime.Engine`."""
 
     def task_list(self, key: str | None = None, instance_id: str | None = None, name: str | None = None,
                   assignee: str | None = None, candidate_group: str | None = None, limit: int = 50,
-                  offset: int = 0) -> TaskPage:
-        """Ready tasks, oldest first; ``name`` matches part of the task's name (any case)."""
+                  offset: int = 0, user: Any = None) -> TaskPage:
+        """Ready tasks, oldest first; ``name`` matches part of the task's name (any case); with ``user``, only
+        those they may work on (an operator or admin may work on every task)."""
         ht, inst = q.human_tasks, q.instances
         conditions: list[Any] = []
+        if user is not None and user.role not in ("operator", "admin"):
+            conditions.append(_may_work_on(ht, user))
         if key:
             conditions.append(ht.c.process_key == key)
         if instance_id:
@@ -51,8 +73,7 @@ class TasklistMixin:
         if assignee:
             conditions.append(ht.c.assignee == assignee)
         if candidate_group:
-            pattern = _like('"' + candidate_group.replace('"', "") + '"')
-            conditions.append(cast(ht.c.candidate_groups, String).like(pattern, escape="\\"))
+            conditions.append(_listed(ht.c.candidate_groups, candidate_group))
         rows = select(ht, inst.c.business_key).join(inst, inst.c.id == ht.c.instance_id).where(*conditions)
         counting = select(func.count()).select_from(ht).where(*conditions)
         with self._tx() as conn:  # type: ignore[attr-defined]

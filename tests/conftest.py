@@ -118,21 +118,59 @@ def row_counts(eng: Engine) -> dict[str, int]:
         return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in TABLES}
 
 
+def bearer(eng: Engine, role: str = "admin", groups=(), name: str | None = None) -> dict[str, str]:
+    """The header of a new API token of user ``name`` (made with ``role`` and ``groups`` if it is new)."""
+    from engine.errors import UserNotFound
+
+    name = name or f"{role}-{uuid.uuid4().hex[:6]}"
+    try:
+        eng.get_user(name)
+    except UserNotFound:
+        eng.add_user(name, role, None, groups)  # token-only: hashing a password would slow every test
+    _, secret = eng.create_token(name, "tests")
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def signed_in_client(app, role: str = "admin", groups=(), name: str | None = None):
+    """A test client of ``app`` that sends the bearer token of a ``role`` user on every request."""
+    name = name or f"{role}-{uuid.uuid4().hex[:6]}"
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = bearer(app.extensions["baton"], role, groups, name)["Authorization"]
+    client.user_name = name
+    return client
+
+
 @pytest.fixture
 def app(engine):
-    """The Flask app over the test's engine."""
+    """The Flask app over the test's engine (its session key given, so nothing is written to the disk)."""
     from web import create_app
 
-    return create_app(engine=engine)
+    return create_app({"SECRET_KEY": "tests"}, engine=engine)
 
 
 @pytest.fixture
 def client(app):
-    """A test client of the app, for API and page tests (signed in as an admin once sign-in exists)."""
+    """A test client of the app, signed in as the admin ``admin`` (bearer token), for API and page tests."""
+    return signed_in_client(app, "admin", name="admin")
+
+
+@pytest.fixture
+def client_as(app):
+    """``client_as(role, groups=(), name=None)``: a test client signed in as a new user with that role."""
+
+    def make(role: str, groups=(), name: str | None = None):
+        return signed_in_client(app, role, groups, name)
+
+    return make
+
+
+@pytest.fixture
+def anonymous(app):
+    """A test client of the app that is not signed in."""
     return app.test_client()
 
 
 @pytest.fixture
-def auth_headers() -> dict[str, str]:
-    """Headers a raw HTTP call to a live server needs to be let in as an admin (none until sign-in exists)."""
-    return {}
+def auth_headers(engine) -> dict[str, str]:
+    """Headers a raw HTTP call to a live server needs to be let in as the admin ``admin`` (a bearer token)."""
+    return bearer(engine, "admin", name="admin")

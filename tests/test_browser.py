@@ -3,6 +3,9 @@
 Uses Debian's Chromium at /usr/bin/chromium (Playwright's own browser downloads are not used).  Without it
 the tests skip, except in CI (``CI`` set), where they fail.  Screenshots (1366x768, the common laptop size)
 go to ``test-artifacts/``.  JavaScript is switched off in the pages: they must work without it.
+
+The ``site`` has two people: ``admin`` / ``admin-password`` (role admin) and ``alice`` / ``alice-password`` (role
+user, group ``sales``); tests sign in first with :func:`login`.
 """
 
 from __future__ import annotations
@@ -54,7 +57,9 @@ def site(tmp_path_factory, sqlite_template):
         "cancelled": engine.cancel(engine.start("approval", {"amount": 900}, business_key="PO-900").id),
     }
     assert {s: i.status for s, i in instances.items()} == {s: s for s in instances}
-    server = make_server("127.0.0.1", 0, create_app(engine=engine), threaded=True)
+    engine.add_user("admin", "admin", "admin-password")
+    engine.add_user("alice", "user", "alice-password", ["sales"])
+    server = make_server("127.0.0.1", 0, create_app({"SECRET_KEY": "browser tests"}, engine=engine), threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="baton-test-server", daemon=True)
     thread.start()
     try:
@@ -89,6 +94,16 @@ def page(browser):
         context.close()
 
 
+def login(page, url: str, user: str = "admin", password: str = "admin-password") -> None:
+    """Sign in through the login form of the site at ``url`` (its base address), as a person does."""
+    page.goto(f"{url}/login")
+    page.fill('input[name="username"]', user)
+    page.fill('input[name="password"]', password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda u: "/login" not in u)
+    assert page.locator(".user-name").inner_text() == user
+
+
 def fits_the_screen(page) -> None:
     """Nothing sticks out to the right: no sideways scrolling on a laptop screen."""
     page.set_viewport_size(VIEWPORT)
@@ -100,6 +115,7 @@ def fits_the_screen(page) -> None:
 
 
 def test_list_page_has_a_row_and_a_badge_per_instance(page, site):
+    login(page, site["url"])
     resp = page.goto(f"{site['url']}/instances")
     assert resp.status == 200
     rows = page.locator("table.instances tbody tr")
@@ -123,6 +139,7 @@ def test_list_page_has_a_row_and_a_badge_per_instance(page, site):
 
 
 def test_status_filter_shows_only_the_failed_instance_and_its_failed_element(page, site):
+    login(page, site["url"])
     page.goto(f"{site['url']}/instances")
     page.locator('a.count[data-status="failed"]').click()
     page.wait_for_url("**/instances?status=failed")
@@ -140,6 +157,7 @@ def test_status_filter_shows_only_the_failed_instance_and_its_failed_element(pag
 
 
 def test_filter_form_by_status_and_process(page, site):
+    login(page, site["url"])
     page.goto(f"{site['url']}/instances")
     page.select_option('select[name="status"]', "completed")
     page.select_option('select[name="key"]', "approval")
@@ -158,6 +176,7 @@ def test_filter_form_by_status_and_process(page, site):
 
 
 def test_clicking_an_instance_opens_its_page_with_variables_and_history(page, site):
+    login(page, site["url"])
     inst = site["instances"]["waiting"]
     page.goto(f"{site['url']}/instances")
     page.locator(f'tr[data-instance="{inst.id}"] td.col-id a').click()
@@ -179,6 +198,7 @@ def test_clicking_an_instance_opens_its_page_with_variables_and_history(page, si
 
 
 def test_failed_instance_page_shows_the_error(page, site):
+    login(page, site["url"])
     inst = site["instances"]["failed"]
     resp = page.goto(f"{site['url']}/instances/{inst.id}")
     assert resp.status == 200
@@ -191,6 +211,7 @@ def test_failed_instance_page_shows_the_error(page, site):
 
 
 def test_unknown_instance_is_a_clear_404_page(page, site):
+    login(page, site["url"])
     resp = page.goto(f"{site['url']}/instances/no-such-id")
     assert resp.status == 404
     assert page.locator("h1").inner_text() == "Not found"
@@ -205,3 +226,47 @@ def test_health_url_answers_json(page, site, path):
     assert resp.headers["content-type"].startswith("application/json")
     body = resp.json()
     assert body["status"] == "ok" and body["database"] == "sqlite"
+
+
+# ---- signing in ----------------------------------------------------------------------------------------------------
+
+def test_log_in_and_log_out(page, site):
+    resp = page.goto(f"{site['url']}/instances?status=waiting")
+    assert page.url == f"{site['url']}/login?next=/instances%3Fstatus%3Dwaiting"
+    assert resp.status == 200 and page.locator("h1").inner_text() == "Sign in to Baton"
+    assert page.locator("header .user-name").count() == 0
+    fits_the_screen(page)
+    page.screenshot(path=str(ARTIFACTS / "login.png"), full_page=True)
+
+    page.fill('input[name="username"]', "admin")
+    page.fill('input[name="password"]', "not the password")
+    page.get_by_role("button", name="Sign in").click()
+    assert page.locator(".login-error").inner_text() == "Wrong user name or password."
+    assert page.locator('input[name="username"]').input_value() == "admin"
+    page.screenshot(path=str(ARTIFACTS / "login-failed.png"), full_page=True)
+
+    page.fill('input[name="password"]', "admin-password")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/instances?status=waiting")  # back where they were going
+    assert page.locator("table.instances tbody tr").count() == 1
+    assert page.locator("header .user-name").inner_text() == "admin"
+    page.screenshot(path=str(ARTIFACTS / "signed-in.png"))
+
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/login")
+    assert page.locator("header .user-name").count() == 0
+    page.goto(f"{site['url']}/instances")
+    assert page.url == f"{site['url']}/login?next=/instances"
+
+
+def test_a_user_account_is_refused_the_deploy_page(page, site):
+    login(page, site["url"], "alice", "alice-password")
+    assert page.locator("table.instances tbody tr").count() == 4, "a user may read the instances"
+    resp = page.goto(f"{site['url']}/deploy")
+    assert resp.status == 403
+    assert page.locator("h1").inner_text() == "Not allowed"
+    assert page.locator(".error-message").inner_text() == (
+        "This needs the admin role; you are signed in as alice (user).")
+    assert page.locator(".needed-role").inner_text() == "admin"
+    fits_the_screen(page)
+    page.screenshot(path=str(ARTIFACTS / "forbidden.png"), full_page=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -16,7 +17,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from conftest import EXAMPLES, ROOT
+from conftest import EXAMPLES, ROOT, bearer, signed_in_client
 from helpers import chain, process_xml, script, service_task
 from werkzeug.serving import make_server
 
@@ -29,7 +30,7 @@ WORKER_SCRIPT = EXAMPLES / "workers" / "external_worker.py"
 
 @pytest.fixture
 def client(eng):
-    return create_app(engine=eng).test_client()
+    return signed_in_client(create_app({"SECRET_KEY": "tests"}, engine=eng), "operator", name="worker")
 
 
 def deploy(eng, key, *steps, extra=""):
@@ -103,7 +104,7 @@ def test_fetch_and_lock_with_nothing_due_answers_an_empty_list_at_once(eng, clie
 
 
 def test_long_poll_answers_at_once_when_every_long_poll_slot_is_taken(eng):
-    client = create_app({"BATON_LONG_POLLS": 0}, engine=eng).test_client()
+    client = signed_in_client(create_app({"BATON_LONG_POLLS": 0, "SECRET_KEY": "tests"}, engine=eng), "operator")
     started = time.monotonic()
     assert fetch(client, topics=[("nothing", 1000)], asyncResponseTimeout=5000) == []
     assert time.monotonic() - started < 0.5
@@ -418,14 +419,30 @@ def test_bad_requests_are_json_errors_never_500(eng, client, method, path, body,
 # ---- the real server: long polling and the example worker --------------------------------------------------------
 
 
+class Served(str):
+    """The server's address, with the worker's API token (``.token``)."""
+
+    def __new__(cls, url, token):
+        served = super().__new__(cls, url)
+        served.token = token
+        return served
+
+
 @pytest.fixture
-def server(engine):
+def token(engine):
+    """The API token of the operator ``worker``, as workers sign in."""
+    return bearer(engine, "operator", name="worker")["Authorization"].removeprefix("Bearer ")
+
+
+@pytest.fixture
+def server(engine, token):
     """The app over the real (clock-less) engine, served by werkzeug on a free port in a thread."""
-    srv = make_server("127.0.0.1", 0, create_app({"BATON_LONG_POLLS": 1}, engine=engine), threaded=True)
+    app = create_app({"BATON_LONG_POLLS": 1, "SECRET_KEY": "tests"}, engine=engine)
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=srv.serve_forever, name="baton-test-server", daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{srv.server_port}"
+        yield Served(f"http://127.0.0.1:{srv.server_port}", token)
     finally:
         srv.shutdown()
         srv.server_close()
@@ -436,7 +453,8 @@ def http_fetch(url, timeout_ms, topic="t", worker="w1"):
     body = {"workerId": worker, "maxTasks": 5, "asyncResponseTimeout": timeout_ms,
             "topics": [{"topicName": topic, "lockDuration": 60_000}]}
     request = urllib.request.Request(f"{url}{API}/fetch-and-lock", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
+                                     headers={"Content-Type": "application/json",
+                                              "Authorization": f"Bearer {url.token}"}, method="POST")
     with urllib.request.urlopen(request, timeout=60) as resp:
         return json.loads(resp.read())
 
@@ -502,14 +520,15 @@ def test_long_polls_beyond_the_cap_are_answered_at_once(engine, server):
     assert len(results) == 1 and len(results[0]) == 1
 
 
-def test_a_long_poll_whose_client_hung_up_claims_nothing_under_waitress(engine):
+def test_a_long_poll_whose_client_hung_up_claims_nothing_under_waitress(engine, token):
     """With ``channel_request_lookahead`` waitress notices the closed connection: no job is locked for it."""
     import socket
 
     import waitress
 
     deploy(engine, "p", service_task("t"))
-    srv = waitress.create_server(create_app(engine=engine), host="127.0.0.1", port=0, threads=4,
+    srv = waitress.create_server(create_app({"SECRET_KEY": "tests"}, engine=engine), host="127.0.0.1", port=0,
+                                 threads=4,
                                  channel_request_lookahead=5)
     thread = threading.Thread(target=srv.run, name="baton-test-waitress", daemon=True)
     thread.start()
@@ -518,6 +537,7 @@ def test_a_long_poll_whose_client_hung_up_claims_nothing_under_waitress(engine):
                            "topics": [{"topicName": "t", "lockDuration": 60_000}]}).encode()
         with socket.create_connection(("127.0.0.1", srv.effective_port)) as sock:
             sock.sendall(b"POST /api/v1/external-tasks/fetch-and-lock HTTP/1.1\r\nHost: test\r\n"
+                         b"Authorization: Bearer " + token.encode() + b"\r\n"
                          b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
             time.sleep(0.5)
         time.sleep(0.3)
@@ -534,7 +554,7 @@ def test_the_example_worker_completes_jobs_and_reports_failures(engine, server):
     good = [engine.start("external_charge", {"order_id": f"A-{i}", "amount": 12.5 + i}) for i in range(2)]
     bad = engine.start("external_charge", {"order_id": "A-9", "amount": "twelve"})
     proc = subprocess.run([sys.executable, str(WORKER_SCRIPT), "--url", server, "--topic", "charge-card",
-                           "--worker-id", "example", "--max-jobs", "3"],
+                           "--worker-id", "example", "--max-jobs", "3", "--token", server.token],
                           capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     for inst, amount in zip(good, (12.5, 13.5), strict=True):
@@ -554,7 +574,8 @@ def test_the_example_worker_runs_with_the_long_poll_until_stopped(engine, server
     """Started before any job exists, it waits in a long poll and picks the job up when it appears."""
     engine.deploy([EXAMPLES / "external_charge.bpmn"])
     proc = subprocess.Popen([sys.executable, str(WORKER_SCRIPT), "--url", server, "--max-jobs", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            env={**os.environ, "BATON_TOKEN": server.token})
     try:
         time.sleep(1.0)
         inst = engine.start("external_charge", {"order_id": "B-1", "amount": 1})
@@ -582,7 +603,8 @@ def test_the_readme_worker_runs_as_shown(engine, server):
     bad = engine.start("external_charge", {"order_id": "C-2"})
     code = code.replace("http://127.0.0.1:8080", server).replace('"asyncResponseTimeout": 30000',
                                                                  '"asyncResponseTimeout": 500')
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "BATON_TOKEN": server.token})
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and (engine.get_instance(good.id).status != "completed"
@@ -599,7 +621,8 @@ def test_the_readme_worker_runs_as_shown(engine, server):
 
 def test_http_errors_from_the_server_are_json(server):
     request = urllib.request.Request(f"{server}{API}/fetch-and-lock", data=b"{", method="POST",
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json",
+                                              "Authorization": f"Bearer {server.token}"})
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(request, timeout=10)
     with info.value as resp:

@@ -5,13 +5,6 @@ from __future__ import annotations
 import pytest
 from helpers import chain, process_xml, service_task
 
-from web import create_app
-
-
-@pytest.fixture
-def client(engine):
-    return create_app(engine=engine).test_client()
-
 
 def _incident(engine, topic="pay", variables=None):
     inst = engine.start("p", variables or {})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import signed_in_client
 from helpers import process_xml
 
 from engine import Engine
@@ -200,7 +201,7 @@ def test_messages_and_signals_over_rest(engine):
     deploy(engine, ("w.bpmn", waiting_for("order")), ("c.bpmn", signal_catcher("catcher")))
     inst = engine.start("order", business_key="REST")
     catcher = engine.start("catcher")
-    client = create_app(engine=engine).test_client()
+    client = signed_in_client(create_app({"SECRET_KEY": "tests"}, engine=engine), "user")
     res = client.post("/api/v1/messages", json={"name": "paid", "businessKey": "REST", "variables": {"amount": 2}})
     assert res.status_code == 200 and res.get_json()["delivered_to"] == [inst.id]
     res = client.post("/api/v1/messages", json={"name": "paid", "businessKey": "none"})

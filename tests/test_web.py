@@ -75,11 +75,6 @@ def count(html: str, label: str) -> int:
 
 
 @pytest.fixture
-def client(engine):
-    return create_app(engine=engine).test_client()
-
-
-@pytest.fixture
 def sample(engine):
     """One instance per status reachable without a service task: waiting, completed, failed, cancelled."""
     engine.deploy([EXAMPLES])
@@ -354,7 +349,7 @@ def test_health_is_ok_when_the_database_answers(client, engine, path):
 
 @pytest.mark.parametrize("path", ["/api/v1/health", "/healthz"])
 def test_health_is_503_when_the_database_is_unreachable(engine, path):
-    client = create_app(engine=engine).test_client()
+    client = create_app({"SECRET_KEY": "tests"}, engine=engine).test_client()
     engine.db.dispose()
     engine.db = sqlalchemy.create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
     resp = client.get(path)
@@ -364,8 +359,7 @@ def test_health_is_503_when_the_database_is_unreachable(engine, path):
     assert body["error"]
 
 
-def test_pages_are_503_when_the_database_is_unreachable(engine):
-    client = create_app(engine=engine).test_client()
+def test_pages_are_503_when_the_database_is_unreachable(engine, client):
     engine.db.dispose()
     engine.db = sqlalchemy.create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
     html = get(client, "/instances", status=503)
@@ -373,7 +367,7 @@ def test_pages_are_503_when_the_database_is_unreachable(engine):
 
 
 def test_health_is_503_when_the_schema_is_not_current(engine):
-    client = create_app(engine=engine).test_client()
+    client = create_app({"SECRET_KEY": "tests"}, engine=engine).test_client()
     engine.db.dispose()
     engine.db = sqlalchemy.create_engine("sqlite://")  # an empty database: no schema at all
     resp = client.get("/api/v1/health")

@@ -24,10 +24,26 @@ def create_app(test_config: dict[str, Any] | None = None, engine: Engine | None 
         engine = Engine(settings)
     app.extensions["baton"] = engine
 
-    from . import api, dashboard, errors, events, external_tasks, incidents, metrics, pages, tasklist, tasks
+    from . import (
+        api,
+        auth,
+        claims,
+        dashboard,
+        errors,
+        events,
+        external_tasks,
+        incidents,
+        metrics,
+        pages,
+        tasklist,
+        tasks,
+    )
     from .api_definitions import bp as definitions_api
     from .api_instances import bp as instances_api
     from .openapi import bp as openapi_document
+
+    auth.init_app(app)  # first: its access check runs before every request (web/policy.py)
+    app.register_blueprint(claims.bp)
 
     app.register_blueprint(api.bp)
     app.register_blueprint(external_tasks.bp)

@@ -16,6 +16,8 @@ class RequestError(e.BatonError):
 
 STATUS = [
     (RequestError, 400),
+    (e.AuthenticationFailed, 401),
+    (e.AccessDenied, 403),
     (e.NotFoundError, 404),
     (e.ConflictError, 409),
     (e.InvalidStateError, 409),

@@ -13,7 +13,7 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Flask, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, g, redirect, render_template, request, url_for
 from markupsafe import Markup
 
 from engine.errors import FormError
@@ -149,7 +149,7 @@ def _submitted(task: Task, inputs: list[dict[str, Any]]) -> tuple[dict[str, Any]
 @bp.route("/tasks/<task_id>", methods=["GET", "POST"])
 def task(task_id: str):  # type: ignore[no-untyped-def]
     eng = get_engine()
-    item = eng.get_task(task_id_arg(task_id))
+    item = eng.get_task_for(task_id_arg(task_id), g.user)
     instance = eng.get_instance(item.instance_id)
     errors: dict[str, str] = {}
     entered: dict[str, Any] | None = None
@@ -159,7 +159,7 @@ def task(task_id: str):  # type: ignore[no-untyped-def]
         values, errors = _submitted(item, inputs_for(item, entered, instance.variables, {}))
         if not errors:
             try:
-                after = eng.complete_task(item.id, values)
+                after = eng.complete_task(item.id, values, user=g.user)
             except FormError as exc:
                 errors = dict(exc.details.get("fields") or {"variables_json": exc.message})
             else:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint, g, request
 
 from engine.errors import TaskNotFound
 from engine.tasklist import TaskPage
@@ -31,9 +31,10 @@ MAX_TEXT = 255
 def list_tasks(key: str | None = None, instance_id: str | None = None, name: str | None = None,
                assignee: str | None = None, candidate_group: str | None = None, limit: int = 50,
                offset: int = 0) -> TaskPage:
-    """The tasks the current person may work on (every ready task until sign-in and assignment exist)."""
+    """The tasks the signed-in person may work on (an operator or admin sees every ready task)."""
     return get_engine().task_list(key=key, instance_id=instance_id, name=name, assignee=assignee,
-                                  candidate_group=candidate_group, limit=limit, offset=offset)
+                                  candidate_group=candidate_group, limit=limit, offset=offset,
+                                  user=g.get("user"))
 
 
 def _text(name: str) -> str | None:
@@ -75,13 +76,13 @@ def index():  # type: ignore[no-untyped-def]
 
 @bp.get("/tasks/<task_id>")
 def show(task_id: str):  # type: ignore[no-untyped-def]
-    return get_engine().get_task(task_id_arg(task_id)).to_dict()
+    return get_engine().get_task_for(task_id_arg(task_id), g.user).to_dict()
 
 
 @bp.post("/tasks/<task_id>/complete")
 def complete(task_id: str):  # type: ignore[no-untyped-def]
     variables = variables_of(Fields(json_body()))
-    return get_engine().complete_task(task_id_arg(task_id), variables).to_dict()
+    return get_engine().complete_task(task_id_arg(task_id), variables, user=g.user).to_dict()
 
 
 # ---- OpenAPI ---------------------------------------------------------------------------------------------

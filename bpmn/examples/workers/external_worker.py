@@ -1,11 +1,14 @@
 """An external worker for the topic charge-card (bpmn/examples/external_charge.bpmn), standard library only.
 
-    python bpmn/examples/workers/external_worker.py --url http://127.0.0.1:8080 --topic charge-card
+    BATON_TOKEN=... python bpmn/examples/workers/external_worker.py --url http://127.0.0.1:8080 --topic charge-card
 
 It long-polls Baton's REST API for jobs (up to 30 s per request, answered as soon as a job appears),
 computes ``amount_cents`` and ``receipt`` from the job's ``amount`` and completes the job with them.  A
 job it cannot handle (no amount, or not a positive number) is reported as a failure: Baton retries it
 after ``--retry-timeout`` ms while attempts are left, then makes it an incident.  Ctrl+C stops it.
+
+It signs in with the API token of a user whose role is ``operator`` (``--token``, or ``BATON_TOKEN``):
+``baton users add worker --role operator --no-password`` then ``baton tokens create worker``.
 """
 
 from __future__ import annotations
@@ -21,10 +24,13 @@ import urllib.request
 from typing import Any
 
 
+HEADERS = {"Content-Type": "application/json"}  # main() adds "Authorization: Bearer <token>"
+
+
 def post(url: str, path: str, body: dict[str, Any], timeout: float = 40.0) -> Any:
     """POST JSON to /api/v1/external-tasks<path>; the decoded answer (None for 204 No Content)."""
     request = urllib.request.Request(f"{url}/api/v1/external-tasks{path}", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
+                                     headers=HEADERS, method="POST")
     with urllib.request.urlopen(request, timeout=timeout) as response:
         data = response.read()
     return json.loads(data) if data else None
@@ -63,7 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lock", type=int, default=60_000, help="lock duration in ms")
     parser.add_argument("--retry-timeout", type=int, default=10_000, help="ms before a failed job is retried")
     parser.add_argument("--max-jobs", type=int, default=0, help="stop after this many jobs (0: never)")
+    parser.add_argument("--token", default=os.environ.get("BATON_TOKEN"),
+                        help="API token of an operator (default: $BATON_TOKEN)")
     args = parser.parse_args(argv)
+    if not args.token:
+        parser.error("an API token is needed: --token or BATON_TOKEN (baton tokens create USER)")
+    HEADERS["Authorization"] = f"Bearer {args.token}"
     url = args.url.rstrip("/")
     fetch = {"workerId": args.worker_id, "maxTasks": 5, "asyncResponseTimeout": 30_000,
              "topics": [{"topicName": args.topic, "lockDuration": args.lock}]}
@@ -87,6 +98,8 @@ def guarded(call: Any) -> Any:
     except urllib.error.HTTPError as exc:
         with exc:
             print(f"Baton answered {exc.code}: {exc.read().decode(errors='replace')}", file=sys.stderr, flush=True)
+        if exc.code in (401, 403):  # a wrong or revoked token, or too small a role: trying again cannot help
+            raise SystemExit(2) from exc
     except (urllib.error.URLError, OSError) as exc:
         print(f"cannot reach Baton: {exc}; trying again in 5 s", file=sys.stderr, flush=True)
         time.sleep(5)

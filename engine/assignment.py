@@ -1,0 +1,208 @@
+"""Who works on a user task: assignee, candidate users and groups, claim and unclaim.
+
+When the diagram is parsed, :func:`read_assignment` keeps the user task's
+
+- Camunda 7 attributes ``camunda:assignee``, ``camunda:candidateUsers``, ``camunda:candidateGroups``
+  (comma lists; ``${expr}`` / ``#{expr}`` parts are expressions),
+- Camunda 8 ``<zeebe:assignmentDefinition assignee=... candidateGroups=... candidateUsers=...>``
+  (``=expr`` is an expression),
+
+on the spec as ``assignment`` (a JSON-ready dict of the raw texts).  Expressions are Python (as everywhere in
+Baton), evaluated with the task's variables when the task becomes ready (:func:`resolve`); the name of the
+task's lane is one more candidate group.  An expression that fails gives the text itself as the name, which
+matches nobody: such a task is only visible to operators and admins (never to everyone by mistake).
+
+Who may work on a task (:func:`may_work_on`): an ``operator`` or ``admin`` always; a ``user`` when it is
+assigned to them, or unassigned with them or one of their groups among the candidates, or unassigned with
+no candidates at all.  Claiming makes a task assigned to the claimer; unclaiming gives it back.
+
+:class:`AssignmentMixin` is mixed into :class:`engine.runtime.Engine`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Any, cast
+
+from sqlalchemy import Table, update
+
+from .errors import AccessDenied, TaskClaimed, TaskNotFound
+from .extensions import CAMUNDA, ZEEBE
+from .records import Task
+from .store import queries as q
+from .store.tables import HumanTask
+
+log = logging.getLogger("baton.engine")
+human_tasks = cast(Table, HumanTask.__table__)
+KEYS = ("assignee", "candidate_users", "candidate_groups")
+_CAMUNDA_ATTRS = {"assignee": "assignee", "candidate_users": "candidateUsers",
+                  "candidate_groups": "candidateGroups"}
+_BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+
+
+def read_assignment(node: Any) -> dict[str, str] | None:
+    """The assignment texts of a ``bpmn:userTask`` element (None when it has none)."""
+    found: dict[str, str] = {}
+    for key, attr in _CAMUNDA_ATTRS.items():
+        value = node.get(f"{{{CAMUNDA}}}{attr}")
+        if value and value.strip():
+            found[key] = value.strip()
+    for definition in node.findall(f"{{{_BPMN}}}extensionElements/{{{ZEEBE}}}assignmentDefinition"):
+        for key, attr in _CAMUNDA_ATTRS.items():
+            value = definition.get(attr)
+            if value and value.strip():
+                found.setdefault(key, value.strip())
+    return found or None
+
+
+def _expression(part: str) -> str | None:
+    if (part.startswith("${") or part.startswith("#{")) and part.endswith("}"):
+        return part[2:-1].strip()
+    if part.startswith("="):
+        return part[1:].strip()
+    return None
+
+
+def _split(text: str) -> list[str]:
+    """Comma-separated parts, keeping commas inside ``${...}`` together."""
+    parts, depth, current = [], 0, ""
+    for char in text:
+        depth += char == "{"
+        depth -= char == "}"
+        if char == "," and depth == 0:
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += char
+    parts.append(current.strip())
+    return [p for p in parts if p]
+
+
+def names(text: str | None, evaluate: Callable[[str], Any]) -> list[str]:
+    """The names a text stands for: literal parts as they are, expressions evaluated (a list or a comma list)."""
+    out: list[str] = []
+    text = (text or "").strip()
+    for part in [text] if _expression(text) is not None else _split(text):
+        expr = _expression(part)
+        if expr is None:
+            values: Any = [part]
+        else:
+            try:
+                values = evaluate(expr)
+            except Exception as exc:  # noqa: BLE001 - a broken expression must not stop the instance
+                log.warning("assignment expression %r failed: %s", part, exc)
+                values = [part]
+            if isinstance(values, str):
+                values = _split(values)
+            elif values is None:
+                values = []
+            elif not isinstance(values, list | tuple | set):
+                values = [values]
+        out += [str(v).strip() for v in values if str(v).strip() and str(v).strip() not in out]
+    return out
+
+
+def resolve(task_spec: Any, data: dict[str, Any], evaluate: Callable[[str, dict[str, Any]], Any]) -> dict[str, Any]:
+    """The ``human_tasks`` columns of a task that just became ready (assignee, candidate users and groups)."""
+    texts = getattr(task_spec, "assignment", None) or {}
+    snapshot = dict(data)
+
+    def run(expr: str) -> Any:
+        return evaluate(expr, dict(snapshot))
+
+    assignee = names(texts.get("assignee"), run)
+    groups = names(texts.get("candidate_groups"), run)
+    lane = getattr(task_spec, "lane", None)
+    if lane and lane not in groups:
+        groups.append(lane)
+    return {"assignee": assignee[0] if assignee else None,
+            "candidate_users": names(texts.get("candidate_users"), run) or None,
+            "candidate_groups": groups or None}
+
+
+def may_work_on(user: Any, row: Any) -> bool:
+    """Whether ``user`` (``.name``, ``.role``, ``.groups``) may complete or claim the task ``row``."""
+    if user.role in ("operator", "admin"):
+        return True
+    if row.assignee:
+        return bool(row.assignee == user.name)
+    users, groups = row.candidate_users or [], row.candidate_groups or []
+    if not users and not groups:
+        return True
+    return user.name in users or any(g in groups for g in user.groups)
+
+
+def check_may_work_on(user: Any, row: Any) -> None:
+    """Raise :class:`AccessDenied` (or :class:`TaskClaimed`) when ``user`` may not work on the task."""
+    if may_work_on(user, row):
+        return
+    if row.assignee:
+        raise TaskClaimed(f"task {row.id} is assigned to {row.assignee}", task_id=row.id, assignee=row.assignee)
+    raise AccessDenied(f"task {row.id} is for {_who(row)}; {user.name} is not among them", task_id=row.id)
+
+
+def _who(row: Any) -> str:
+    parts = [f"user {u}" for u in row.candidate_users or []] + [f"group {g}" for g in row.candidate_groups or []]
+    return ", ".join(parts)
+
+
+class AssignmentMixin:
+    """Claim, unclaim and the task list of one person (see the module docstring)."""
+
+    _tx: Any
+    now: Callable[[], dt.datetime]
+    script_engine: Any
+
+    def _assign(self, added: list[dict[str, Any]], ready: dict[str, Any]) -> None:
+        """Fill in the assignment columns of new human-task rows (called where the rows are built)."""
+        evaluate = self.script_engine.environment.evaluate
+        for row in added:
+            task = ready[row["id"]]
+            row.update(resolve(task.task_spec, task.data, evaluate))
+
+    def tasks_for(self, user: Any, instance_id: str | None = None, key: str | None = None, limit: int = 200,
+                  offset: int = 0) -> list[Task]:
+        """The ready tasks ``user`` may work on (every task for an operator or admin), oldest first."""
+        return list(self.task_list(key=key, instance_id=instance_id, limit=limit, offset=offset,  # type: ignore[attr-defined]
+                                   user=user).tasks)
+
+    def get_task_for(self, task_id: str, user: Any) -> Task:
+        """One ready task, if ``user`` may work on it (else :class:`AccessDenied` / :class:`TaskClaimed`)."""
+        with self._tx() as conn:
+            row = self._human_task(conn, task_id)
+            check_may_work_on(user, row)
+            return Task.from_row(row)
+
+    def claim_task(self, task_id: str, user: Any) -> Task:
+        """Assign the task to ``user``; refused when someone else has it or ``user`` is not a candidate."""
+        with self._tx() as conn:
+            row = self._human_task(conn, task_id)
+            if row.assignee != user.name:
+                if row.assignee and user.role not in ("operator", "admin"):
+                    raise TaskClaimed(f"task {task_id} is already claimed by {row.assignee}", task_id=task_id,
+                                      assignee=row.assignee)
+                check_may_work_on(user, row)
+                conn.execute(update(human_tasks).where(human_tasks.c.id == task_id)
+                             .values(assignee=user.name, claimed_at=self.now()))
+            return Task.from_row(self._human_task(conn, task_id))
+
+    def unclaim_task(self, task_id: str, user: Any) -> Task:
+        """Give the task back to its candidates; only its assignee (or an operator / admin) may."""
+        with self._tx() as conn:
+            row = self._human_task(conn, task_id)
+            if row.assignee and row.assignee != user.name and user.role not in ("operator", "admin"):
+                raise AccessDenied(f"task {task_id} is assigned to {row.assignee}; only they or an operator "
+                                   "can unclaim it", task_id=task_id, assignee=row.assignee)
+            conn.execute(update(human_tasks).where(human_tasks.c.id == task_id)
+                         .values(assignee=None, claimed_at=None))
+            return Task.from_row(self._human_task(conn, task_id))
+
+    def _human_task(self, conn: Any, task_id: str) -> Any:
+        """The ready task's row (with its business key); a clear error when it is gone or was completed."""
+        row = q.get_human_task(conn, task_id)
+        if row is None:
+            self._missing_task(conn, task_id)  # type: ignore[attr-defined]  # raises
+            raise TaskNotFound(f"no ready task has id {task_id!r}", task_id=task_id)
+        return row
