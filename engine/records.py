@@ -80,6 +80,7 @@ class Instance(Record):
     updated_at: dt.datetime | None
     ended_at: dt.datetime | None
     tasks: list[Task] = field(default_factory=list)
+    suspended: bool = False
 
     @property
     def current_activity(self) -> str:
@@ -92,7 +93,7 @@ class Instance(Record):
                    definition_id=row.definition_id, business_key=row.business_key, status=row.status,
                    variables=row.variables or {}, active=row.active or [], error=row.error,
                    created_at=as_utc(row.created_at), updated_at=as_utc(row.updated_at),
-                   ended_at=as_utc(row.ended_at), tasks=tasks or [])
+                   ended_at=as_utc(row.ended_at), tasks=tasks or [], suspended=bool(getattr(row, "suspended", False)))
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from . import event_specs, execution
 from .agents import load_config
 from .bpmn_parser import BusinessRuleTaskParser
+from .cockpit import CockpitMixin
 from .config import Settings
 from .errors import (
     BatonError,
@@ -57,11 +58,13 @@ from .serialization import (
 from .store import db
 from .store import job_queries as jq
 from .store import queries as q
+from .suspension import SuspensionMixin
+from .variables import VariablesMixin
 
 log = logging.getLogger("baton.engine")
 
 
-class Engine(IncidentsMixin, EventsMixin):
+class Engine(IncidentsMixin, EventsMixin, CockpitMixin, SuspensionMixin, VariablesMixin):
     """Baton's engine over one database.  Safe to share between threads.
 
     ``clock`` (a callable returning an aware UTC datetime) lets tests drive time: due times, leases,

@@ -24,7 +24,18 @@ def create_app(test_config: dict[str, Any] | None = None, engine: Engine | None 
         engine = Engine(settings)
     app.extensions["baton"] = engine
 
-    from . import api, errors, events, external_tasks, incidents, pages
+    from . import (
+        api,
+        deploy_page,
+        errors,
+        events,
+        external_tasks,
+        incidents,
+        incidents_page,
+        instance_page,
+        pages,
+        processes,
+    )
 
     app.register_blueprint(api.bp)
     app.register_blueprint(external_tasks.bp)
@@ -32,6 +43,10 @@ def create_app(test_config: dict[str, Any] | None = None, engine: Engine | None 
     app.register_blueprint(events.bp)
     app.add_url_rule("/healthz", endpoint="healthz", view_func=api.health)  # for probes that expect it
     app.register_blueprint(pages.bp)
+    app.register_blueprint(processes.bp)
+    app.register_blueprint(deploy_page.bp)
+    app.register_blueprint(instance_page.bp)
+    app.register_blueprint(incidents_page.bp)
     errors.register(app)
     return app
 
