@@ -89,7 +89,7 @@ def _conditions(conn: Connection, f: InstanceFilter) -> list[Any]:
     if f.variable:
         name, value = f.variable
         if conn.dialect.name == "postgresql":
-            where.append(c.variables.op("->")(literal(name, String)) == cast(json.dumps(value), JSONB))
+            where.append(c.variables.op("->")(literal(name, String)) == cast(literal(json.dumps(value), String), JSONB))
         else:  # SQLite's json_extract gives SQL values: numbers, text, 1/0 for booleans, NULL for null
             path = "$." + json.dumps(name)
             extracted = func.json_extract(type_coerce(c.variables, String), path)
