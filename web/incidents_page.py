@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, redirect, render_template, request, url_for
 
 from engine.errors import BatonError
@@ -68,5 +70,5 @@ def retry():  # type: ignore[no-untyped-def]
             status = status_for(exc)
     if errors:
         return _page(retried=done, errors=errors, status=status if not done else 200)
-    back = {k: v for k, v in request.args.items() if k in ("topic", "key", "all")}
+    back: dict[str, Any] = {k: v for k, v in request.args.items() if k in ("topic", "key", "all")}
     return redirect(url_for("incidents_page.incidents", retried=done, **back))
