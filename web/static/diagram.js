@@ -61,7 +61,10 @@
       .then(function (xml) { return viewer.importXML(xml); })
       .then(function () {
         if (msg) { msg.remove(); }
-        viewer.get("canvas").zoom("fit-viewport", "auto");
+        var canvas = viewer.get("canvas");
+        canvas.zoom("fit-viewport", "auto");
+        var box = canvas.viewbox(), pad = Math.max(box.width, box.height) * 0.04;  // room for labels and badges
+        canvas.viewbox({ x: box.x - pad, y: box.y - pad, width: box.width + 2 * pad, height: box.height + 2 * pad });
         apply(viewer, container);
         document.addEventListener("baton:refreshed", function () { apply(viewer, container); });
       })
