@@ -8,6 +8,7 @@ screenshots of every page at 1366x768 in ``test-artifacts/`` (``ops-*.png``).
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import threading
 import time
@@ -29,7 +30,10 @@ ADMIN = ("admin", "admin-password")
 def ops_site(tmp_path_factory, sqlite_template):
     """The real server on a free port over SQLite, with its engine (to start instances and fail jobs)."""
     if not VIEWER.exists():
-        pytest.fail(f"bpmn-js is missing at {VIEWER}: run scripts/setup.sh (npm ci copies it there)")
+        message = f"bpmn-js is missing at {VIEWER}: run scripts/setup.sh (npm ci copies it there)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
     path = tmp_path_factory.mktemp("browser-ops") / "baton.db"
     shutil.copy(sqlite_template, path)
     engine = Engine(Settings(database_url=f"sqlite:///{path}", script_timeout=2.0, auto_migrate=False))

@@ -13,8 +13,11 @@ import re
 import time
 from html import unescape
 
+import pytest
 from conftest import EXAMPLES
 from helpers import chain, process_xml, service_task, user_task
+
+from web.processes import VIEWER
 
 
 def text(html: str) -> str:
@@ -128,3 +131,22 @@ def test_deploy_refuses_no_file_and_other_file_types(engine, client):
     garbage = upload(client, ("x.bpmn", b"\x00\xff not xml"))
     assert garbage.status_code == 422 and "x.bpmn" in text(garbage.get_data(as_text=True))
     assert engine.definitions() == []
+
+
+def test_without_bpmn_js_the_page_says_how_to_install_it_and_shows_the_rest(engine, app, client):
+    engine.deploy([EXAMPLES])
+    engine.start("approval", {"amount": 500})
+    app.jinja_env.globals["viewer_available"] = lambda: False  # a checkout where scripts/setup.sh has not run
+    html = client.get("/processes/approval").get_data(as_text=True)
+    assert "The diagram viewer (bpmn-js) is not installed." in text(html) and "npm ci" in html
+    assert "bpmn-navigated-viewer" not in html and 'data-element="Task_Review"' in html
+    assert 'href="/processes/approval/xml?version=1"' in html  # the XML is still one click away
+
+
+def test_bpmn_js_is_served_from_our_static_files(client):
+    if not VIEWER.exists():
+        pytest.skip("bpmn-js not installed (scripts/setup.sh copies it)")
+    with client.get("/static/vendor/bpmn-js/bpmn-navigated-viewer.production.min.js") as resp:
+        assert resp.status_code == 200 and b"BpmnJS" in resp.data
+    with client.get("/static/vendor/bpmn-js/assets/bpmn-js.css") as css:
+        assert css.status_code == 200
