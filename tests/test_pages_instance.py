@@ -191,3 +191,30 @@ def test_retry_an_incident_from_the_instance_page(engine, client):
     [job] = engine.claim_jobs("w", ["pay"])
     assert job.variables["card"] == "4242"
     assert client.post(f"/instances/{inst.id}/incidents/{incident.id}/retry").status_code == 409
+
+
+@pytest.mark.parametrize("method, url, data", [
+    ("get", "/instances?started_to=9999-12-31&started_from=0001-01-01", None),
+    ("get", "/instances?started_from=2026-13-01", None),
+    ("get", "/instances?variable=amount%3D1" + "0" * 40, None),
+    ("get", "/instances?variable=amount%3DNaN", None),
+    ("get", "/instances?variable=amount%3D%7B%22a%22%3A%5B1%5D%7D", None),
+    ("get", "/instances?variable=%C3%A9t%C3%A9%3D1&version=99999999999", None),
+    ("get", "/instances/%00/live", None),
+    ("get", "/processes/%00", None),
+    ("get", "/processes/x/xml?version=99999999999", None),
+    ("get", "/incidents?retried=x&all=maybe", None),
+    ("post", "/instances/{id}/variables", {"var.": "1"}),
+    ("post", "/instances/{id}/variables", {"var.amount": "NaN", "confirmed": "yes"}),
+    ("post", "/instances/{id}/variables", {"var.amount": "1" + "0" * 40, "confirmed": "yes"}),
+    ("post", "/instances/{id}/variables", {"var.amount": "x" * 100_001}),
+    ("post", "/instances/{id}/message", {"name": "\x00"}),
+    ("post", "/instances/{id}/incidents/%00/retry", {}),
+    ("post", "/instances/{id}/retry", {"variables": "{}"}),
+    ("post", "/incidents/retry", {"incident": "\x00", "variables": "5"}),
+])
+def test_bad_input_never_gives_a_500(engine, client, method, url, data):
+    engine.deploy([EXAMPLES])
+    inst = engine.start("approval", {"amount": 500})
+    resp = getattr(client, method)(url.replace("{id}", inst.id), data=data)
+    assert resp.status_code < 500, resp.get_data(as_text=True)[:400]

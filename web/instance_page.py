@@ -50,15 +50,24 @@ def parse_value(text: str) -> Any:
     """A value typed in the form: JSON when it parses (``250``, ``true``, ``"250"``, ``{...}``), else text."""
     text = text.strip()
     try:
-        return json.loads(text)
+        value = json.loads(text, parse_constant=_no_constant)
     except ValueError:
         return text
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
+        return float(value)  # no database stores a wider integer
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")  # NaN and Infinity stay text
 
 
 def _form_text(name: str) -> str:
     value = request.form.get(name, "")
     if len(value) > MAX_FIELD:
         raise RequestError(f"'{name}' is longer than {MAX_FIELD} characters", field=name)
+    if "\x00" in value:  # no database column can hold it
+        raise RequestError(f"'{name}' contains a NUL character", field=name)
     return value
 
 

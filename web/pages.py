@@ -134,7 +134,7 @@ def _filters(notices: list[str]) -> tuple[InstanceFilter, dict[str, Any]]:
         notices.append(f"Version “{version_text}” is not a number and was ignored.")
     started_from, started_to = _date_arg("started_from", notices), _date_arg("started_to", notices)
     if started_to is not None and len(_text_arg("started_to") or "") <= 10:
-        started_to += dt.timedelta(days=1)  # a day "to" includes the whole day
+        started_to = started_to + dt.timedelta(days=1) if started_to.year < dt.MAXYEAR else None  # the whole day
     variable_text, variable = _text_arg("variable"), None
     if variable_text:
         name, sep, value = variable_text.partition("=")
