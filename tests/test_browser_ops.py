@@ -211,3 +211,16 @@ def test_screenshots_of_processes_heatmap_and_filtered_instances(page, ops_site)
     page.goto(f"{site['url']}/instances?key=approval&status=waiting&started_from={dt.date.today()}")
     assert page.locator('input[name="started_from"]').count() == 1
     shot(page, "instances-filtered")
+
+
+def test_the_instance_list_refreshes_itself(page, ops_site):
+    site, engine = ops_site, ops_site["engine"]
+    engine.deploy([EXAMPLES / "approval.bpmn"])
+    sign_in(page, site)
+    page.goto(f"{site['url']}/instances?key=approval")
+    page.evaluate("window.__not_reloaded = true")
+    before = int(page.locator('a.count[data-status="waiting"] b').inner_text())
+    new = engine.start("approval", {"amount": 999}, business_key="PO-999")
+    page.wait_for_selector(f'tr[data-instance="{new.id}"]', timeout=20_000)
+    assert int(page.locator('a.count[data-status="waiting"] b').inner_text()) == before + 1
+    assert page.evaluate("window.__not_reloaded") is True

@@ -85,3 +85,20 @@ def test_refused_retries(engine, client):
     partly = client.post("/incidents/retry", data={"incident": [one, "nope"]})
     assert partly.status_code == 200 and "Retried 1 incident" in text(partly.get_data(as_text=True))
     assert len(engine.incidents()) == len(ids) - 1
+
+
+def test_a_user_without_the_operator_role_sees_no_retry_controls(engine, app, client):
+    from flask import g
+
+    setup_incidents(engine)
+
+    @app.before_request
+    def as_plain_user():  # what the auth branch's sign-in sets for a `user`-role account
+        g.user = type("User", (), {"name": "alice", "role": "user", "groups": []})()
+
+    html = client.get("/incidents").get_data(as_text=True)
+    assert len(rows(html)) == 3 and "Retry selected" not in html and 'type="checkbox" name="incident"' not in html
+    assert ">Deploy</a>" not in html
+    inst = engine.incidents()[0].instance_id
+    page = client.get(f"/instances/{inst}").get_data(as_text=True)
+    assert "HTTP" in page and ">Retry</button>" not in page and "Cancel instance" not in page

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, render_template, request
+from flask import Blueprint, Flask, Response, g, render_template, request
 from markupsafe import Markup
 
 from engine.cockpit import ElementStats
@@ -32,6 +32,22 @@ def _setup(state: Any) -> None:
     if "csrf_field" not in app.jinja_env.globals:
         app.jinja_env.globals["csrf_field"] = lambda: Markup("")
     app.jinja_env.globals["viewer_available"] = VIEWER.exists
+    app.jinja_env.globals["may"] = may
+
+
+ROLES = ("user", "operator", "admin")
+
+
+def may(role: str) -> bool:
+    """Whether the signed-in user has at least ``role`` (pages hide what the access policy would refuse).
+
+    Without sign-in (``g.user`` unset, before the auth branch) everything is shown; the policy decides anyway.
+    """
+    user = getattr(g, "user", None)
+    if user is None:
+        return True
+    have = getattr(user, "role", None)
+    return have in ROLES and ROLES.index(have) >= ROLES.index(role)
 
 
 @bp.app_template_filter("seconds")
