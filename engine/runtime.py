@@ -30,6 +30,7 @@ from . import compensation, event_specs, execution, forms
 from .agents import load_config
 from .assignment import AssignmentMixin, check_may_work_on
 from .bpmn_parser import BusinessRuleTaskParser
+from .cockpit import CockpitMixin
 from .config import Settings
 from .errors import (
     BatonError,
@@ -70,7 +71,7 @@ log = logging.getLogger("baton.engine")
 
 
 class Engine(SuspensionMixin, VariablesMixin, SearchMixin, IncidentsMixin, EventsMixin, TasklistMixin,
-             MetricsMixin, UsersMixin, AssignmentMixin):
+             MetricsMixin, UsersMixin, AssignmentMixin, CockpitMixin):
     """Baton's engine over one database.  Safe to share between threads.
 
     ``clock`` (a callable returning an aware UTC datetime) lets tests drive time: due times, leases,

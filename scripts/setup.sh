@@ -49,3 +49,28 @@ if [ $want_test = 1 ] && ! command -v chromium >/dev/null; then
   say "installing Debian's chromium for the browser tests"
   apt_install chromium || echo "warning: chromium could not be installed; browser tests will skip (and fail in CI)" >&2
 fi
+
+# bpmn-js (from the npm registry, pinned in package-lock.json) draws the diagrams of the cockpit pages;
+# it is copied into our static files (web/static/vendor/bpmn-js, not committed) and never loaded from a CDN.
+vendor=web/static/vendor/bpmn-js
+npm_stamp="node_modules/.baton-installed"
+npm_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
+if ! command -v npm >/dev/null; then
+  say "npm missing: installing Debian's npm for bpmn-js"
+  apt_install npm || echo "warning: npm could not be installed; the cockpit will show diagrams as missing" >&2
+fi
+if command -v npm >/dev/null; then
+  if [ ! -f "$npm_stamp" ] || [ "$(cat "$npm_stamp")" != "$npm_sum" ]; then
+    say "installing bpmn-js with npm ci"
+    npm ci --no-audit --no-fund --loglevel=error
+    echo "$npm_sum" > "$npm_stamp"
+  fi
+  dist=node_modules/bpmn-js/dist
+  if [ ! -f "$vendor/bpmn-navigated-viewer.production.min.js" ] \
+     || ! cmp -s "$dist/bpmn-navigated-viewer.production.min.js" "$vendor/bpmn-navigated-viewer.production.min.js"; then
+    say "copying bpmn-js to $vendor"
+    rm -rf "$vendor" && mkdir -p "$vendor"
+    cp "$dist/bpmn-navigated-viewer.production.min.js" "$vendor/"
+    cp -r "$dist/assets" "$vendor/assets"
+  fi
+fi

@@ -29,12 +29,16 @@ def create_app(test_config: dict[str, Any] | None = None, engine: Engine | None 
         auth,
         claims,
         dashboard,
+        deploy_page,
         errors,
         events,
         external_tasks,
         incidents,
+        incidents_page,
+        instance_page,
         metrics,
         pages,
+        processes,
         tasklist,
         tasks,
     )
@@ -58,6 +62,10 @@ def create_app(test_config: dict[str, Any] | None = None, engine: Engine | None 
     app.register_blueprint(tasklist.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(metrics.bp)
+    app.register_blueprint(processes.bp)
+    app.register_blueprint(deploy_page.bp)
+    app.register_blueprint(instance_page.bp)
+    app.register_blueprint(incidents_page.bp)
     errors.register(app)
     return app
 

@@ -15,6 +15,7 @@ from markupsafe import Markup, escape
 
 from engine.errors import InstanceNotFound
 from engine.execution import STATUSES
+from engine.search import InstanceFilter
 
 from . import get_engine
 
@@ -103,27 +104,66 @@ def duration(start: dt.datetime | None, end: dt.datetime | None) -> str:
     return f"{hours} h {minutes} min" if hours else f"{minutes} min {sec} s"
 
 
-@bp.get("/instances")
-def instances():  # type: ignore[no-untyped-def]
+def _date_arg(name: str, notices: list[str]) -> dt.datetime | None:
+    """``YYYY-MM-DD`` (or with a time, ``YYYY-MM-DDTHH:MM``) in UTC; anything else is ignored with a notice."""
+    raw = _text_arg(name)
+    if raw is None:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        notices.append(f"“{raw}” is not a date (YYYY-MM-DD); the {name.replace('_', ' ')} filter was ignored.")
+        return None
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+
+
+def _filters(notices: list[str]) -> tuple[InstanceFilter, dict[str, Any]]:
+    """The instance list's filters from the query string; a bad one is ignored with a notice, never a 500."""
     status, key, business_key = _text_arg("status"), _text_arg("key"), _text_arg("business_key")
-    page = _page_arg()
-    notices = []
     if status is not None and status not in STATUSES:
         notices.append(f"Unknown status “{status}” was ignored; choose one of: {', '.join(STATUSES)}.")
         status = None
+    version_text = _text_arg("version")
+    version = int(version_text) if version_text and version_text.isdigit() and int(version_text) < 2**31 else None
+    if version_text and version is None:
+        notices.append(f"Version “{version_text}” is not a number and was ignored.")
+    started_from, started_to = _date_arg("started_from", notices), _date_arg("started_to", notices)
+    if started_to is not None and len(_text_arg("started_to") or "") <= 10:
+        started_to = started_to + dt.timedelta(days=1) if started_to.year < dt.MAXYEAR else None  # the whole day
+    variable_text, variable = _text_arg("variable"), None
+    if variable_text:
+        name, sep, value = variable_text.partition("=")
+        if sep and name.strip().isidentifier():
+            from .instance_page import parse_value
+
+            variable = (name.strip(), parse_value(value))
+        else:
+            notices.append(f"“{variable_text}” is not name=value; the variable filter was ignored.")
+            variable_text = None
+    shown = {"status": status, "key": key, "version": version, "business_key": business_key,
+             "started_from": _text_arg("started_from") if started_from else None,
+             "started_to": _text_arg("started_to") if started_to else None, "variable": variable_text}
+    found = InstanceFilter(status=status, key=key, version=version, business_key=business_key,
+                           started_after=started_from, started_before=started_to,
+                           variables=dict([variable]) if variable else {})
+    return found, shown
+
+
+@bp.get("/instances")
+def instances():  # type: ignore[no-untyped-def]
+    page = _page_arg()
+    notices: list[str] = []
+    query, filters = _filters(notices)
     eng = get_engine()
-    rows = eng.instances(status=status, key=key, business_key=business_key, limit=PAGE_SIZE + 1,
-                         offset=(page - 1) * PAGE_SIZE)
+    found = eng.search_instances(query, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    rows, total = found.items, found.total
     counts = eng.count_by_status()
     names = {d.key: d.name for d in eng.definitions(latest_only=True)}
-    total = None  # known from the per-status counts unless a process or business key narrows the list
-    if key is None and business_key is None:
-        total = counts.get(status, 0) if status else sum(counts.values())
-    filters = {"status": status, "key": key, "business_key": business_key}
+    key = filters["key"]
     return render_template(
-        "instances.html", instances=rows[:PAGE_SIZE], has_next=len(rows) > PAGE_SIZE, page=page,
+        "instances.html", instances=rows, has_next=page * PAGE_SIZE < total, page=page,
         page_size=PAGE_SIZE, total=total, pages=-(-total // PAGE_SIZE) if total else None,
-        filters=filters, filtered=any(filters.values()), statuses=STATUSES, counts=counts,
+        filters=filters, filtered=any(v is not None for v in filters.values()), statuses=STATUSES, counts=counts,
         all_count=sum(counts.values()), names=names, keys=sorted(set(names) | ({key} if key else set())),
         notices=notices,
     )
@@ -133,6 +173,6 @@ def instances():  # type: ignore[no-untyped-def]
 def instance(instance_id: str):  # type: ignore[no-untyped-def]
     if "\x00" in instance_id:  # no stored id holds one, and PostgreSQL refuses it in a query
         raise InstanceNotFound(f"no instance has id {instance_id!r}", instance_id=instance_id)
-    eng = get_engine()
-    inst = eng.get_instance(instance_id)
-    return render_template("instance.html", instance=inst, history=eng.history(inst.id))
+    from .instance_page import render
+
+    return render(instance_id)

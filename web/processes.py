@@ -1,0 +1,136 @@
+"""Process pages: every deployed process with its versions, and one version's diagram with figures.
+
+``GET /processes``                    the processes, their versions (drawings marked) and instance counts
+``GET /processes/<key>?version=N``    the diagram drawn by bpmn-js with, on each element, how many instances
+                                      wait there and how many open incidents it has; a heatmap of the average
+                                      time spent per element, and the same figures as a table
+``GET /processes/<key>/xml?version=N``  the BPMN XML the diagram is drawn from
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Flask, Response, g, render_template, request
+from markupsafe import Markup
+
+from engine.cockpit import ElementStats
+
+from . import get_engine
+from .errors import RequestError
+
+bp = Blueprint("processes", __name__)
+VIEWER = Path(__file__).parent / "static" / "vendor" / "bpmn-js" / "bpmn-navigated-viewer.production.min.js"
+HEAT_LEVELS = 5  # classes heat-0 (fastest) .. heat-4 (slowest)
+
+
+@bp.record_once
+def _setup(state: Any) -> None:
+    app: Flask = state.app
+    # auth adds the real csrf_field; until then forms call this no-op (see the web contract)
+    if "csrf_field" not in app.jinja_env.globals:
+        app.jinja_env.globals["csrf_field"] = lambda: Markup("")
+    app.jinja_env.globals["viewer_available"] = VIEWER.exists
+    app.jinja_env.globals["may"] = may
+
+
+ROLES = ("user", "operator", "admin")
+
+
+def may(role: str) -> bool:
+    """Whether the signed-in user has at least ``role`` (pages hide what the access policy would refuse).
+
+    Without sign-in (``g.user`` unset, before the auth branch) everything is shown; the policy decides anyway.
+    """
+    user = getattr(g, "user", None)
+    if user is None:
+        return True
+    have = getattr(user, "role", None)
+    return have in ROLES and ROLES.index(have) >= ROLES.index(role)
+
+
+@bp.app_template_filter("seconds")
+def seconds(value: float | None) -> str:
+    """A duration in seconds, readable: "850 ms", "4.2 s", "3 min 5 s", "2 h 10 min", "3 d 4 h"."""
+    if value is None:
+        return ""
+    if value < 1:
+        return f"{value * 1000:.0f} ms"
+    if value < 60:
+        return f"{value:.1f} s"
+    minutes, sec = divmod(int(value), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days} d {hours} h"
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min {sec} s"
+
+
+def version_arg() -> int | None:
+    """``?version=N``: a positive number, or none; anything else is a 400 naming the parameter."""
+    raw = request.args.get("version", "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or not 0 < int(raw) < 2**31:
+        raise RequestError(f"'version' must be a positive whole number, not {raw[:40]!r}", field="version")
+    return int(raw)
+
+
+def _key(key: str) -> str:
+    if "\x00" in key or len(key) > 255:
+        raise RequestError("this process key is not valid", field="key")
+    return key
+
+
+@bp.get("/processes")
+def processes():  # type: ignore[no-untyped-def]
+    eng = get_engine()
+    grouped: dict[str, list[Any]] = {}
+    for d in sorted(eng.definitions(), key=lambda d: (d.key, -d.version)):
+        grouped.setdefault(d.key, []).append(d)
+    return render_template("processes.html", processes=grouped, counts=eng.process_counts())
+
+
+def heat_level(avg: float | None, slowest: float) -> int | None:
+    """Which of the heat classes an element's average time falls in (relative to the slowest element)."""
+    if avg is None or slowest <= 0:
+        return None
+    return min(int(avg / slowest * HEAT_LEVELS), HEAT_LEVELS - 1)
+
+
+def diagram_state(stats: dict[str, ElementStats]) -> dict[str, Any]:
+    """Markers and badges for the diagram script: heat classes, waiting and incident counts per element."""
+    slowest = max((s.avg_seconds or 0.0 for s in stats.values()), default=0.0)
+    markers: dict[str, list[str]] = {}
+    badges = []
+    for s in stats.values():
+        level = heat_level(s.avg_seconds, slowest)
+        if level is not None:
+            markers.setdefault(s.element_id, []).append(f"heat-{level}")
+        if s.waiting:
+            badges.append({"id": s.element_id, "text": str(s.waiting), "cls": "badge-waiting",
+                           "title": f"{s.waiting} instance(s) waiting here"})
+        if s.incidents:
+            badges.append({"id": s.element_id, "text": str(s.incidents), "cls": "badge-incident",
+                           "title": f"{s.incidents} open incident(s)"})
+    return {"markers": markers, "badges": badges}
+
+
+@bp.get("/processes/<key>")
+def process(key: str):  # type: ignore[no-untyped-def]
+    eng = get_engine()
+    definition = eng.get_definition(_key(key), version_arg())
+    versions = eng.definitions(key=key)
+    stats = eng.element_stats(definition.id)
+    rows = sorted(stats.values(), key=lambda s: (-(s.avg_seconds or -1), s.element_id))
+    slowest = max((s.avg_seconds or 0.0 for s in stats.values()), default=0.0)
+    return render_template("process.html", definition=definition, versions=sorted(versions, key=lambda d: -d.version),
+                           stats=rows, state=diagram_state(stats), slowest=slowest,
+                           heat={s.element_id: heat_level(s.avg_seconds, slowest) for s in rows})
+
+
+@bp.get("/processes/<key>/xml")
+def process_xml(key: str):  # type: ignore[no-untyped-def]
+    xml = get_engine().definition_xml(_key(key), version_arg())
+    return Response(xml, mimetype="application/xml")
