@@ -261,6 +261,7 @@ def test_log_in_and_log_out(page, site):
 
 def test_a_user_account_is_refused_the_deploy_page(page, site):
     login(page, site["url"], "alice", "alice-password")
+    page.goto(f"{site['url']}/instances")
     assert page.locator("table.instances tbody tr").count() == 4, "a user may read the instances"
     resp = page.goto(f"{site['url']}/deploy")
     assert resp.status == 403

@@ -15,7 +15,7 @@ import time
 
 import pytest
 from conftest import EXAMPLES
-from test_browser import ARTIFACTS, VIEWPORT, browser, chromium_path  # noqa: F401  (fixtures)
+from test_browser import ARTIFACTS, VIEWPORT, browser, chromium_path, login  # noqa: F401  (fixtures)
 from werkzeug.serving import make_server
 
 from engine import Engine, Settings
@@ -37,7 +37,8 @@ def ops_site(tmp_path_factory, sqlite_template):
     path = tmp_path_factory.mktemp("browser-ops") / "baton.db"
     shutil.copy(sqlite_template, path)
     engine = Engine(Settings(database_url=f"sqlite:///{path}", script_timeout=2.0, auto_migrate=False))
-    server = make_server("127.0.0.1", 0, create_app(engine=engine), threaded=True)
+    engine.add_user(*ADMIN[:1], "admin", ADMIN[1])
+    server = make_server("127.0.0.1", 0, create_app({"SECRET_KEY": "browser tests"}, engine=engine), threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="baton-ops-server", daemon=True)
     thread.start()
     try:
@@ -60,13 +61,7 @@ def page(browser):  # noqa: F811
 
 
 def sign_in(page, site) -> None:
-    """Fill the login form when the site has one (after the auth branch); without sign-in, do nothing."""
-    page.goto(f"{site['url']}/")
-    if page.locator('input[type="password"]').count():
-        page.fill('input[name="username"], input[name="name"]', ADMIN[0])
-        page.fill('input[type="password"]', ADMIN[1])
-        page.locator('form button[type="submit"]').first.click()
-        page.wait_for_load_state()
+    login(page, site["url"], *ADMIN)
 
 
 def shot(page, name: str) -> None:

@@ -9,22 +9,14 @@ from __future__ import annotations
 
 import pytest
 from helpers import chain, process_xml, service_task
-from test_browser import ARTIFACTS, VIEWPORT, browser, chromium_path, fits_the_screen, site  # noqa: F401
+from test_browser import ARTIFACTS, VIEWPORT, browser, chromium_path, fits_the_screen, login, site  # noqa: F401
 from test_forms import SCHEMA, form_task, schema_task, spiff_xml
 
 pytestmark = pytest.mark.browser
 
 
 def sign_in(page, site) -> None:  # noqa: F811
-    """Fill the login form when the site asks for one (once sign-in exists); otherwise do nothing."""
-    page.goto(f"{site['url']}/")
-    password = page.locator('input[type="password"]')
-    if password.count() == 0:
-        return
-    page.locator('input[name="username"], input[name="name"], input[type="text"]').first.fill("admin")
-    password.fill("admin-password")
-    page.locator('button[type="submit"], input[type="submit"]').first.click()
-    page.wait_for_load_state()
+    login(page, site["url"])
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from conftest import EXAMPLES
 
-from engine.search import InstanceFilter
 from engine.errors import InvalidStateError, VariableError
+from engine.search import InstanceFilter
 
 
 def test_set_variables_reaches_every_parallel_path(engine):
