@@ -142,6 +142,13 @@ def test_serve_answers_health_and_lists_instances(db_url, tmp_path):
                     time.sleep(0.2)
             assert health["status"] == "ok"
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/instances", timeout=5) as resp:
+                assert resp.status == 200 and b"Sign in" in resp.read()  # the pages ask who you are first
+            subprocess.run([BATON, "users", "ensure-admin"], env=env, cwd=tmp_path, capture_output=True, check=True)
+            token = subprocess.run([BATON, "tokens", "create", "admin", "--name", "test"], env=env, cwd=tmp_path,
+                                   capture_output=True, text=True, check=True).stdout.split()[-1]
+            ask = urllib.request.Request(f"http://127.0.0.1:{port}/instances",
+                                         headers={"Authorization": f"Bearer {token}"})
+            with urllib.request.urlopen(ask, timeout=5) as resp:
                 assert resp.status == 200 and b"Process instances" in resp.read()
         finally:
             proc.terminate()

@@ -8,7 +8,7 @@ database serves the same numbers.  The dashboard page shows the same figures.  S
 from __future__ import annotations
 
 import pytest
-from conftest import EXAMPLES
+from conftest import EXAMPLES, bearer
 from helpers import chain, process_xml, script, service_task, user_task
 from prometheus_client.parser import text_string_to_metric_families
 from test_timers import catch_process
@@ -111,7 +111,9 @@ def test_every_node_serves_the_same_figures(client, activity, settings, clock):
     other = Engine(settings, clock=clock)  # a second process over the same database
     try:
         first = scrape(client)
-        second = scrape(create_app(engine=other).test_client())
+        second_client = create_app({"SECRET_KEY": "metrics test"}, engine=other).test_client()
+        second_client.environ_base["HTTP_AUTHORIZATION"] = bearer(other, "operator")["Authorization"]
+        second = scrape(second_client)
     finally:
         other.close()
     assert first == second
