@@ -105,8 +105,21 @@ def test_deploy_by_upload_start_and_see_the_instance_on_the_diagram(page, ops_si
     shot(page, "deploy-success")
     assert {d.key for d in engine.definitions()} == {"approval", "external_charge"}
 
-    inst = engine.start("approval", {"amount": 500, "requester": "ann"}, business_key="PO-500")
-    page.locator('[data-deployed="approval"] a').click()
+    page.locator('[data-deployed="approval"] a').click()  # the process page, with its start form
+    diagram_drawn(page)
+    page.locator("details.start-instance summary").click()
+    page.fill('.start-instance input[name="business_key"]', "PO-500")
+    page.fill('.start-instance textarea[name="variables"]', '{"amount": 500, "requester": ann}')
+    page.locator(".start-instance button[type=submit]").click()
+    assert "not JSON" in page.locator(".start-instance .form-error").inner_text()  # kept, with the reason
+    shot(page, "process-start-error")
+    page.fill('.start-instance textarea[name="variables"]', '{"amount": 500, "requester": "ann"}')
+    page.locator(".start-instance button[type=submit]").click()
+    page.wait_for_url("**/instances/*")
+    [inst] = engine.instances(key="approval")
+    assert inst.business_key == "PO-500" and inst.variables["requester"] == "ann" and inst.id in page.url
+    diagram_drawn(page)
+    page.goto(f"{site['url']}/processes/approval")
     diagram_drawn(page)
     assert page.locator('g.djs-overlay-container .badge-waiting, .djs-overlays .badge-waiting').first.inner_text() == "1"
     page.goto(f"{site['url']}/instances/{inst.id}")

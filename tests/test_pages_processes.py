@@ -150,3 +150,15 @@ def test_bpmn_js_is_served_from_our_static_files(client):
         assert resp.status_code == 200 and b"BpmnJS" in resp.data
     with client.get("/static/vendor/bpmn-js/assets/bpmn-js.css") as css:
         assert css.status_code == 200
+
+
+def test_a_process_is_started_from_its_page_with_variables_and_business_key(client, client_as, engine):
+    engine.deploy([EXAMPLES / "approval.bpmn"])
+    bad = client.post("/processes/approval/start", data={"business_key": "PO-9", "variables": "[1, 2]"})
+    assert bad.status_code == 400 and "must be a JSON object" in bad.get_data(as_text=True)
+    assert engine.instances(key="approval") == []
+    person = client_as("user", ["sales"])
+    done = person.post("/processes/approval/start", data={"business_key": "PO-9", "variables": '{"amount": 5}'})
+    [inst] = engine.instances(key="approval")
+    assert done.status_code == 302 and done.headers["Location"].endswith(f"/instances/{inst.id}")
+    assert inst.business_key == "PO-9" and inst.status == "completed" and inst.variables["approved"] is True

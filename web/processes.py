@@ -9,13 +9,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, g, render_template, request
+from flask import Blueprint, Flask, Response, g, redirect, render_template, request, url_for
 from markupsafe import Markup
 
 from engine.cockpit import ElementStats
+from engine.errors import VariableError
 
 from . import get_engine
 from .errors import RequestError
@@ -118,7 +120,7 @@ def diagram_state(stats: dict[str, ElementStats]) -> dict[str, Any]:
 
 
 @bp.get("/processes/<key>")
-def process(key: str):  # type: ignore[no-untyped-def]
+def process(key: str, start: dict[str, Any] | None = None, status: int = 200):  # type: ignore[no-untyped-def]
     eng = get_engine()
     definition = eng.get_definition(_key(key), version_arg())
     versions = eng.definitions(key=key)
@@ -127,7 +129,29 @@ def process(key: str):  # type: ignore[no-untyped-def]
     slowest = max((s.avg_seconds or 0.0 for s in stats.values()), default=0.0)
     return render_template("process.html", definition=definition, versions=sorted(versions, key=lambda d: -d.version),
                            stats=rows, state=diagram_state(stats), slowest=slowest,
-                           heat={s.element_id: heat_level(s.avg_seconds, slowest) for s in rows})
+                           heat={s.element_id: heat_level(s.avg_seconds, slowest) for s in rows},
+                           start=start or {}), status
+
+
+@bp.post("/processes/<key>/start")
+def start(key: str):  # type: ignore[no-untyped-def]
+    """Start an instance of this version from the form on the process page; bad variables show the page again."""
+    business_key = (request.form.get("business_key") or "").strip()[:255] or None
+    text = (request.form.get("variables") or "").strip()
+    entered = {"business_key": business_key or "", "variables": text}
+    try:
+        variables = json.loads(text) if text else {}
+    except ValueError as exc:
+        return process(key, {**entered, "error": f"The variables are not JSON: {exc}"}, 400)
+    if not isinstance(variables, dict):
+        return process(key, {**entered, "error": 'The variables must be a JSON object, like {"amount": 250}.'}, 400)
+    eng = get_engine()
+    definition = eng.get_definition(_key(key), version_arg())
+    try:
+        inst = eng.start(definition.key, variables=variables, business_key=business_key, version=definition.version)
+    except VariableError as exc:
+        return process(key, {**entered, "error": str(exc)}, 400)
+    return redirect(url_for("pages.instance", instance_id=inst.id))
 
 
 @bp.get("/processes/<key>/xml")
