@@ -14,23 +14,9 @@ from engine.execution import STATUSES
 
 from . import get_engine
 from .charts import bar_chart, line_chart
+from .formatting import human_seconds
 
 bp = Blueprint("dashboard", __name__)
-
-
-@bp.app_template_filter("seconds")
-def seconds(value: float) -> str:
-    """A duration for people: ``0.35 s``, ``12 s``, ``4 min 10 s``, ``3 h 5 min``, ``2 d 4 h``."""
-    if value < 10:
-        return f"{value:.2f} s" if value < 1 else f"{value:.1f} s"
-    if value < 60:
-        return f"{value:.0f} s"
-    minutes, sec = divmod(int(value), 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    if days:
-        return f"{days} d {hours} h"
-    return f"{hours} h {minutes} min" if hours else f"{minutes} min {sec} s"
 
 
 def figures() -> dict[str, object]:
@@ -54,7 +40,7 @@ def figures() -> dict[str, object]:
         "incident_chart": bar_chart(incident_rows, width=560, label_width=220) if incident_rows else None,
         "slowest": slowest,
         "slow_chart": bar_chart(slow_rows, mark="p95", width=560, label_width=220) if slow_rows else None,
-        "seconds": seconds,
+        "seconds": human_seconds,
     }
 
 

@@ -18,6 +18,7 @@ from engine.execution import STATUSES
 from engine.search import InstanceFilter
 
 from . import get_engine
+from .formatting import human_seconds
 
 bp = Blueprint("pages", __name__)
 PAGE_SIZE = 50
@@ -93,15 +94,12 @@ def event_details(details: dict[str, Any] | None) -> list[tuple[str, str]]:
 def duration(start: dt.datetime | None, end: dt.datetime | None) -> str:
     if not start or not end:
         return ""
-    seconds = max((end - start).total_seconds(), 0.0)
-    if seconds < 60:
-        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
-    minutes, sec = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    if days:
-        return f"{days} d {hours} h"
-    return f"{hours} h {minutes} min" if hours else f"{minutes} min {sec} s"
+    return human_seconds(max((end - start).total_seconds(), 0.0))
+
+
+@bp.app_template_filter("seconds")
+def seconds(value: float | None) -> str:
+    return human_seconds(value)
 
 
 def _date_arg(name: str, notices: list[str]) -> dt.datetime | None:

@@ -52,23 +52,6 @@ def may(role: str) -> bool:
     return have in ROLES and ROLES.index(have) >= ROLES.index(role)
 
 
-@bp.app_template_filter("seconds")
-def seconds(value: float | None) -> str:
-    """A duration in seconds, readable: "850 ms", "4.2 s", "3 min 5 s", "2 h 10 min", "3 d 4 h"."""
-    if value is None:
-        return ""
-    if value < 1:
-        return f"{value * 1000:.0f} ms"
-    if value < 60:
-        return f"{value:.1f} s"
-    minutes, sec = divmod(int(value), 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    if days:
-        return f"{days} d {hours} h"
-    return f"{hours} h {minutes} min" if hours else f"{minutes} min {sec} s"
-
-
 def version_arg() -> int | None:
     """``?version=N``: a positive number, or none; anything else is a 400 naming the parameter."""
     raw = request.args.get("version", "").strip()
