@@ -20,6 +20,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable, Iterator
 from copy import deepcopy
+from dataclasses import dataclass
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.defaults import ReceiveTask
@@ -172,37 +173,47 @@ def _correlation_key(task: Any, definition: MessageEventDefinition) -> str | Non
 Waits = set[tuple[str, str, str | None]]  # {(kind, name, correlation key)}
 
 
-def event_subprocess_triggers(workflow: Any, instance_id: str) -> dict[str, tuple[str, Waits]]:
-    """{pseudo task id: (start event id, {(kind, name, None)})} of the process's message and signal event subprocesses.
+@dataclass(frozen=True)
+class Trigger:
+    """A message or signal event subprocess an instance waits for: where it is and what starts it."""
+
+    start_id: str  # the event subprocess's start event
+    waits: Waits
+    scope: str  # "" for the process, else the id of the task running the embedded subprocess it belongs to
+    name: str  # the event subprocess's spec
+    start_spec: Any
+
+
+def event_subprocess_triggers(workflow: Any, instance_id: str) -> dict[str, Trigger]:
+    """{pseudo task id: Trigger} of the message and signal event subprocesses of the process and of every open
+    embedded subprocess.
 
     SpiffWorkflow creates such an event subprocess only when its event is caught, so no task waits for it;
-    Baton subscribes on the instance's behalf under a stable id made from the instance and the subprocess.
+    Baton subscribes on the instance's behalf under a stable id made from the instance, scope and subprocess.
     """
-    found: dict[str, tuple[str, Waits]] = {}
-    for name in getattr(workflow.spec.start, "trigger_specs", []):
-        sub_spec = workflow.subprocess_specs.get(name)
-        for start in getattr(sub_spec, "bpmn_start_events", []):
-            subs: Waits = set()
-            for definition in definitions_of(start.event_definition):
-                if isinstance(definition, MessageEventDefinition):
-                    subs.add(("message", definition.name, None))
-                elif isinstance(definition, SignalEventDefinition):
-                    subs.add(("signal", definition.name, None))
-            if subs:
-                found[str(uuid.uuid5(uuid.NAMESPACE_URL, f"{instance_id}/{name}/{start.bpmn_id}"))] = (
-                    start.bpmn_id, subs)
+    found: dict[str, Trigger] = {}
+    scopes = [("", workflow)] + [(str(key), sub) for key, sub in workflow.subprocesses.items() if not sub.completed]
+    for scope, owner in scopes:
+        for name in getattr(owner.spec.start, "trigger_specs", []):
+            for start in getattr(workflow.subprocess_specs.get(name), "bpmn_start_events", []):
+                waits: Waits = set()
+                for definition in definitions_of(start.event_definition):
+                    if isinstance(definition, MessageEventDefinition):
+                        waits.add(("message", definition.name, None))
+                    elif isinstance(definition, SignalEventDefinition):
+                        waits.add(("signal", definition.name, None))
+                if waits:
+                    key = uuid.uuid5(uuid.NAMESPACE_URL, f"{instance_id}/{scope}/{name}/{start.bpmn_id}")
+                    found[str(key)] = Trigger(start.bpmn_id, waits, scope, name, start)
     return found
 
 
-def trigger_definition(workflow: Any, start_id: str, kind: str, name: str) -> Any:
-    """The event definition of an event subprocess's start event ``start_id`` that a message/signal matches."""
+def trigger_definition(trigger: Trigger, kind: str, name: str) -> Any:
+    """The event definition of the trigger's start event that a message or signal ``name`` matches."""
     wanted = MessageEventDefinition if kind == "message" else SignalEventDefinition
-    for sub_name in workflow.spec.start.trigger_specs:
-        for start in getattr(workflow.subprocess_specs.get(sub_name), "bpmn_start_events", []):
-            if start.bpmn_id == start_id:
-                for definition in definitions_of(start.event_definition):
-                    if isinstance(definition, wanted) and definition.name == name:
-                        return definition
+    for definition in definitions_of(trigger.start_spec.event_definition):
+        if isinstance(definition, wanted) and definition.name == name:
+            return definition
     return None
 
 

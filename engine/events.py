@@ -31,7 +31,7 @@ from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Connection
 
-from . import event_specs, execution, timers
+from . import event_specs, execution, scopes, timers
 from .errors import BatonError, ConcurrentModification, InvalidStateError, NoSubscription
 from .jobs import retry_conflicts
 from .serialization import check_variables
@@ -83,7 +83,8 @@ class EventsMixin:
                 eq.delete_instance_waits(conn, row.id)
             return
         waiting = list(workflow.event_manager.tasks.values())
-        triggers = event_specs.event_subprocess_triggers(workflow, row.id)
+        found = event_specs.event_subprocess_triggers(workflow, row.id)
+        triggers = {tid: (t.start_id, t.waits) for tid, t in found.items()}
         if waiting or triggers or getattr(workflow, "baton_waited", False):
             self._sync_waits(conn, row, waiting, triggers)
 
@@ -184,7 +185,7 @@ class EventsMixin:
         workflow = self._load(conn, row)
         trigger = event_specs.event_subprocess_triggers(workflow, instance_id).get(task_id)
         task = None if trigger else workflow.get_task_from_id(uuid.UUID(task_id))
-        definition = (event_specs.trigger_definition(workflow, trigger[0], kind, name) if trigger
+        definition = (event_specs.trigger_definition(trigger, kind, name) if trigger
                       else _matching(task, kind, name) if task is not None and task.state == TaskState.WAITING
                       else None)
         if definition is None:
@@ -192,16 +193,21 @@ class EventsMixin:
             return False
         before = execution.snapshot(workflow)
         event = BpmnEvent(definition, payload=dict(payload))
-        if task is None:  # an event subprocess of the process: SpiffWorkflow starts it when it catches the event
+        if trigger is not None and not trigger.scope:  # SpiffWorkflow starts the process's own when it catches
             workflow.catch(event)
-        else:
+        elif trigger is not None:  # one of an embedded subprocess: Baton starts it, its start event catches
+            start = scopes.trigger_event_subprocess(workflow.subprocesses[uuid.UUID(trigger.scope)], trigger.name,
+                                                    trigger.start_spec)
+            start.task_spec.catch(start, event)
+            start.task_spec._update(start)
+        elif task is not None:
             task.task_spec.catch(task, event)
             event_specs.rearm_boundary(task)
             task.task_spec._update(task)
         out = execution.outcome(workflow, before, execution.run(workflow))
         spec = task.task_spec if task is not None else None
         history = {"at": self.now(), "event": f"{kind}_received",
-                   "element_id": spec.bpmn_id if spec else trigger[0] if trigger else None,
+                   "element_id": spec.bpmn_id if spec else trigger.start_id if trigger else None,
                    "element_name": spec.bpmn_name if spec else None,
                    "element_type": execution.element_type(spec) if spec else "startEvent",
                    "task_id": task_id if task is not None else None,
