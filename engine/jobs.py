@@ -237,14 +237,20 @@ class JobsMixin:
         check_variables(variables)
         retry_conflicts(lambda: self._complete_job(job_id, worker_id, variables))
 
+    def _reported_job(self, conn: Connection, job_id: str, worker_id: str) -> tuple[Any, Any, BpmnWorkflow, SpiffTask,
+                                                                                   dict[Any, int]]:
+        """What a worker's result needs: its locked job, the instance row (not suspended), the loaded workflow,
+        the job's task and the snapshot taken before the result changes anything."""
+        job = self._locked_job(conn, job_id, worker_id)
+        row = self._instance_row(conn, job.instance_id)
+        self._refuse_if_suspended(row, f"reporting the result of job {job.id}")
+        workflow = self._load(conn, row)
+        task = self._job_task(workflow, job)
+        return job, row, workflow, task, execution.snapshot(workflow)
+
     def _complete_job(self, job_id: str, worker_id: str, variables: dict[str, Any]) -> None:
         with self._tx() as conn:
-            job = self._locked_job(conn, job_id, worker_id)
-            row = self._instance_row(conn, job.instance_id)
-            self._refuse_if_suspended(row, f"reporting the result of job {job.id}")
-            workflow = self._load(conn, row)
-            task = self._job_task(workflow, job)
-            before = execution.snapshot(workflow)
+            job, row, workflow, task, before = self._reported_job(conn, job_id, worker_id)
             self._apply_outputs(task, variables)
             task.complete()
             out = execution.outcome(workflow, before, execution.run(workflow))
@@ -356,12 +362,7 @@ class JobsMixin:
     def _job_bpmn_error(self, job_id: str, worker_id: str, code: str, message: str | None,
                         variables: dict[str, Any]) -> bool:
         with self._tx() as conn:
-            job = self._locked_job(conn, job_id, worker_id)
-            row = self._instance_row(conn, job.instance_id)
-            self._refuse_if_suspended(row, f"reporting the result of job {job.id}")
-            workflow = self._load(conn, row)
-            task = self._job_task(workflow, job)
-            before = execution.snapshot(workflow)
+            job, row, workflow, task, before = self._reported_job(conn, job_id, worker_id)
             task.data.update(variables)
             payload = {**variables, "error_code": code, "error_message": message}
             caught = route(task, BatonErrorEventDefinition(code, code=code), message, payload)

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, g, redirect, render_template, request, url_for
-from markupsafe import Markup
 
 from engine.cockpit import ElementStats
 from engine.errors import VariableError
+from engine.users import role_rank
 
 from . import get_engine
 from .errors import RequestError
@@ -30,26 +30,14 @@ HEAT_LEVELS = 5  # classes heat-0 (fastest) .. heat-4 (slowest)
 @bp.record_once
 def _setup(state: Any) -> None:
     app: Flask = state.app
-    # auth adds the real csrf_field; until then forms call this no-op (see the web contract)
-    if "csrf_field" not in app.jinja_env.globals:
-        app.jinja_env.globals["csrf_field"] = lambda: Markup("")
     app.jinja_env.globals["viewer_available"] = VIEWER.exists
     app.jinja_env.globals["may"] = may
 
 
-ROLES = ("user", "operator", "admin")
-
-
 def may(role: str) -> bool:
-    """Whether the signed-in user has at least ``role`` (pages hide what the access policy would refuse).
-
-    Without sign-in (``g.user`` unset, before the auth branch) everything is shown; the policy decides anyway.
-    """
+    """Whether the signed-in user has at least ``role`` (pages hide what the access policy would refuse)."""
     user = getattr(g, "user", None)
-    if user is None:
-        return True
-    have = getattr(user, "role", None)
-    return have in ROLES and ROLES.index(have) >= ROLES.index(role)
+    return user is None or role_rank(getattr(user, "role", "")) >= role_rank(role)
 
 
 def version_arg() -> int | None:

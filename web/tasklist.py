@@ -13,8 +13,7 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Flask, g, redirect, render_template, request, url_for
-from markupsafe import Markup
+from flask import Blueprint, g, redirect, render_template, request, url_for
 
 from engine.errors import FormError
 from engine.forms import TRUE_WORDS, constraints, convert
@@ -28,14 +27,6 @@ PAGE_SIZE = 25
 MAX_PAGE = 100_000
 _INPUT = {"string": "text", "long": "number", "boolean": "checkbox", "date": "date", "enum": "select"}
 _JSON_INPUT = {"string": "text", "integer": "number", "number": "number", "boolean": "checkbox"}
-
-
-@bp.record_once
-def _csrf_placeholder(state: Any) -> None:
-    """Forms call ``csrf_field()``; until sign-in adds the real one, it writes nothing."""
-    app: Flask = state.app
-    if "csrf_field" not in app.jinja_env.globals:
-        app.jinja_env.globals["csrf_field"] = lambda: Markup("")
 
 
 def _arg(name: str) -> str | None:
