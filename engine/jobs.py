@@ -145,8 +145,11 @@ class JobsMixin:
 
     def claim_jobs(self, worker_id: str, topics: list[str] | None = None, limit: int = 1,
                    lock_seconds: float | None = None, circuits: dict[str, tuple[int, float]] | None = None,
-                   timeouts: dict[str, float] | None = None) -> list[Job]:
+                   timeouts: dict[str, float] | None = None, match: dict[str, Any] | None = None) -> list[Job]:
         """Lock up to ``limit`` due jobs of ``topics`` for ``worker_id``.
+
+        ``match`` keeps only jobs whose columns have these values (``{"business_key": "A-1"}``, ``process_key``:
+        the topic filters of Camunda's fetchAndLock).
 
         ``lock_seconds`` None locks each job for its timeout (the diagram's, else ``timeouts[topic]``, else
         300 s) plus ``settings.job_lease_grace``.  ``circuits`` (topic ->
@@ -172,10 +175,10 @@ class JobsMixin:
             else:
                 exact = False
             until = now + dt.timedelta(seconds=lock_seconds)
-            claimed = jq.claim(conn, worker_id, allowed, limit, now, until)
+            claimed = jq.claim(conn, worker_id, allowed, limit, now, until, match)
             for topic in probes:
                 if len(claimed) < limit:
-                    claimed += jq.claim(conn, worker_id, [topic], 1, now, until)
+                    claimed += jq.claim(conn, worker_id, [topic], 1, now, until, match)
             result = []
             for row in claimed:
                 if exact and row.timeout:  # the diagram gave this job its own timeout

@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from SpiffWorkflow.util.task import TaskState
@@ -59,12 +59,15 @@ class VariablesMixin:
     _job_inputs: Any
     get_instance: Any
 
-    def set_variables(self, instance_id: str, variables: dict[str, Any], mode: str = "set") -> Instance:
-        """Set (``mode="set"``) or merge (``mode="merge"``) variables of an unfinished instance."""
+    def set_variables(self, instance_id: str, variables: dict[str, Any], mode: str = "set",
+                      delete: Iterable[str] = ()) -> Instance:
+        """Set (``mode="set"``) or merge (``mode="merge"``) variables of an unfinished instance, and remove the
+        ``delete`` ones (in the same transaction)."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
         variables = dict(variables)
-        for name in variables:
+        deleted = [name for name in delete if name not in variables]
+        for name in [*variables, *deleted]:
             if not isinstance(name, str) or not name.isidentifier():
                 raise VariableError(f"variable name {name!r} is not a valid identifier", variable=str(name))
         with self._tx() as conn:
@@ -75,6 +78,7 @@ class VariablesMixin:
             old = dict(row.variables or {})
             new = {name: (_GONE if value is None else merge_patch(old.get(name), value)) if mode == "merge"
                    else value for name, value in variables.items()}
+            new.update({name: _GONE for name in deleted})
             check_variables({name: value for name, value in new.items() if value is not _GONE})
             changes = {name: {"old": old.get(name), "new": None if value is _GONE else value}
                        for name, value in new.items() if old.get(name, _GONE) != value}

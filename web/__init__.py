@@ -44,6 +44,7 @@ def create_app(test_config: dict[str, Any] | None = None, engine: Engine | None 
     )
     from .api_definitions import bp as definitions_api
     from .api_instances import bp as instances_api
+    from .engine_rest import bp as engine_rest
     from .openapi import bp as openapi_document
 
     auth.init_app(app)  # first: its access check runs before every request (web/policy.py)
@@ -55,6 +56,7 @@ def create_app(test_config: dict[str, Any] | None = None, engine: Engine | None 
     app.register_blueprint(events.bp)
     app.register_blueprint(definitions_api)
     app.register_blueprint(instances_api)
+    app.register_blueprint(engine_rest)  # Camunda 7's REST API subset (docs/engine-rest.md)
     app.register_blueprint(openapi_document)  # documents every registered blueprint's OPENAPI_PATHS
     app.add_url_rule("/healthz", endpoint="healthz", view_func=api.health)  # for probes that expect it
     app.register_blueprint(pages.bp)

@@ -9,14 +9,20 @@
   field ``csrf_token`` (templates write ``{{ csrf_field() }}`` in their forms) or the ``X-CSRF-Token``
   header (JavaScript reads it from ``<meta name="csrf-token">``).  Calls with a bearer token need none.
 - **Tokens**: ``Authorization: Bearer <token>`` (created with ``baton tokens create USER``).
+- **Basic**: ``Authorization: Basic base64(user:password)`` with a Baton user's name and password, on API paths
+  only (``/api/`` and the Camunda-compatible ``/engine-rest/``; pages use sessions).  The password check is
+  werkzeug's constant-time hash comparison, with a dummy hash for unknown names.  Like tokens, no CSRF token.
 - **The check**: before every request, ``web.policy.required_role`` says which role the path needs; the
   user is put in ``flask.g.user`` (an ``engine.users.User``: ``.name``, ``.role``, ``.groups``).  No user:
-  401 (JSON for ``/api/``, else a redirect to ``/login?next=...``); too small a role: 403 (JSON, or a page
-  naming the role needed).
+  401 (JSON for ``/api/`` and ``/engine-rest/``, else a redirect to ``/login?next=...``); too small a role: 403
+  (JSON, or a page naming the role needed).  Under ``/engine-rest`` the JSON has Camunda's error shape
+  ``{"type", "message"}`` and a 401 asks for ``WWW-Authenticate: Basic realm="baton"``.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import os
 import secrets
@@ -38,6 +44,7 @@ bp = Blueprint("auth", __name__)
 KEY_FILE = "baton-secret.key"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
+ENGINE_REST = "/engine-rest/"
 
 
 # ---- setup -----------------------------------------------------------------------------------------------
@@ -109,12 +116,18 @@ def csrf_ok() -> bool:
 
 
 def _identify() -> AuthenticationFailed | None:
-    """Put the caller in ``g.user`` / ``g.auth`` ("token" or "session"); the error of a bad token."""
+    """Put the caller in ``g.user`` / ``g.auth`` ("token", "basic" or "session"); the error of bad credentials."""
     g.user, g.auth = None, None
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
         try:
             g.user, g.auth = get_engine().verify_token(header[7:].strip()), "token"
+        except AuthenticationFailed as exc:
+            return exc
+        return None
+    if header[:6].lower() == "basic " and _api():
+        try:
+            g.user, g.auth = _basic(header[6:].strip()), "basic"
         except AuthenticationFailed as exc:
             return exc
         return None
@@ -126,6 +139,17 @@ def _identify() -> AuthenticationFailed | None:
         else:
             g.user, g.auth = user, "session"
     return None
+
+
+def _basic(encoded: str) -> User:
+    """The user of ``Authorization: Basic`` credentials (their password checked), else AuthenticationFailed."""
+    try:
+        name, sep, password = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        name, sep, password = "", "", ""
+    if not sep or not name or "\x00" in name or len(name) > 255:
+        raise AuthenticationFailed("the Basic credentials are not base64 of 'user:password'")
+    return get_engine().verify_password(name, password)
 
 
 def check_access() -> Any:
@@ -148,10 +172,21 @@ def check_access() -> Any:
 
 
 def _api() -> bool:
-    return request.path.startswith("/api/")
+    return request.path.startswith(("/api/", ENGINE_REST))
+
+
+def _engine_rest() -> bool:
+    return request.path.startswith(ENGINE_REST)
 
 
 def unauthorized(problem: AuthenticationFailed | None = None) -> Any:
+    if _engine_rest():
+        resp = jsonify({"type": "AuthenticationException", "message": str(problem or AuthenticationFailed(
+            "sign in first: HTTP Basic with a Baton user's name and password, or 'Authorization: Bearer "
+            "<token>'"))})
+        resp.status_code = 401
+        resp.headers["WWW-Authenticate"] = 'Basic realm="baton"'
+        return resp
     if _api():
         error = problem or AuthenticationFailed(
             "sign in first: send the header 'Authorization: Bearer <token>' (baton tokens create USER)")
@@ -167,6 +202,8 @@ def forbidden(needed: str | None, message: str | None = None, code: str = "forbi
     user: User = g.user
     if message is None:
         message = (f"This needs the {needed} role; you are signed in as {user.name} ({user.role}).")
+    if _engine_rest():
+        return {"type": "AuthorizationException", "message": message}, 403
     if _api():
         return {"error": {"code": code, "message": message,
                           "details": {"required_role": needed, "role": user.role} if needed else {}}}, 403

@@ -37,9 +37,17 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
+def _engine_rest() -> bool:
+    return request.path.startswith("/engine-rest/")
+
+
 def register(app: Flask) -> None:
+    from .engine_rest import errors as camunda  # Camunda's error shape under /engine-rest
+
     @app.errorhandler(e.BatonError)
     def baton_error(exc: e.BatonError):  # type: ignore[no-untyped-def]
+        if _engine_rest():
+            return camunda.baton_error(exc)
         status = status_for(exc)
         if _wants_json():
             return {"error": {"code": exc.code, "message": str(exc), "details": exc.details}}, status
@@ -47,6 +55,8 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
+        if _engine_rest():
+            return camunda.http_error(exc)
         status = exc.code or 500
         if _wants_json():
             return {"error": {"code": exc.name.lower().replace(" ", "_"), "message": exc.description,

@@ -136,27 +136,37 @@ def get_job(job_id: str):  # type: ignore[no-untyped-def]
     return {**to_json_with_state(job), "variables": job.variables or {}}
 
 
-def _check_id(job_id: str) -> None:
+def check_id(job_id: str) -> None:
     """An id no job can have is simply not found (never a database error over a NUL or a long text)."""
     if len(job_id) > 36 or "\x00" in job_id:
         raise JobNotFound(f"no open job has id {job_id[:40]!r}", job_id=job_id[:40])
 
 
 def _find_job(job_id: str) -> Job:
-    _check_id(job_id)
+    check_id(job_id)
     return get_engine().get_job(job_id)
 
 
 # ---- fetch and lock ----------------------------------------------------------------------------------------------
 
 
+Render = Callable[[Job, "list[str] | None"], dict[str, Any]]
+
+
+def _plain(job: Job, names: list[str] | None) -> dict[str, Any]:
+    return to_json(job, names=names)
+
+
 class FetchRequest:
+    """A fetch-and-lock body; ``match`` per topic: Camunda's ``businessKey`` / ``processDefinitionKey`` filters."""
+
     def __init__(self, data: dict[str, Any]) -> None:
         fields = Fields(data)
         self.worker_id = worker_id(fields)
         self.max_tasks = fields.integer("maxTasks", default=1, low=1, high=MAX_TASKS) or 1
         self.timeout = (fields.integer("asyncResponseTimeout", default=0, low=0, high=MAX_ASYNC_TIMEOUT_MS) or 0) / 1000
         self.topics: list[tuple[str, float, list[str] | None]] = []
+        self.matches: list[dict[str, str]] = []
         for i, item in enumerate(fields.items("topics", required=True) or []):
             topic = fields.nested("topics", i, item)
             name = topic.text("topicName", required=True, max_length=MAX_NAME)
@@ -166,17 +176,20 @@ class FetchRequest:
                 raise RequestError(f"'topics[{i}].variables' must be an array of variable names",
                                    field=f"topics[{i}].variables")
             self.topics.append((str(name), float(lock or 0), names))
+            self.matches.append({column: str(value) for field, column in (("businessKey", "business_key"),
+                                 ("processDefinitionKey", "process_key"))
+                                 if (value := topic.text(field, max_length=MAX_NAME)) is not None})
 
 
-def claim(engine: Any, req: FetchRequest) -> list[dict[str, Any]]:
+def claim(engine: Any, req: FetchRequest, render: Render = _plain) -> list[dict[str, Any]]:
     """One round: claim topic by topic, each with its lock duration (claiming gives back expired leases)."""
     found: list[dict[str, Any]] = []
-    for topic, lock_seconds, names in req.topics:
+    for (topic, lock_seconds, names), match in zip(req.topics, req.matches, strict=True):
         if len(found) >= req.max_tasks:
             break
         try:
             jobs = engine.claim_jobs(req.worker_id, [topic], limit=req.max_tasks - len(found),
-                                     lock_seconds=lock_seconds)
+                                     lock_seconds=lock_seconds, match=match or None)
         except ConcurrentModification:
             break  # the database was busy: answer with what we have, the worker asks again
         except BatonError:
@@ -185,7 +198,7 @@ def claim(engine: Any, req: FetchRequest) -> list[dict[str, Any]]:
             log.exception("claiming topic %s failed; answering with the %d job(s) already locked", topic,
                           len(found))
             break
-        found += [to_json(job, names=names) for job in jobs]
+        found += [render(job, names) for job in jobs]
     return found
 
 
@@ -225,11 +238,10 @@ def long_poll(engine: Any, req: FetchRequest, round_: Callable[[], list[dict[str
             return found
 
 
-@bp.post("/fetch-and-lock")
-def fetch_and_lock():  # type: ignore[no-untyped-def]
-    req = FetchRequest(json_body())
+def fetch(req: FetchRequest, render: Render = _plain) -> list[dict[str, Any]]:
+    """Claim at once; when nothing is due, long poll for up to ``asyncResponseTimeout`` (if a slot is free)."""
     engine = get_engine()
-    found = claim(engine, req)
+    found = claim(engine, req, render)
     if found or req.timeout <= 0:
         return found
     slots = _long_polls()
@@ -239,66 +251,92 @@ def fetch_and_lock():  # type: ignore[no-untyped-def]
         return found
     gone = request.environ.get("waitress.client_disconnected") or (lambda: False)
     try:
-        return long_poll(engine, req, lambda: claim(engine, req), gone)
+        return long_poll(engine, req, lambda: claim(engine, req, render), gone)
     finally:
         slots.release()
+
+
+@bp.post("/fetch-and-lock")
+def fetch_and_lock():  # type: ignore[no-untyped-def]
+    return fetch(FetchRequest(json_body()))
 
 
 # ---- reporting back ----------------------------------------------------------------------------------------------
 
 
-@bp.post("/<job_id>/complete")
-def complete(job_id: str):  # type: ignore[no-untyped-def]
-    fields = Fields(json_body())
+# Each report reads its fields, then makes one engine call; ``read_variables`` reads the ``variables`` field (plain
+# JSON here, Camunda's typed values under /engine-rest).  The engine checks the lock; its LockLost says who holds it.
+ReadVariables = Callable[[Fields], dict[str, Any]]
+
+
+def report_complete(job_id: str, fields: Fields, read_variables: ReadVariables = variables_of) -> None:
     worker = worker_id(fields)
-    variables = variables_of(fields)
-    _check_id(job_id)  # the engine checks the lock; its LockLost says who holds it
+    variables = read_variables(fields)
+    check_id(job_id)
     get_engine().complete_job(job_id, str(worker), variables)
-    return "", 204
 
 
-@bp.post("/<job_id>/failure")
-def failure(job_id: str):  # type: ignore[no-untyped-def]
-    fields = Fields(json_body())
+def report_failure(job_id: str, fields: Fields) -> None:
     worker = worker_id(fields)
     message = fields.text("errorMessage") or "the external worker reported a failure"
     details = fields.text("errorDetails")
     retries = fields.integer("retries", low=0, high=MAX_RETRIES)
     retry_in = fields.integer("retryTimeout", low=0, high=MAX_RETRY_TIMEOUT_MS)
-    _check_id(job_id)  # the engine checks the lock; its LockLost says who holds it
+    check_id(job_id)
     get_engine().fail_job(job_id, str(worker), message, {"details": details} if details else None,
                           retries=retries, retry_in=None if retry_in is None else retry_in / 1000)
+
+
+def report_bpmn_error(job_id: str, fields: Fields, read_variables: ReadVariables = variables_of) -> None:
+    worker = worker_id(fields)
+    code = fields.text("errorCode", required=True, max_length=MAX_NAME)
+    message = fields.text("errorMessage")
+    variables = read_variables(fields)
+    check_id(job_id)
+    caught = get_engine().job_bpmn_error(job_id, str(worker), str(code), message, variables)
+    log.info("BPMN error %s on job %s %s", code, job_id, "caught" if caught else "not caught: incident")
+
+
+def report_extend_lock(job_id: str, fields: Fields) -> None:
+    worker = worker_id(fields)
+    seconds = milliseconds(fields, "newDuration")
+    check_id(job_id)
+    get_engine().extend_lock(job_id, str(worker), float(seconds or 0))
+
+
+def report_unlock(job_id: str, fields: Fields) -> None:
+    worker = worker_id(fields, required=False)
+    check_id(job_id)
+    get_engine().unlock_job(job_id, worker)
+
+
+@bp.post("/<job_id>/complete")
+def complete(job_id: str):  # type: ignore[no-untyped-def]
+    report_complete(job_id, Fields(json_body()))
+    return "", 204
+
+
+@bp.post("/<job_id>/failure")
+def failure(job_id: str):  # type: ignore[no-untyped-def]
+    report_failure(job_id, Fields(json_body()))
     return "", 204
 
 
 @bp.post("/<job_id>/bpmnError")
 def bpmn_error(job_id: str):  # type: ignore[no-untyped-def]
-    fields = Fields(json_body())
-    worker = worker_id(fields)
-    code = fields.text("errorCode", required=True, max_length=MAX_NAME)
-    message = fields.text("errorMessage")
-    variables = variables_of(fields)
-    _check_id(job_id)  # the engine checks the lock; its LockLost says who holds it
-    caught = get_engine().job_bpmn_error(job_id, str(worker), str(code), message, variables)
-    log.info("BPMN error %s on job %s %s", code, job_id, "caught" if caught else "not caught: incident")
+    report_bpmn_error(job_id, Fields(json_body()))
     return "", 204
 
 
 @bp.post("/<job_id>/extendLock")
 def extend_lock(job_id: str):  # type: ignore[no-untyped-def]
-    fields = Fields(json_body())
-    worker = worker_id(fields)
-    seconds = milliseconds(fields, "newDuration")
-    _check_id(job_id)  # the engine checks the lock; its LockLost says who holds it
-    get_engine().extend_lock(job_id, str(worker), float(seconds or 0))
+    report_extend_lock(job_id, Fields(json_body()))
     return "", 204
 
 
 @bp.post("/<job_id>/unlock")
 def unlock(job_id: str):  # type: ignore[no-untyped-def]
-    worker = worker_id(Fields(json_body()), required=False)
-    _check_id(job_id)  # the engine checks the lock; its LockLost says who holds it
-    get_engine().unlock_job(job_id, worker)
+    report_unlock(job_id, Fields(json_body()))
     return "", 204
 
 

@@ -6,8 +6,9 @@ lets operators and admins in.  Paths in :data:`PUBLIC` need nobody signed in; ev
 signed-in user, and a path no rule names needs ``user`` to read and ``operator`` to change anything (so a
 new write route is never open to everyone by accident: add a rule for it when ``user`` should do it).
 
-External-task workers (``/api/v1/external-tasks``) use the API token of a user with role ``operator``
-(``baton users add worker --role operator`` then ``baton tokens create worker``).
+External-task workers (``/api/v1/external-tasks``, ``/engine-rest/external-task``) use the API token (or, under
+``/engine-rest``, HTTP Basic with the password) of a user with role ``operator`` (``baton users add worker
+--role operator`` then ``baton tokens create worker``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ RULES: list[tuple[frozenset[str], re.Pattern[str], str]] = [
     (frozenset({"POST"}), re.compile(rf"(/api/v1)?/tasks/{_I}(/(complete|claim|unclaim|form))?"), "user"),
     (frozenset({"POST"}), re.compile(r"/api/v1/(messages|signals)"), "user"),
     (frozenset({"POST"}), re.compile(rf"/instances/{_I}/messages?"), "user"),
+    # the same for the Camunda-compatible API (web/engine_rest): the role the equivalent /api/v1 call needs
+    (frozenset({"POST"}), re.compile(rf"/engine-rest/process-definition/(key/)?{_I}/start"), "user"),
+    (frozenset({"POST"}), re.compile(rf"/engine-rest/task/{_I}/(complete|claim|unclaim)"), "user"),
+    (frozenset({"POST"}), re.compile(r"/engine-rest/(message|signal)"), "user"),
+    (WRITE, re.compile(r"/engine-rest/(deployment|process-definition)(/.*)?"), "admin"),
     # admin: deploy, users and tokens
     (ANY, re.compile(r"/deploy(/.*)?"), "admin"),
     (ANY, re.compile(r"/users(/.*)?"), "admin"),

@@ -44,6 +44,8 @@ class InstanceFilter:
     started_before: dt.datetime | None = None
     variables: dict[str, Any] = field(default_factory=dict)
     suspended: bool | None = None
+    unfinished: bool = False  # only instances not completed or cancelled (Camunda's runtime instances)
+    ids: list[str] | None = None  # only these instances
 
 
 def not_suspended(instance_id: Any) -> ColumnElement[bool]:
@@ -106,6 +108,10 @@ def _conditions(conn: Connection, f: InstanceFilter) -> list[ColumnElement[bool]
         where.append(instances.c.created_at <= f.started_before)
     if f.suspended is not None:
         where.append(instances.c.suspended.is_(f.suspended))
+    if f.unfinished:
+        where.append(instances.c.status.not_in(["completed", "cancelled"]))
+    if f.ids is not None:
+        where.append(instances.c.id.in_(f.ids))
     where += [_variable_equals(conn, name, value) for name, value in f.variables.items()]
     return where
 

@@ -58,11 +58,13 @@ def list_jobs(conn: Connection, status: str | None = None, topic: str | None = N
 
 
 def claim(conn: Connection, owner: str, topics: list[str] | None, limit: int, now: dt.datetime,
-          lock_until: dt.datetime) -> list[Any]:
-    """Lock up to ``limit`` due ready jobs of ``topics`` (None = any topic) for ``owner``."""
+          lock_until: dt.datetime, match: dict[str, Any] | None = None) -> list[Any]:
+    """Lock up to ``limit`` due ready jobs of ``topics`` (None = any topic) for ``owner``; ``match`` maps job
+    columns (``business_key``, ``process_key``...) to the values they must have."""
     if limit <= 0 or topics == []:
         return []
     due = [jobs.c.status == READY, jobs.c.due_at <= now, not_suspended(jobs.c.instance_id)]
+    due += [jobs.c[column] == value for column, value in (match or {}).items()]
     if topics is not None:
         due.append(jobs.c.topic.in_(topics))
     changes = {"status": LOCKED, "lock_owner": owner, "lock_expires_at": lock_until,
