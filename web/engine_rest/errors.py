@@ -23,6 +23,7 @@ MAPPING: list[tuple[type[e.BatonError], int, str]] = [
     (e.NoSubscription, 400, "RestException"),  # Camunda: MismatchingMessageCorrelationException, a 400
     (e.NotFoundError, 404, "InvalidRequestException"),
     (e.ConcurrentModification, 409, "OptimisticLockingException"),
+    (e.TaskClaimed, 400, "TaskAlreadyClaimedException"),
     (e.ConflictError, 400, "InvalidRequestException"),
     (e.InvalidStateError, 400, "BadUserRequestException"),
     (e.DeploymentError, 400, "ParseException"),
