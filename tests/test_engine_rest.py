@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import signed_in_client
-from helpers import chain, process_xml, service_task, user_task
+from helpers import chain, flows, process_xml, user_task
 
 R = "/engine-rest"
 FIXTURES = Path(__file__).parent / "fixtures" / "engine_rest"
@@ -23,11 +23,7 @@ CARD = """
 <bpmn:boundaryEvent id="declined" attachedToRef="charge"><bpmn:errorEventDefinition errorRef="Err"/></bpmn:boundaryEvent>
 <bpmn:userTask id="sorry" name="Apologize"/>
 <bpmn:endEvent id="paid"/><bpmn:endEvent id="not_paid"/>
-<bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="charge"/>
-<bpmn:sequenceFlow id="f2" sourceRef="charge" targetRef="paid"/>
-<bpmn:sequenceFlow id="f3" sourceRef="declined" targetRef="sorry"/>
-<bpmn:sequenceFlow id="f4" sourceRef="sorry" targetRef="not_paid"/>
-"""
+""" + flows("start>charge", "charge>paid", "declined>sorry", "sorry>not_paid")
 ERR = '<bpmn:error id="Err" errorCode="DECLINED"/>'
 DEFINITION_FIELDS = {"id", "key", "category", "description", "name", "version", "resource", "deploymentId",
                      "diagram", "suspended", "tenantId", "versionTag", "historyTimeToLive", "startableInTasklist"}

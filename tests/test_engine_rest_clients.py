@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import subprocess
@@ -21,8 +20,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+import waitress
 from camunda.client.engine_client import EngineClient
-from werkzeug.serving import make_server
 
 from engine import Engine, Settings
 from web import create_app
@@ -39,20 +38,17 @@ def server(tmp_path_factory, sqlite_template):
     engine.add_user("worker", "operator", PASSWORD)
     engine.add_user("deployer", "admin", PASSWORD)
     app = create_app({"SECRET_KEY": "tests"}, engine=engine)
-    quiet = logging.getLogger("werkzeug")
-    level = quiet.level
-    quiet.setLevel(logging.WARNING)
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, name="baton-engine-rest", daemon=True)
+    # waitress, as `baton serve` runs the app (its long polls see a client hang up)
+    srv = waitress.create_server(app, host="127.0.0.1", port=0, threads=8, channel_request_lookahead=5)
+    url = f"http://127.0.0.1:{srv.effective_port}/engine-rest"
+    thread = threading.Thread(target=srv.run, name="baton-engine-rest", daemon=True)
     thread.start()
     try:
-        yield {"url": f"http://127.0.0.1:{srv.server_port}/engine-rest", "engine": engine}
+        yield {"url": url, "engine": engine}
     finally:
-        srv.shutdown()
-        srv.server_close()
-        thread.join(timeout=10)
+        srv.close()  # the worker subprocess has ended by now (its fixture is torn down first)
         engine.close()
-        quiet.setLevel(level)
+        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -75,10 +71,9 @@ def worker(server, tmp_path_factory):
 
 
 def _until(check, what: str, timeout: float = 30.0, log: Path | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
+    """``check()``'s first truthy value, asked every 0.1 s; the worker's log in the failure when time runs out."""
+    for _ in range(int(timeout * 10)):
+        if value := check():
             return value
         time.sleep(0.1)
     tail = log.read_text()[-3000:] if log and log.exists() else ""

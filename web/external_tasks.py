@@ -23,6 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from flask import Blueprint, current_app, request
@@ -276,7 +277,7 @@ def report_complete(job_id: str, fields: Fields, read_variables: ReadVariables =
     get_engine().complete_job(job_id, str(worker), variables)
 
 
-def report_failure(job_id: str, fields: Fields) -> None:
+def report_failure(job_id: str, fields: Fields, read_variables: ReadVariables = variables_of) -> None:
     worker = worker_id(fields)
     message = fields.text("errorMessage") or "the external worker reported a failure"
     details = fields.text("errorDetails")
@@ -297,47 +298,38 @@ def report_bpmn_error(job_id: str, fields: Fields, read_variables: ReadVariables
     log.info("BPMN error %s on job %s %s", code, job_id, "caught" if caught else "not caught: incident")
 
 
-def report_extend_lock(job_id: str, fields: Fields) -> None:
+def report_extend_lock(job_id: str, fields: Fields, read_variables: ReadVariables = variables_of) -> None:
     worker = worker_id(fields)
     seconds = milliseconds(fields, "newDuration")
     check_id(job_id)
     get_engine().extend_lock(job_id, str(worker), float(seconds or 0))
 
 
-def report_unlock(job_id: str, fields: Fields) -> None:
+def report_unlock(job_id: str, fields: Fields, read_variables: ReadVariables = variables_of) -> None:
     worker = worker_id(fields, required=False)
     check_id(job_id)
     get_engine().unlock_job(job_id, worker)
 
 
-@bp.post("/<job_id>/complete")
-def complete(job_id: str):  # type: ignore[no-untyped-def]
-    report_complete(job_id, Fields(json_body()))
+REPORTS: dict[str, Callable[[str, Fields, ReadVariables], None]] = {
+    "complete": report_complete, "failure": report_failure, "bpmnError": report_bpmn_error,
+    "extendLock": report_extend_lock, "unlock": report_unlock}
+
+
+def _report_view(report: Callable[[str, Fields, ReadVariables], None], read_variables: ReadVariables,
+                 job_id: str) -> tuple[str, int]:
+    report(job_id, Fields(json_body()), read_variables)
     return "", 204
 
 
-@bp.post("/<job_id>/failure")
-def failure(job_id: str):  # type: ignore[no-untyped-def]
-    report_failure(job_id, Fields(json_body()))
-    return "", 204
+def add_report_routes(blueprint: Blueprint, prefix: str, read_variables: ReadVariables = variables_of) -> None:
+    """``POST {prefix}/<job_id>/complete|failure|bpmnError|extendLock|unlock`` on ``blueprint`` (204 each)."""
+    for action, report in REPORTS.items():
+        blueprint.add_url_rule(f"{prefix}/<job_id>/{action}", endpoint=f"report_{action}", methods=["POST"],
+                               view_func=partial(_report_view, report, read_variables))
 
 
-@bp.post("/<job_id>/bpmnError")
-def bpmn_error(job_id: str):  # type: ignore[no-untyped-def]
-    report_bpmn_error(job_id, Fields(json_body()))
-    return "", 204
-
-
-@bp.post("/<job_id>/extendLock")
-def extend_lock(job_id: str):  # type: ignore[no-untyped-def]
-    report_extend_lock(job_id, Fields(json_body()))
-    return "", 204
-
-
-@bp.post("/<job_id>/unlock")
-def unlock(job_id: str):  # type: ignore[no-untyped-def]
-    report_unlock(job_id, Fields(json_body()))
-    return "", 204
+add_report_routes(bp, "")
 
 
 _WORKER = {"type": "string", "minLength": 1, "maxLength": MAX_NAME}

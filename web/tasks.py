@@ -46,7 +46,8 @@ def _text(name: str) -> str | None:
     return value.strip()
 
 
-def _int(name: str, default: int, low: int, high: int) -> int:
+def int_arg(name: str, default: int, low: int, high: int) -> int:
+    """An integer query parameter from ``low`` to ``high`` (``default`` when absent); else a 400 naming it."""
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
@@ -67,7 +68,7 @@ def task_id_arg(task_id: str) -> str:
 
 @bp.get("/tasks")
 def index():  # type: ignore[no-untyped-def]
-    limit, offset = _int("limit", 50, 1, MAX_LIMIT), _int("offset", 0, 0, MAX_OFFSET)
+    limit, offset = int_arg("limit", 50, 1, MAX_LIMIT), int_arg("offset", 0, 0, MAX_OFFSET)
     found = list_tasks(key=_text("processKey"), instance_id=_text("instanceId"), name=_text("name"),
                        assignee=_text("assignee"), candidate_group=_text("candidateGroup"), limit=limit,
                        offset=offset)

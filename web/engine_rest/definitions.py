@@ -17,7 +17,7 @@ from engine.errors import DefinitionNotFound
 from engine.records import Definition, Instance
 
 from .. import get_engine
-from ..api_definitions import MAX_FILES, SUFFIXES
+from ..api_definitions import MAX_FILES, SUFFIXES, version_arg
 from ..bodies import Fields, json_body
 from ..errors import RequestError
 from . import bp, params
@@ -100,7 +100,7 @@ def create_deployment():  # type: ignore[no-untyped-def]
 def _matching() -> list[Definition]:
     key, name = params.text("key"), params.text("name")
     name_like = params.text("nameLike")
-    version = params.integer("version", None, 1, 2**31 - 1)
+    version = version_arg()
     latest = params.boolean("latestVersion")
     found = get_engine().definitions(key, latest_only=bool(latest))
     found = [d for d in found if (version is None or d.version == version) and (name is None or d.name == name)
@@ -134,47 +134,37 @@ def _key(key: str) -> str:
     return key
 
 
+def _definition(key: str | None, definition_id: str | None) -> Definition:
+    """The latest version of ``key``, or the definition with this Camunda id."""
+    if key is not None:
+        return get_engine().get_definition(_key(key))
+    return by_id(str(definition_id))
+
+
 @bp.get("/process-definition/key/<key>")
-def get_by_key(key: str):  # type: ignore[no-untyped-def]
-    return definition_dto(get_engine().get_definition(_key(key)))
-
-
 @bp.get("/process-definition/<definition_id>")
-def get_by_id(definition_id: str):  # type: ignore[no-untyped-def]
-    return definition_dto(by_id(definition_id))
-
-
-def _xml(d: Definition) -> dict[str, Any]:
-    return {"id": str(d.id), "bpmn20Xml": get_engine().definition_xml(d.key, d.version)}
+def get_definition(key: str | None = None, definition_id: str | None = None):  # type: ignore[no-untyped-def]
+    return definition_dto(_definition(key, definition_id))
 
 
 @bp.get("/process-definition/key/<key>/xml")
-def xml_by_key(key: str):  # type: ignore[no-untyped-def]
-    return _xml(get_engine().get_definition(_key(key)))
-
-
 @bp.get("/process-definition/<definition_id>/xml")
-def xml_by_id(definition_id: str):  # type: ignore[no-untyped-def]
-    return _xml(by_id(definition_id))
+def definition_xml(key: str | None = None, definition_id: str | None = None):  # type: ignore[no-untyped-def]
+    d = _definition(key, definition_id)
+    return {"id": str(d.id), "bpmn20Xml": get_engine().definition_xml(d.key, d.version)}
 
 
-def _start(key: str, version: int | None) -> tuple[dict[str, Any], int]:
+@bp.post("/process-definition/key/<key>/start")
+@bp.post("/process-definition/<definition_id>/start")
+def start(key: str | None = None, definition_id: str | None = None):  # type: ignore[no-untyped-def]
+    d = _definition(key, definition_id)
     fields = Fields(json_body())
     variables = from_camunda(fields.data.get("variables"))
     business_key = fields.text("businessKey", max_length=params.MAX_TEXT)
     with_variables = fields.data.get("withVariablesInReturn", False)
     if not isinstance(with_variables, bool):
         raise RequestError("'withVariablesInReturn' must be true or false", field="withVariablesInReturn")
-    instance = get_engine().start(key, variables, business_key=business_key, version=version)
-    return instance_dto(instance, variables=with_variables), 200
-
-
-@bp.post("/process-definition/key/<key>/start")
-def start_by_key(key: str):  # type: ignore[no-untyped-def]
-    return _start(_key(key), None)
-
-
-@bp.post("/process-definition/<definition_id>/start")
-def start_by_id(definition_id: str):  # type: ignore[no-untyped-def]
-    d = by_id(definition_id)
-    return _start(d.key, d.version)
+    # by key: the latest version when the instance starts (as Camunda); by id: exactly that version
+    instance = get_engine().start(d.key, variables, business_key=business_key,
+                                  version=None if key is not None else d.version)
+    return instance_dto(instance, variables=with_variables)

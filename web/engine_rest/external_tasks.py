@@ -73,34 +73,7 @@ def _typed(fields: Fields) -> dict[str, Any]:
     return from_camunda(fields.data.get("variables"))
 
 
-@bp.post("/external-task/<job_id>/complete")
-def complete_job(job_id: str):  # type: ignore[no-untyped-def]
-    shared.report_complete(job_id, Fields(json_body()), _typed)
-    return "", 204
-
-
-@bp.post("/external-task/<job_id>/failure")
-def fail_job(job_id: str):  # type: ignore[no-untyped-def]
-    shared.report_failure(job_id, Fields(json_body()))
-    return "", 204
-
-
-@bp.post("/external-task/<job_id>/bpmnError")
-def job_bpmn_error(job_id: str):  # type: ignore[no-untyped-def]
-    shared.report_bpmn_error(job_id, Fields(json_body()), _typed)
-    return "", 204
-
-
-@bp.post("/external-task/<job_id>/extendLock")
-def extend_lock(job_id: str):  # type: ignore[no-untyped-def]
-    shared.report_extend_lock(job_id, Fields(json_body()))
-    return "", 204
-
-
-@bp.post("/external-task/<job_id>/unlock")
-def unlock_job(job_id: str):  # type: ignore[no-untyped-def]
-    shared.report_unlock(job_id, Fields(json_body()))
-    return "", 204
+shared.add_report_routes(bp, "/external-task", _typed)  # complete, failure, bpmnError, extendLock, unlock
 
 
 # ---- reading ---------------------------------------------------------------------------------------------------

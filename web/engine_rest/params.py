@@ -8,6 +8,7 @@ from typing import Any
 from flask import request
 
 from ..errors import RequestError
+from ..tasks import int_arg
 
 MAX_RESULTS = 1000
 MAX_TEXT = 255
@@ -21,24 +22,9 @@ def text(name: str) -> str | None:
     return value
 
 
-def integer(name: str, default: int | None, low: int, high: int) -> int | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise RequestError(f"'{name}' must be an integer, not {raw[:40]!r}", field=name) from None
-    if not low <= value <= high:
-        raise RequestError(f"'{name}' must be between {low} and {high} (got {value})", field=name)
-    return value
-
-
 def paging() -> tuple[int, int]:
     """``firstResult`` (default 0) and ``maxResults`` (default and at most 1000, Baton's page limit)."""
-    first = integer("firstResult", 0, 0, 2**31 - 1) or 0
-    most = integer("maxResults", MAX_RESULTS, 0, MAX_RESULTS)
-    return first, MAX_RESULTS if most is None else most
+    return int_arg("firstResult", 0, 0, 2**31 - 1), int_arg("maxResults", MAX_RESULTS, 0, MAX_RESULTS)
 
 
 def boolean(name: str) -> bool | None:
