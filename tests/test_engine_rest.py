@@ -305,7 +305,11 @@ def _fetch(client, worker="w1", topic="card", **topic_extra):
 
 def test_external_task_fetch_complete_and_variables(client, deployed):
     first = _start(client, "card", {"amount": {"value": 30, "type": "Integer"}}, businessKey="K1")
-    _start(client, "card", {"amount": {"value": 40}}, businessKey="K2")
+    second = _start(client, "card", {"amount": {"value": 40}, "cart": {"value": {"items": 2}, "type": "Json"}},
+                    businessKey="K2")
+    [other] = _fetch(client, worker="w9", businessKey="K2", deserializeValues=False)
+    assert other["processInstanceId"] == second["id"]
+    assert other["variables"]["cart"]["value"] == '{"items": 2}'  # Object values as JSON text by default
     [task] = _fetch(client, businessKey="K1", variables=["amount"])
     assert set(task) == (JOB_FIELDS - {"suspended"}) | {"errorDetails", "variables", "extensionProperties"}
     assert task["processInstanceId"] == first["id"] and task["retries"] is None and task["workerId"] == "w1"
@@ -313,6 +317,9 @@ def test_external_task_fetch_complete_and_variables(client, deployed):
     assert task["activityId"] == "charge" and task["processDefinitionKey"] == "card"
     assert task["lockExpirationTime"].endswith("+0000")
     assert _fetch(client, processDefinitionKey="other") == []
+    _error(client.post(f"{R}/external-task/fetchAndLock", json={"workerId": "w1", "topics": [{
+        "topicName": "card", "lockDuration": 1000, "processVariables": {"amount": 40}}]}), 400,
+        mentions="topics[0].processVariables")
     _error(client.post(f"{R}/external-task/{task['id']}/complete", json={"workerId": "w2"}), 400, mentions="w1")
     resp = client.post(f"{R}/external-task/{task['id']}/complete", json={
         "workerId": "w1", "variables": {"receipt": {"value": '{"no": 5}', "type": "Json"}}, "localVariables": {}})

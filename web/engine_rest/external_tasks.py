@@ -16,6 +16,7 @@ from engine.records import Job
 from .. import external_tasks as shared
 from .. import get_engine
 from ..bodies import Fields, json_body
+from ..errors import RequestError
 from . import bp, params
 from .variables import from_camunda, to_camunda
 
@@ -48,14 +49,16 @@ def job_dto(job: Job, cache: dict[tuple[str, int], str | None]) -> dict[str, Any
             "topicName": job.topic, "priority": 0, "businessKey": job.business_key}
 
 
-def _locked_render() -> shared.Render:
+def _locked_render(topics: list[Any]) -> shared.Render:
+    """LockedExternalTaskDto; Object values as JSON text unless the topic asks ``deserializeValues: true``."""
     cache: dict[tuple[str, int], str | None] = {}
+    deserialize = {t.get("topicName"): t.get("deserializeValues") is True for t in topics if isinstance(t, dict)}
 
     def render(job: Job, names: list[str] | None) -> dict[str, Any]:
         dto = job_dto(job, cache)
         del dto["suspended"]
-        return {**dto, "errorDetails": None, "variables": to_camunda(job.variables or {}, names=names),
-                "extensionProperties": {}}
+        variables = to_camunda(job.variables or {}, deserialize.get(job.topic, False), names=names)
+        return {**dto, "errorDetails": None, "variables": variables, "extensionProperties": {}}
 
     return render
 
@@ -66,7 +69,12 @@ def fetch_and_lock():  # type: ignore[no-untyped-def]
     wait = data.get("asyncResponseTimeout")
     if isinstance(wait, int) and not isinstance(wait, bool) and wait > shared.MAX_ASYNC_TIMEOUT_MS:
         data["asyncResponseTimeout"] = shared.MAX_ASYNC_TIMEOUT_MS
-    return shared.fetch(shared.FetchRequest(data), _locked_render())
+    request = shared.FetchRequest(data)
+    for i, topic in enumerate(data["topics"]):
+        if topic.get("processVariables"):
+            raise RequestError(f"'topics[{i}].processVariables' is not supported by Baton: filter by "
+                               "'businessKey' or 'processDefinitionKey'", field=f"topics[{i}].processVariables")
+    return shared.fetch(request, _locked_render(data["topics"]))
 
 
 def _typed(fields: Fields) -> dict[str, Any]:
