@@ -143,13 +143,18 @@ def _resources(corpus: Path, entry: dict[str, Any]) -> list[Resource]:
     return [Resource(name=name, content=(corpus / name).read_bytes()) for name in files]
 
 
-def _process_key(entry: dict[str, Any], deployed: Any) -> str:
-    if entry.get("process"):
-        return str(entry["process"])
+def _process_keys(entry: dict[str, Any], deployed: Any) -> list[str]:
+    """The processes to start: ``process`` (a key or a list of keys), else the file's only executable one.
+
+    ``start_all = true`` starts every executable process of the file (steps then refer to the first).
+    """
+    wanted = entry.get("process")
+    if wanted:
+        return [str(k) for k in wanted] if isinstance(wanted, list) else [str(wanted)]
     main = [d.key for d in deployed.definitions if d.executable and d.resource_name == entry["file"]]
-    if len(main) != 1:
+    if not main or (len(main) > 1 and not entry.get("start_all")):
         raise StepFailed(f"the file has {len(main)} executable processes ({main}): name one with process = ...")
-    return main[0]
+    return main
 
 
 def run_model(corpus: Path, entry: dict[str, Any], url: str) -> Outcome:
@@ -178,20 +183,21 @@ def run_model(corpus: Path, entry: dict[str, Any], url: str) -> Outcome:
             return out
         step_no = 0
         try:
-            key = _process_key(entry, deployed)
-            inst = eng.start(key, entry.get("variables"), business_key=entry.get("business_key"))
+            started = [eng.start(key, entry.get("variables"), business_key=entry.get("business_key"))
+                       for key in _process_keys(entry, deployed)]
             out.ran = True
-            runner = StepRunner(eng, clock, inst.id)
+            runner = StepRunner(eng, clock, started[0].id)
             steps = entry.get("steps", [])
             for number, step in enumerate(steps, start=1):
                 step_no = number  # named in the miss when the step fails
                 runner.run(step)
             expects_status = any(next(iter(s), None) == "status" for s in steps)
-            final = eng.get_instance(inst.id)
-            if not expects_status and final.status in (FAILED, INCIDENT):
-                step_no = 0
-                why = (final.error or {}).get("message", "")
-                raise StepFailed(f"the instance ended {final.status}: {why}")
+            for inst in started if not expects_status else []:
+                final = eng.get_instance(inst.id)
+                if final.status in (FAILED, INCIDENT):
+                    step_no = 0
+                    why = (final.error or {}).get("message", "")
+                    raise StepFailed(f"the instance of {final.process_key} ended {final.status}: {why}")
             out.as_expected = True
         except StepFailed as exc:
             out.detail = f"step {step_no}: {exc}" if step_no else str(exc)
