@@ -4,6 +4,7 @@ An expectation (``tests/conformance/<category>.toml``, see ``docs/conformance.md
 after the start.  Each step is a TOML inline table whose **first key** names it; the other keys are its options:
 
 - ``{ tasks = [ids] }``: the open user, manual and waiting receive tasks of every instance (element ids, sorted)
+- ``{ start = key, variables = {}, business_key = "" }``: start another instance (e.g. one that throws a signal)
 - ``{ complete = id, variables = {} }``: complete the open user/manual task with that element id
 - ``{ message = name, business_key =, correlation =, variables = {}, all = false }``: correlate a message
 - ``{ signal = name, variables = {} }``: broadcast a signal
@@ -53,7 +54,8 @@ class StepRunner:
         self.clock = clock
         self.instance_id = instance_id
         self.handlers: dict[str, Callable[[Any, dict[str, Any]], None]] = {
-            "tasks": self.tasks, "complete": self.complete, "message": self.message, "signal": self.signal,
+            "tasks": self.tasks, "start": self.start, "complete": self.complete, "message": self.message,
+            "signal": self.signal,
             "advance": self.advance, "job": self.job, "job_error": self.job, "job_fail": self.job,
             "status": self.status, "variables_include": self.variables_include, "passed": self.passed,
             "not_passed": self.not_passed, "passed_count": self.passed_count, "instances": self.instances,
@@ -83,6 +85,9 @@ class StepRunner:
         found = self.open_tasks()
         if found != sorted(value):
             raise StepFailed(f"open tasks are {found}, expected {sorted(value)}")
+
+    def start(self, value: Any, options: dict[str, Any]) -> None:
+        self.eng.start(value, options.get("variables"), business_key=options.get("business_key"))
 
     def complete(self, value: Any, options: dict[str, Any]) -> None:
         task = next((t for t in self.eng.tasks(limit=1000) if t.element_id == value), None)
