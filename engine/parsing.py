@@ -232,7 +232,7 @@ def _expressions(root: Any) -> Iterable[tuple[Any, str, str]]:
                                                    "multiInstanceLoopCharacteristics")}
     for el in root.iter(f"{{{BPMN_NS}}}conditionExpression", f"{{{BPMN_NS}}}loopCondition",
                         f"{{{BPMN_NS}}}completionCondition", f"{{{BPMN_NS}}}script",
-                        f"{{{BPMN_NS}}}loopCardinality"):
+                        f"{{{BPMN_NS}}}loopCardinality", f"{{{BPMN_NS}}}condition"):
         text = (el.text or "").strip()
         if not text:
             continue
