@@ -25,14 +25,21 @@ def _executable(el: Any) -> bool:
 
 
 def check_structure(name: str, root: Any) -> None:
-    """Reject asyncAfter on event-based gateways and event start events in subprocesses that are not event
-    subprocesses (Camunda's BpmnParse rules)."""
+    """Reject asyncAfter on event-based gateways, timers without a time and event start events in subprocesses
+    that are not event subprocesses (Camunda's BpmnParse rules)."""
     for gw in root.iter(f"{{{BPMN}}}eventBasedGateway"):
         if _executable(gw) and gw.get(f"{{{CAMUNDA}}}asyncAfter") == "true":
             raise ModelError(
                 f"camunda:asyncAfter is not supported on event-based gateway '{gw.get('id')}': the gateway waits "
                 "for the first of its events, there is no step after it to continue in a job",
                 file=name, line=gw.sourceline, element_id=gw.get("id"))
+    for timer in root.iter(f"{{{BPMN}}}timerEventDefinition"):
+        if _executable(timer) and not any(isinstance(c.tag, str) and c.tag.rsplit("}", 1)[-1] in
+                                          ("timeDate", "timeDuration", "timeCycle") for c in timer):
+            event = timer.getparent()
+            raise ModelError(
+                f"timer event '{event.get('id')}' has no timeDate, timeDuration or timeCycle: it could never fire",
+                file=name, line=timer.sourceline, element_id=event.get("id"))
     for tag in ("subProcess", "transaction", "adHocSubProcess"):
         for sub in root.iter(f"{{{BPMN}}}{tag}"):
             if sub.get("triggeredByEvent") == "true" or not _executable(sub):

@@ -88,3 +88,17 @@ def test_a_drawing_with_an_incomplete_model_deploys(engine):
         '<bpmn:intermediateCatchEvent id="end"><bpmn:timerEventDefinition/></bpmn:intermediateCatchEvent>')
     [definition] = engine.deploy_bytes([("drawing.bpmn", process_xml("d", body, executable=False))]).definitions
     assert definition.executable is False
+
+
+def test_a_timer_without_a_time_is_refused(engine):
+    body = """
+<bpmn:startEvent id="start"/>
+<bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="wait"/>
+<bpmn:intermediateCatchEvent id="wait"><bpmn:timerEventDefinition/></bpmn:intermediateCatchEvent>
+<bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="end"/>
+<bpmn:endEvent id="end"/>
+"""
+    with pytest.raises(ModelError) as err:
+        engine.deploy_bytes([("timer.bpmn", process_xml("t", body))])
+    assert err.value.element_id == "wait" and err.value.file == "timer.bpmn"
+    assert "timer event 'wait' has no timeDate, timeDuration or timeCycle" in str(err.value)
