@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from helpers import process_xml
+from helpers import chain, process_xml
 
-INTERMEDIATE = """
-<bpmn:startEvent id="start"/>
-<bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="cond"/>
-<bpmn:intermediateCatchEvent id="cond">
-  <bpmn:conditionalEventDefinition><bpmn:condition>level &gt; 3</bpmn:condition></bpmn:conditionalEventDefinition>
-</bpmn:intermediateCatchEvent>
-<bpmn:sequenceFlow id="f2" sourceRef="cond" targetRef="end"/>
-<bpmn:endEvent id="end"/>
-"""
+# start -> S1 (waits until level > 3) -> end
+INTERMEDIATE = chain('<bpmn:intermediateCatchEvent id="{id}"><bpmn:conditionalEventDefinition>'
+                     '<bpmn:condition>level &gt; 3</bpmn:condition></bpmn:conditionalEventDefinition>'
+                     '</bpmn:intermediateCatchEvent>')
 
 BOUNDARY = """
 <bpmn:startEvent id="start"/>
@@ -37,7 +32,7 @@ def test_intermediate_condition_fires_when_a_variable_makes_it_true(engine):
     assert engine.set_variables(inst.id, {"level": 2}).status == "waiting"  # still false
     done = engine.set_variables(inst.id, {"level": 5})
     assert done.status == "completed"
-    assert "cond" in [h.element_id for h in engine.history(inst.id) if h.event == "activity_completed"]
+    assert "S1" in [h.element_id for h in engine.history(inst.id) if h.event == "activity_completed"]
 
 
 def test_boundary_condition_interrupts_the_task(engine):
