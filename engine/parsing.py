@@ -36,6 +36,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from . import event_specs, timers
 from .bpmn_parser import NSMAP, BatonParser, BusinessRuleTaskParser
 from .errors import DeploymentError, MalformedXMLError, ModelError, SchemaError, UnsafeXMLError
+from .model_checks import check_structure, drop_data_stores
 
 BPMN_NS = NSMAP["bpmn"]
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -231,7 +232,7 @@ def _expressions(root: Any) -> Iterable[tuple[Any, str, str]]:
                                                    "multiInstanceLoopCharacteristics")}
     for el in root.iter(f"{{{BPMN_NS}}}conditionExpression", f"{{{BPMN_NS}}}loopCondition",
                         f"{{{BPMN_NS}}}completionCondition", f"{{{BPMN_NS}}}script",
-                        f"{{{BPMN_NS}}}loopCardinality"):
+                        f"{{{BPMN_NS}}}loopCardinality", f"{{{BPMN_NS}}}condition"):
         text = (el.text or "").strip()
         if not text:
             continue
@@ -290,8 +291,10 @@ def load_resources(resources: list[Resource], compile_check: Callable[[str, str]
         validate_schema(res, root)
         if res.kind == "bpmn":
             add_missing_flow_ids(root)
+            drop_data_stores(root)
             check_expressions(res, root, compile_check)
             check_timers(res, root, compile_check)
+            check_structure(res.name, root)
         res.tree = root
 
 
@@ -339,6 +342,7 @@ def parse_resources(
             if res.kind != "bpmn":
                 continue
             current = res
+            executable_here = False
             for node in res.tree.iter(f"{{{BPMN_NS}}}process"):
                 key = node.get("id")
                 if key in processes:
@@ -351,7 +355,9 @@ def parse_resources(
                     key=key, name=node.get("name") or key, resource=res,
                     executable=node.get("isExecutable", "true") == "true",
                 )
-            parser.add_bpmn_xml(res.tree, filename=res.name)
+                executable_here = executable_here or processes[key].executable
+            if executable_here:  # a file of drawings only is stored, not parsed for execution (data stores, ...)
+                parser.add_bpmn_xml(res.tree, filename=res.name)
         for proc in processes.values():
             if proc.executable:
                 current = proc.resource

@@ -1,0 +1,75 @@
+"""Structural rules of BPMN that Camunda enforces at deploy and SpiffWorkflow does not, and what it ignores.
+
+Each check raises a :class:`ModelError` naming the file, line and element, so a model Camunda rejects is
+rejected by Baton too, with the reason, instead of running in a way its author cannot have meant.
+Only executable processes are checked (drawings may be incomplete).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .bpmn_parser import NSMAP
+from .errors import ModelError
+
+BPMN = NSMAP["bpmn"]
+CAMUNDA = "http://camunda.org/schema/1.0/bpmn"
+_START_DEFINITIONS = ("errorEventDefinition", "signalEventDefinition", "messageEventDefinition",
+                      "timerEventDefinition", "escalationEventDefinition", "conditionalEventDefinition",
+                      "compensateEventDefinition")
+
+
+def _executable(el: Any) -> bool:
+    process = el.xpath("ancestor::bpmn:process", namespaces=NSMAP)
+    return not process or process[0].get("isExecutable", "true") == "true"
+
+
+def check_structure(name: str, root: Any) -> None:
+    """Reject asyncAfter on event-based gateways, timers without a time and event start events in subprocesses
+    that are not event subprocesses (Camunda's BpmnParse rules)."""
+    for gw in root.iter(f"{{{BPMN}}}eventBasedGateway"):
+        if _executable(gw) and gw.get(f"{{{CAMUNDA}}}asyncAfter") == "true":
+            raise ModelError(
+                f"camunda:asyncAfter is not supported on event-based gateway '{gw.get('id')}': the gateway waits "
+                "for the first of its events, there is no step after it to continue in a job",
+                file=name, line=gw.sourceline, element_id=gw.get("id"))
+    for timer in root.iter(f"{{{BPMN}}}timerEventDefinition"):
+        if _executable(timer) and not any(isinstance(c.tag, str) and c.tag.rsplit("}", 1)[-1] in
+                                          ("timeDate", "timeDuration", "timeCycle") for c in timer):
+            event = timer.getparent()
+            raise ModelError(
+                f"timer event '{event.get('id')}' has no timeDate, timeDuration or timeCycle: it could never fire",
+                file=name, line=timer.sourceline, element_id=event.get("id"))
+    for tag in ("subProcess", "transaction", "adHocSubProcess"):
+        for sub in root.iter(f"{{{BPMN}}}{tag}"):
+            if sub.get("triggeredByEvent") == "true" or not _executable(sub):
+                continue
+            for start in sub.findall(f"{{{BPMN}}}startEvent"):
+                for definition in start:
+                    kind = definition.tag.rsplit("}", 1)[-1] if isinstance(definition.tag, str) else ""
+                    if kind in _START_DEFINITIONS:
+                        raise ModelError(
+                            f"start event '{start.get('id')}' has a {kind}, which is only allowed on the start "
+                            f"event of an event subprocess (triggeredByEvent=\"true\"); {tag} '{sub.get('id')}' "
+                            "is not one: its start event must be a none start event",
+                            file=name, line=start.sourceline, element_id=start.get("id"))
+
+
+def drop_data_stores(root: Any) -> None:
+    """Remove data stores, their references and the data associations that read or write them, in the parse tree.
+
+    Like Camunda 7, Baton gives data stores no run-time meaning (they stand for a database or a system outside
+    the process); SpiffWorkflow would refuse every data store that has no Python implementation registered.
+    The deployed file keeps them: they still show in the diagram.
+    """
+    stores = list(root.iter(f"{{{BPMN}}}dataStore", f"{{{BPMN}}}dataStoreReference"))
+    ids = {el.get("id") for el in stores}
+    if not ids:
+        return
+    for assoc in list(root.iter(f"{{{BPMN}}}dataInputAssociation", f"{{{BPMN}}}dataOutputAssociation")):
+        refs = {(ref.text or "").strip() for ref in assoc if isinstance(ref.tag, str)
+                and ref.tag in (f"{{{BPMN}}}sourceRef", f"{{{BPMN}}}targetRef")}
+        if refs & ids:
+            assoc.getparent().remove(assoc)
+    for el in stores:
+        el.getparent().remove(el)
