@@ -169,6 +169,8 @@ class Engine(SuspensionMixin, VariablesMixin, SearchMixin, IncidentsMixin, Event
         spec, subs = self._spec(conn, row.definition_id)
         workflow = load_state(row.state, spec, subs)
         workflow.script_engine = self.script_engine
+        workflow.baton_facts = {"instance_id": row.id, "business_key": getattr(row, "business_key", None),
+                                "process_key": getattr(row, "process_key", None)}  # for JUEL's execution.*
         # whether it may have timers or subscription rows to keep in step
         workflow.baton_waited = bool(workflow.event_manager.tasks) or bool(workflow.spec.start.trigger_specs)
         return workflow
@@ -258,12 +260,13 @@ class Engine(SuspensionMixin, VariablesMixin, SearchMixin, IncidentsMixin, Event
         """
         spec, subs = self._spec(conn, row.id)
         workflow = BpmnWorkflow(spec, subs, script_engine=self.script_engine)
+        instance_id = str(uuid.uuid4())
+        workflow.baton_facts = {"instance_id": instance_id, "business_key": business_key, "process_key": row.key}
         event_specs.choose_start(workflow, start_event)
         if variables:
             for task in workflow.tasks.values():
                 if task.state == TaskState.READY:
                     task.data.update(variables)
-        instance_id = str(uuid.uuid4())
         error = execution.run(workflow)
         out = execution.outcome(workflow, {}, error)
         now = self.now()
