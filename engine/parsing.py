@@ -8,7 +8,8 @@ Every deployment goes through :func:`parse_resources`:
 2. it is validated against the BPMN 2.0 or DMN schema;
 3. sequence flows without an ``id`` (legal, common in other tools' files)
    get one, because SpiffWorkflow silently drops them otherwise;
-4. scripts and expressions are compiled by the restricted compiler, so a
+4. JUEL (``${...}``) and FEEL (``= ...``) expressions are translated to Python in the parse tree
+   (``engine/expressions.py``; the stored file stays as uploaded); then scripts and expressions are compiled by the restricted compiler, so a
    syntax error is reported at deploy time with its element and line;
 5. SpiffWorkflow parses every executable process into a spec; call
    activities resolve to processes of the same deployment or, through the
@@ -33,7 +34,7 @@ from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import SCHEMAS as DMN_SCHEMAS
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
-from . import event_specs, timers
+from . import event_specs, expressions, timers
 from .bpmn_parser import NSMAP, BatonParser, BusinessRuleTaskParser
 from .errors import DeploymentError, MalformedXMLError, ModelError, SchemaError, UnsafeXMLError
 
@@ -290,6 +291,7 @@ def load_resources(resources: list[Resource], compile_check: Callable[[str, str]
         validate_schema(res, root)
         if res.kind == "bpmn":
             add_missing_flow_ids(root)
+            expressions.translate_tree(res.name, root)  # JUEL / FEEL to Python, in the parse tree only
             check_expressions(res, root, compile_check)
             check_timers(res, root, compile_check)
         res.tree = root
