@@ -8,9 +8,10 @@ When the diagram is parsed, :func:`read_assignment` keeps the user task's
   (``=expr`` is a FEEL expression),
 
 on the spec as ``assignment`` (a JSON-ready dict of the texts, whose JUEL / FEEL parts the deployment has
-turned into ``${<python>}``, see ``engine/expressions.py``).  The expressions are evaluated with the task's variables when the task becomes ready (:func:`resolve`); the name of the
-task's lane is one more candidate group.  An expression that fails gives the text itself as the name, which
-matches nobody: such a task is only visible to operators and admins (never to everyone by mistake).
+turned into ``${<python>}``, see ``engine/expressions.py``).  The expressions are evaluated with the
+task's variables when the task becomes ready (:func:`resolve`); the name of the task's lane is one more
+candidate group.  An expression that fails gives the text itself as the name, which matches nobody:
+such a task is only visible to operators and admins (never to everyone by mistake).
 
 Who may work on a task (:func:`may_work_on`): an ``operator`` or ``admin`` always; a ``user`` when it is
 assigned to them, or unassigned with them or one of their groups among the candidates, or unassigned with

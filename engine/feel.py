@@ -260,7 +260,9 @@ class _Parser:
         if self.at("("):
             if word == "not":
                 self.take()
-                return f"_feel_not({self.expression()})" + ("" if self.expect(")") else "")
+                inner = self.expression()
+                self.expect(")")
+                return f"_feel_not({inner})"
             return self.call(word)
         return f"_juel_vars.get({word!r})"
 
