@@ -17,7 +17,9 @@ After the pass
 - multi-instance collections are standard BPMN: ``camunda:collection="${items}" camunda:elementVariable="item"``
   and ``<zeebe:loopCharacteristics inputCollection="=items" inputElement="item" outputCollection="results"
   outputElement="=result"/>`` become ``loopDataInputRef`` / ``inputDataItem`` / ``loopDataOutputRef`` /
-  ``outputDataItem``, which SpiffWorkflow runs (one instance per item).
+  ``outputDataItem``, which SpiffWorkflow runs (one instance per item).  A collection that is an expression
+  (``${order.items}``) is kept as ``loopDataInputRef`` ``${<python>}``; :func:`adopt_collections` then gives
+  the parsed spec an :class:`ExpressionDataReference` that evaluates it when the multi-instance starts.
 
 What cannot be translated raises :class:`ExpressionError` naming the file, line, element and expression.
 Processes marked ``isExecutable="false"`` (drawings) are not touched.
@@ -30,6 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lxml import etree
+from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
 
 from . import feel, juel
 from .errors import ExpressionError
@@ -41,6 +44,7 @@ _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _FEEL_NAME = re.compile(r"_juel_vars\.get\('([A-Za-z][A-Za-z0-9_]*)'\)")
 _ALWAYS = ("conditionExpression", "condition", "loopCardinality", "completionCondition", "loopCondition")
 _TIMERS = ("timeDate", "timeDuration", "timeCycle")
+ELEMENT_VARIABLE = "camunda:elementVariable"  # name of the inputDataItem the pass writes (see ElementVariable)
 _CAMUNDA_ATTRS = ("assignee", "candidateUsers", "candidateGroups", "dueDate", "followUpDate", "priority",
                   "calledElementVersion")
 
@@ -155,24 +159,26 @@ class _Pass:
             element = zeebe.get("inputElement") or element
             output, output_element = zeebe.get("outputCollection"), zeebe.get("outputElement")
         if collection:
-            self.set_child(el, "loopDataInputRef", self.variable(el, collection, "multi-instance collection"))
+            python = self.rewrite(el, "multi-instance collection", collection, to_python) or collection.strip()
+            name = _FEEL_NAME.fullmatch(python)
+            found = name.group(1) if name else python
+            self.set_child(el, "loopDataInputRef", found if _IDENTIFIER.fullmatch(found) else "${" + python + "}")
         if element:
-            self.data_item(el, "inputDataItem", self.variable(el, element, "element variable"))
+            self.data_item(el, "inputDataItem", self.variable(el, element, "element variable"), ELEMENT_VARIABLE)
         if output:
             self.set_child(el, "loopDataOutputRef", self.variable(el, output, "output collection"))
         if output_element:
             self.data_item(el, "outputDataItem", self.variable(el, output_element, "output element"))
 
     def variable(self, el: Any, text: str, what: str) -> str:
-        """The variable name a collection / element text stands for (a name, ``${name}`` or ``=name``)."""
+        """The variable name an element / output text stands for (a name, ``${name}`` or ``=name``)."""
         python = self.rewrite(el, what, text, to_python) or text.strip()
         name = _FEEL_NAME.fullmatch(python)
         found = name.group(1) if name else python
         if not _IDENTIFIER.fullmatch(found):
             raise ExpressionError(
-                f"{what} {text.strip()!r} must name a variable (like ${{items}} or =items): Baton runs a "
-                "multi-instance over a variable that holds the list; compute the list into a variable first "
-                "(a script task or an output mapping)", file=self.file, line=el.sourceline,
+                f"{what} {text.strip()!r} must name a variable (like item or =item)", file=self.file,
+                line=el.sourceline,
                 element_id=el.getparent().get("id"))
         return found
 
@@ -182,9 +188,9 @@ class _Pass:
             etree.SubElement(el, f"{{{BPMN}}}{tag}").text = text
 
     @staticmethod
-    def data_item(el: Any, tag: str, name: str) -> None:
+    def data_item(el: Any, tag: str, name: str, label: str | None = None) -> None:
         if el.find(f"{{{BPMN}}}{tag}") is None:
-            etree.SubElement(el, f"{{{BPMN}}}{tag}", id=name, name=name)
+            etree.SubElement(el, f"{{{BPMN}}}{tag}", id=name, name=label or name)
 
 
 def translate_tree(file: str, root: Any) -> None:
@@ -195,3 +201,43 @@ def translate_tree(file: str, root: Any) -> None:
             work.run(process)
     for sub in root.iter(f"{{{ZEEBE}}}subscription"):
         work.attr(sub, "correlationKey", _wrapped, "correlation key")
+
+
+class ExpressionDataReference(TaskDataReference):
+    """A multi-instance collection computed by a (translated) expression, such as ``${order.items}``."""
+
+    def get(self, my_task: Any) -> Any:
+        return my_task.workflow.script_engine.evaluate(my_task, self.bpmn_id)
+
+    def exists(self, my_task: Any) -> bool:
+        return True
+
+    def set(self, my_task: Any, value: Any) -> None:
+        raise TypeError(f"the multi-instance collection {self.bpmn_id!r} is an expression; it cannot be written")
+
+
+class ElementVariable(TaskDataReference):
+    """A Camunda / Zeebe element variable: each instance's own, so an older value never blocks the next instance.
+
+    SpiffWorkflow refuses to start an instance when a variable of that name already exists (a sequential
+    multi-instance always trips on the previous instance's value); Camunda's element variable shadows it.
+    """
+
+    def exists(self, my_task: Any) -> bool:
+        return False
+
+
+def adopt_collections(specs: Any) -> None:
+    """Swap Baton's data references into multi-instance specs the pass wrote.
+
+    A ``loopDataInputRef`` of ``${<python>}`` becomes an :class:`ExpressionDataReference`, an element variable
+    an :class:`ElementVariable`.
+    """
+    for task_spec in specs:
+        item = getattr(task_spec, "input_item", None)
+        if type(item) is TaskDataReference and item.bpmn_name == ELEMENT_VARIABLE:
+            task_spec.input_item = ElementVariable(item.bpmn_id, item.bpmn_name)
+        ref = getattr(task_spec, "data_input", None)
+        text = getattr(ref, "bpmn_id", None) or ""
+        if type(ref) is TaskDataReference and text.startswith("${") and text.endswith("}"):
+            task_spec.data_input = ExpressionDataReference(text[2:-1], ref.bpmn_name)

@@ -438,4 +438,5 @@ def _build_spec(
             for name, sub in called_subs.items():
                 subs.setdefault(name, sub)
     proc.subprocess_specs = subs
+    expressions.adopt_collections(event_specs.task_specs(proc.spec, subs))
     event_specs.adopt(proc.spec, subs, event_specs.zeebe_correlation_keys(proc.resource.tree))
