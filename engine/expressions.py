@@ -234,10 +234,10 @@ def adopt_collections(specs: Any) -> None:
     an :class:`ElementVariable`.
     """
     for task_spec in specs:
-        item = getattr(task_spec, "input_item", None)
+        item: Any = getattr(task_spec, "input_item", None)
         if type(item) is TaskDataReference and item.bpmn_name == ELEMENT_VARIABLE:
             task_spec.input_item = ElementVariable(item.bpmn_id, item.bpmn_name)
-        ref = getattr(task_spec, "data_input", None)
+        ref: Any = getattr(task_spec, "data_input", None)
         text = getattr(ref, "bpmn_id", None) or ""
         if type(ref) is TaskDataReference and text.startswith("${") and text.endswith("}"):
             task_spec.data_input = ExpressionDataReference(text[2:-1], ref.bpmn_name)
