@@ -114,15 +114,20 @@ def get_xml(key: str):  # type: ignore[no-untyped-def]
 
 
 _KEY = path_param("key", "The process id in the diagram")
+_STUB = query_param("stubUnsupported", "true: Java delegates, Groovy/JavaScript scripts and connectors become "
+                    "external tasks (listed in warnings) instead of failing the deployment (docs/camunda.md)",
+                    {"type": "string", "enum": ["true", "false"]})
 _VERSION = query_param("version", "A version number (default: the latest)", {"type": "integer", "minimum": 1})
 
 OPENAPI_PATHS: dict[str, Any] = {
     "/api/v1/deployments": {"post": operation(
         "Deploy .bpmn and .dmn files (all or nothing)", "definitions",
+        parameters=[_STUB],
         body={"multipart/form-data": {"schema": {
             "type": "object", "required": ["file"],
             "properties": {"file": {"type": "array", "items": {"type": "string", "format": "binary"}},
-                           "source": {"type": "string", "maxLength": 200}}}}},
+                           "source": {"type": "string", "maxLength": 200},
+                           "stubUnsupported": _STUB["schema"]}}}},
         responses={"201": json_response(ref("DeployResult"), "Deployed: new versions were stored"),
                    "200": json_response(ref("DeployResult"), "Nothing changed: every file was deployed before"),
                    **errors(400, description="Not multipart, not a .bpmn/.dmn file, or the model is not valid "
