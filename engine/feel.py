@@ -140,25 +140,18 @@ class _Parser:
             return f"_feel_in({left}, {self.additive()})"
         return left
 
-    def additive(self) -> str:
-        left = self.multiplicative()
-        while self.at("+", "-"):
-            op = self.take().text
-            left = f"_feel_{'add' if op == '+' else 'sub'}({left}, {self.multiplicative()})"
-        return left
+    _ARITHMETIC: tuple[dict[str, str], ...] = ({"+": "_feel_add", "-": "_feel_sub"},
+                                                {"*": "_feel_mul", "/": "_feel_div"}, {"**": "_feel_pow"})
 
-    def multiplicative(self) -> str:
-        left = self.power()
-        while self.at("*", "/"):
-            op = self.take().text
-            left = f"_feel_{'mul' if op == '*' else 'div'}({left}, {self.power()})"
-        return left
-
-    def power(self) -> str:
-        left = self.unary()
-        while self.at("**"):
-            self.take()
-            left = f"_feel_pow({left}, {self.unary()})"
+    def additive(self, level: int = 0) -> str:
+        """``+ -``, then ``* /``, then ``**`` (each left-associative)."""
+        if level == len(self._ARITHMETIC):
+            return self.unary()
+        helpers = self._ARITHMETIC[level]
+        left = self.additive(level + 1)
+        while self.at(*helpers):
+            helper = helpers[self.take().text]
+            left = f"{helper}({left}, {self.additive(level + 1)})"
         return left
 
     def unary(self) -> str:
