@@ -70,7 +70,7 @@ def names(text: str | None, evaluate: Callable[[str], Any]) -> list[str]:
     """The names a text stands for: literal parts as they are, expressions evaluated (a list or a comma list)."""
     out: list[str] = []
     text = (text or "").strip()
-    for part in [text] if _expression(text) is not None else split_names(text):
+    for part in split_names(text):
         expr = _expression(part)
         if expr is None:
             values: Any = [part]
@@ -143,9 +143,13 @@ class AssignmentMixin:
 
     def _assign(self, added: list[dict[str, Any]], ready: dict[str, Any]) -> None:
         """Fill in the assignment columns of new human-task rows (called where the rows are built)."""
-        evaluate = self.script_engine.environment.evaluate
         for row in added:
             task = ready[row["id"]]
+            facts = self.script_engine.with_facts(task, None)  # JUEL's execution.getProcessBusinessKey()...
+
+            def evaluate(expr: str, data: dict[str, Any], facts: dict[str, Any] = facts) -> Any:
+                return self.script_engine.environment.evaluate(expr, data, facts)
+
             row.update(resolve(task.task_spec, task.data, evaluate))
 
     def tasks_for(self, user: Any, instance_id: str | None = None, key: str | None = None, limit: int = 200,

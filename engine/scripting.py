@@ -468,18 +468,18 @@ class RestrictedScriptEngine(PythonScriptEngine):
 
     def evaluate(self, task: Any, expression: str, external_context: dict[str, Any] | None = None) -> Any:
         try:
-            return self.environment.evaluate(expression, task.data, self._with_facts(task, external_context))
+            return self.environment.evaluate(expression, task.data, self.with_facts(task, external_context))
         except ScriptFailure as failure:
             raise self._task_error(task, failure) from failure.__cause__
 
     def execute(self, task: Any, script: str, external_context: dict[str, Any] | None = None) -> bool:
         try:
-            return self.environment.execute(script, task.data, self._with_facts(task, external_context))
+            return self.environment.execute(script, task.data, self.with_facts(task, external_context))
         except ScriptFailure as failure:
             raise self._task_error(task, failure) from failure.__cause__
 
     @staticmethod
-    def _with_facts(task: Any, external_context: dict[str, Any] | None) -> dict[str, Any]:
+    def with_facts(task: Any, external_context: dict[str, Any] | None) -> dict[str, Any]:
         """The external context plus ``_juel_facts``: instance id, business key, process key, activity id.
 
         The runtime puts ``baton_facts`` on the workflows it runs; a workflow without them has no instance facts.

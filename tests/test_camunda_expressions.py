@@ -117,10 +117,11 @@ def test_input_and_output_mappings_of_an_external_task(eng):
 
 def test_assignee_and_candidate_group_expressions(eng):
     deploy(eng, "who", chain('<bpmn:userTask id="{id}" camunda:assignee="${starter.toLowerCase()}" '
-                             'camunda:candidateGroups="${team}, sales" camunda:candidateUsers="#{lead}"/>'))
-    [task] = eng.start("who", {"starter": "ANN", "team": "north", "lead": "bob"}).tasks
+                             'camunda:candidateGroups="${team}, sales" '
+                             'camunda:candidateUsers="#{lead}, ${execution.getProcessBusinessKey()}"/>'))
+    [task] = eng.start("who", {"starter": "ANN", "team": "north", "lead": "bob"}, business_key="cy").tasks
     assert task.assignee == "ann"
-    assert task.candidate_groups == ["north", "sales"] and task.candidate_users == ["bob"]
+    assert task.candidate_groups == ["north", "sales"] and task.candidate_users == ["bob", "cy"]
 
 
 def test_zeebe_diagram_with_feel(eng):
