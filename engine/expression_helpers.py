@@ -159,6 +159,10 @@ def _juel_matches(text: Any, pattern: Any) -> bool:
     return re.fullmatch(str(pattern), _juel_str(text)) is not None
 
 
+# builtins under names a variable cannot shadow (a process may well have a variable called 'list')
+_juel_len, _juel_list, _juel_dict = len, list, dict
+
+
 def _juel_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 

@@ -253,7 +253,7 @@ class _Parser:
         if name in ("hasVariable", "hasVariableLocal") and one:
             return f"({args[0]} in _juel_vars)"
         if name in ("getVariables", "getVariablesLocal") and not args:
-            return "dict(_juel_vars)"
+            return "_juel_dict(_juel_vars)"
         facts = {"processBusinessKey": "business_key", "businessKey": "business_key",
                  "processInstanceId": "instance_id", "currentActivityId": "activity_id",
                  "activityId": "activity_id", "taskDefinitionKey": "activity_id", "id": "instance_id",
@@ -308,12 +308,13 @@ _METHODS: dict[tuple[str, int], _Build] = {
     ("contains", 1): lambda v, a: f"({a[0]} in {v})",
     ("containsKey", 1): lambda v, a: f"({a[0]} in {v})",
     ("containsValue", 1): lambda v, a: f"({a[0]} in {v}.values())",
-    ("isEmpty", 0): lambda v, a: f"(len({v}) == 0)",
-    ("size", 0): lambda v, a: f"len({v})",
-    ("length", 0): lambda v, a: f"len({v})",
+    ("isEmpty", 0): lambda v, a: f"(_juel_len({v}) == 0)",
+    ("size", 0): lambda v, a: f"_juel_len({v})",
+    ("length", 0): lambda v, a: f"_juel_len({v})",
     ("toUpperCase", 0): lambda v, a: f"{v}.upper()",
     ("toLowerCase", 0): lambda v, a: f"{v}.lower()",
     ("trim", 0): lambda v, a: f"{v}.strip()",
+    ("concat", 1): lambda v, a: f"({v} + _juel_str({a[0]}))",
     ("toString", 0): lambda v, a: f"_juel_str({v})",
     ("equals", 1): lambda v, a: f"({v} == {a[0]})",
     ("equalsIgnoreCase", 1): lambda v, a: f"(_juel_str({v}).lower() == _juel_str({a[0]}).lower())",
@@ -322,8 +323,8 @@ _METHODS: dict[tuple[str, int], _Build] = {
     ("substring", 1): lambda v, a: f"{v}[{a[0]}:]",
     ("substring", 2): lambda v, a: f"{v}[{a[0]}:{a[1]}]",
     ("matches", 1): lambda v, a: f"_juel_matches({v}, {a[0]})",
-    ("keySet", 0): lambda v, a: f"list({v})",
-    ("values", 0): lambda v, a: f"list({v}.values())",
+    ("keySet", 0): lambda v, a: f"_juel_list({v})",
+    ("values", 0): lambda v, a: f"_juel_list({v}.values())",
 }
 
 

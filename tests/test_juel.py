@@ -64,6 +64,8 @@ def run(text: str, variables=None, external=None):
     ("${text.isEmpty()}", True), ("${items.size()}", 3), ("${s.length()}", 5), ("${s.toUpperCase()}", "HELLO"),
     ("${s.toLowerCase()}", "hello"), ("${x.equals('A')}", True), ("${items.contains('b')}", True),
     ("${m.get('k')}", 1), ("${m.get('z')}", None), ("${m.containsKey('k')}", True), ("${s.substring(1, 3)}", "el"),
+    ("${s.concat(id)}", "Hello7"), ("${s.trim()}", "Hello"), ("${s.indexOf('l')}", 2), ("${items.indexOf('c')}", 2),
+    ("${s.matches('H.*o')}", True), ("${m.keySet()}", ["k"]), ("${m.values()}", [1]), ("${order.toString()}", str(VARS["order"])),
 ])
 def test_expression_values(text, expected):
     assert run(text) == expected
