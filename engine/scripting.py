@@ -4,7 +4,9 @@ Security model
 --------------
 Every script and expression is parsed with :mod:`ast` and compiled with RestrictedPython
 (``compile_restricted_exec`` / ``compile_restricted_eval``) under a slightly stricter policy:
-names and attributes starting with ``_`` are rejected at compile time, and so are class
+names and attributes starting with ``_`` are rejected at compile time (except reading the pure helper functions
+of translated JUEL / FEEL, ``_juel_*`` / ``_feel_*`` from ``engine/expression_helpers.py``, and ``_juel_vars`` /
+``_juel_facts``: the variables and the instance's business key, id, process key and element), and so are class
 definitions and bare ``except:``; ``d[k] += v`` is supported and ``a ** b`` goes through a guard
 that refuses results of more than a few million bits.  At run time the code sees a curated
 ``__builtins__`` (``open``, ``eval``, ``exec``, ``compile``, ``globals``, ``vars``, ``type``... raise
