@@ -365,7 +365,8 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
     def _namespace(self, context: dict[str, Any], external: dict[str, Any] | None) -> dict[str, Any]:
         namespace = {**self.globals, **external, **context} if external else {**self.globals, **context}
         namespace.update(self._guards)
-        namespace["_juel_vars"] = context  # translated JUEL/FEEL read variables by name (getVariable('x'))
+        # translated JUEL/FEEL read variables by name (getVariable('x')); read-only, so nothing bypasses write-back
+        namespace["_juel_vars"] = types.MappingProxyType(context)
         namespace.setdefault("_juel_facts", {})
         return namespace
 

@@ -122,6 +122,10 @@ def test_has_expression():
     assert not has_expression("plain") and not has_expression(None)
 
 
-def test_helpers_cannot_be_rebound_by_scripts():
+def test_helpers_cannot_be_rebound_and_variables_not_written_behind_the_sandbox():
     with pytest.raises(ScriptFailure, match="invalid variable name"):
         ENV.execute("_juel_add = 1", {})
+    data = {"x": 1}
+    with pytest.raises(ScriptFailure, match="only dicts and lists can be changed"):
+        ENV.execute("_juel_vars['f'] = len", data)
+    assert data == {"x": 1}
