@@ -101,19 +101,14 @@ class _Parser:
             return f"({yes} if {cond} is True else {no})"
         return self.disjunction()
 
-    def disjunction(self) -> str:
-        parts = [self.conjunction()]
-        while self.at("or"):
+    def disjunction(self, word: str = "or") -> str:
+        """``a or b or c`` (then, one level down, ``a and b``): three-valued, all operands evaluated."""
+        inner = (lambda: self.disjunction("and")) if word == "or" else self.comparison
+        parts = [inner()]
+        while self.at(word):
             self.take()
-            parts.append(self.conjunction())
-        return parts[0] if len(parts) == 1 else f"_feel_or({', '.join(parts)})"
-
-    def conjunction(self) -> str:
-        parts = [self.comparison()]
-        while self.at("and"):
-            self.take()
-            parts.append(self.comparison())
-        return parts[0] if len(parts) == 1 else f"_feel_and({', '.join(parts)})"
+            parts.append(inner())
+        return parts[0] if len(parts) == 1 else f"_feel_{word}({', '.join(parts)})"
 
     def comparison(self) -> str:
         left = self.additive()
