@@ -3,14 +3,15 @@
 When the diagram is parsed, :func:`read_assignment` keeps the user task's
 
 - Camunda 7 attributes ``camunda:assignee``, ``camunda:candidateUsers``, ``camunda:candidateGroups``
-  (comma lists; ``${expr}`` / ``#{expr}`` parts are expressions),
+  (comma lists; ``${expr}`` / ``#{expr}`` parts are JUEL expressions),
 - Camunda 8 ``<zeebe:assignmentDefinition assignee=... candidateGroups=... candidateUsers=...>``
-  (``=expr`` is an expression),
+  (``=expr`` is a FEEL expression),
 
-on the spec as ``assignment`` (a JSON-ready dict of the raw texts).  Expressions are Python (as everywhere in
-Baton), evaluated with the task's variables when the task becomes ready (:func:`resolve`); the name of the
-task's lane is one more candidate group.  An expression that fails gives the text itself as the name, which
-matches nobody: such a task is only visible to operators and admins (never to everyone by mistake).
+on the spec as ``assignment`` (a JSON-ready dict of the texts, whose JUEL / FEEL parts the deployment has
+turned into ``${<python>}``, see ``engine/expressions.py``).  The expressions are evaluated with the
+task's variables when the task becomes ready (:func:`resolve`); the name of the task's lane is one more
+candidate group.  An expression that fails gives the text itself as the name, which matches nobody:
+such a task is only visible to operators and admins (never to everyone by mistake).
 
 Who may work on a task (:func:`may_work_on`): an ``operator`` or ``admin`` always; a ``user`` when it is
 assigned to them, or unassigned with them or one of their groups among the candidates, or unassigned with
@@ -29,6 +30,7 @@ from typing import Any, cast
 from sqlalchemy import Table, update
 
 from .errors import AccessDenied, TaskClaimed, TaskNotFound
+from .expressions import split_names
 from .extensions import CAMUNDA, ZEEBE
 from .records import Task
 from .store import queries as q
@@ -58,33 +60,17 @@ def read_assignment(node: Any) -> dict[str, str] | None:
 
 
 def _expression(part: str) -> str | None:
-    if (part.startswith("${") or part.startswith("#{")) and part.endswith("}"):
+    """The Python of a ``${python}`` part (deploy translated JUEL and FEEL to that form), else None."""
+    if part.startswith("${") and part.endswith("}"):
         return part[2:-1].strip()
-    if part.startswith("="):
-        return part[1:].strip()
     return None
-
-
-def _split(text: str) -> list[str]:
-    """Comma-separated parts, keeping commas inside ``${...}`` together."""
-    parts, depth, current = [], 0, ""
-    for char in text:
-        depth += char == "{"
-        depth -= char == "}"
-        if char == "," and depth == 0:
-            parts.append(current.strip())
-            current = ""
-        else:
-            current += char
-    parts.append(current.strip())
-    return [p for p in parts if p]
 
 
 def names(text: str | None, evaluate: Callable[[str], Any]) -> list[str]:
     """The names a text stands for: literal parts as they are, expressions evaluated (a list or a comma list)."""
     out: list[str] = []
     text = (text or "").strip()
-    for part in [text] if _expression(text) is not None else _split(text):
+    for part in split_names(text):
         expr = _expression(part)
         if expr is None:
             values: Any = [part]
@@ -95,7 +81,7 @@ def names(text: str | None, evaluate: Callable[[str], Any]) -> list[str]:
                 log.warning("assignment expression %r failed: %s", part, exc)
                 values = [part]
             if isinstance(values, str):
-                values = _split(values)
+                values = split_names(values)
             elif values is None:
                 values = []
             elif not isinstance(values, list | tuple | set):
@@ -157,9 +143,13 @@ class AssignmentMixin:
 
     def _assign(self, added: list[dict[str, Any]], ready: dict[str, Any]) -> None:
         """Fill in the assignment columns of new human-task rows (called where the rows are built)."""
-        evaluate = self.script_engine.environment.evaluate
         for row in added:
             task = ready[row["id"]]
+            facts = self.script_engine.with_facts(task, None)  # JUEL's execution.getProcessBusinessKey()...
+
+            def evaluate(expr: str, data: dict[str, Any], facts: dict[str, Any] = facts) -> Any:
+                return self.script_engine.environment.evaluate(expr, data, facts)
+
             row.update(resolve(task.task_spec, task.data, evaluate))
 
     def tasks_for(self, user: Any, instance_id: str | None = None, key: str | None = None, limit: int = 200,

@@ -111,13 +111,18 @@ def main(ctx: click.Context, database_url: str | None, log_level: str | None) ->
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--stub-unsupported", is_flag=True,
+              help="Turn Java delegates (camunda:class, delegateExpression, expression), Groovy/JavaScript script "
+                   "tasks and connectors into external jobs (topic: the class's simple name, the bean, or the "
+                   "task id) and drop Camunda listeners, instead of rejecting the file. See docs/camunda.md.")
 @json_option
 @pass_settings
-def deploy(settings: Settings, paths: tuple[str, ...], as_json: bool) -> None:
+def deploy(settings: Settings, paths: tuple[str, ...], stub_unsupported: bool, as_json: bool) -> None:
     """Deploy .bpmn and .dmn files, or folders of them (all or nothing).
 
     Each executable process becomes a new version of its key (the process id);
-    unchanged content keeps its current version.
+    unchanged content keeps its current version.  JUEL (${...}) and FEEL (=...)
+    expressions are translated to Python; what Baton cannot run is rejected.
     """
     from .parsing import collect_files
 
@@ -129,9 +134,11 @@ def deploy(settings: Settings, paths: tuple[str, ...], as_json: bool) -> None:
         def step(res: Any) -> None:
             bar.update(1, Path(res.name).name)
 
-        result = eng.deploy(files, source="cli", progress=step)
+        result = eng.deploy(files, source="cli", progress=step, stub_unsupported=stub_unsupported)
 
     def text() -> None:
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}", err=True)
         for d in result.definitions:
             state = "new version" if d.new else "unchanged"
             kind = "" if d.executable else "  (not executable: stored as a drawing)"

@@ -10,6 +10,8 @@
     │   ├── MalformedXMLError       not well-formed XML
     │   ├── SchemaError             not valid against the BPMN 2.0 / DMN schema
     │   └── ModelError              valid XML, but not a process Baton can run as written
+    │       ├── ExpressionError     a JUEL / FEEL expression Baton cannot translate to Python
+    │       └── UnsupportedConstruct  a Java delegate, Groovy/JavaScript script, connector...
     ├── NotFoundError
     │   ├── DefinitionNotFound
     │   ├── InstanceNotFound
@@ -127,6 +129,18 @@ class ModelError(DeploymentError):
     """The model cannot be executed as written."""
 
     code = "model_invalid"
+
+
+class ExpressionError(ModelError):
+    """The expression cannot be translated to Python."""
+
+    code = "expression_untranslatable"
+
+
+class UnsupportedConstruct(ModelError):
+    """The element uses a construct Baton cannot run (Java, Groovy, JavaScript, connectors)."""
+
+    code = "unsupported_construct"
 
 
 class NotFoundError(BatonError):

@@ -9,8 +9,8 @@ business rule task marked external.  Its **topic** comes from
 - none of these: the task id.
 
 Inputs and outputs come from ``camunda:inputOutput`` or ``zeebe:ioMapping`` (or the SpiffArena operator's
-parameters and ``resultVariable``).  Expressions there are Python; the common Camunda and Zeebe wrappers
-``${expr}`` and ``=expr`` are unwrapped, text without a wrapper is a constant.
+parameters and ``resultVariable``).  Deployment has translated their JUEL (``${...}``) and FEEL (``=...``)
+to ``${<python>}`` (``engine/expressions.py``): that form is unwrapped, text without it is a constant.
 """
 
 from __future__ import annotations
@@ -29,14 +29,10 @@ def _q(ns: str, name: str) -> str:
 
 
 def expression_of(text: str | None) -> str:
-    """A Camunda/Zeebe mapping value as a Python expression."""
+    """A Camunda/Zeebe mapping value (``${<python>}`` after deployment, or a constant) as a Python expression."""
     value = (text or "").strip()
     if value.startswith("${") and value.endswith("}"):
         return value[2:-1].strip()
-    if value.startswith("#{") and value.endswith("}"):
-        return value[2:-1].strip()
-    if value.startswith("="):
-        return value[1:].strip()
     return repr(text or "")
 
 

@@ -8,8 +8,10 @@ Every deployment goes through :func:`parse_resources`:
 2. it is validated against the BPMN 2.0 or DMN schema;
 3. sequence flows without an ``id`` (legal, common in other tools' files)
    get one, because SpiffWorkflow silently drops them otherwise;
-4. scripts and expressions are compiled by the restricted compiler, so a
-   syntax error is reported at deploy time with its element and line;
+4. Java delegates, Groovy/JavaScript scripts and connectors are rejected (``engine/unsupported.py``);
+   JUEL (``${...}``) and FEEL (``= ...``) expressions are translated to Python in the parse tree
+   (``engine/expressions.py``; the stored file stays as uploaded); then scripts and expressions are
+   compiled by the restricted compiler, so a syntax error is reported at deploy time with its element and line;
 5. SpiffWorkflow parses every executable process into a spec; call
    activities resolve to processes of the same deployment or, through the
    ``lookup_process`` callback, to the latest deployed version of the key.
@@ -33,7 +35,7 @@ from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import SCHEMAS as DMN_SCHEMAS
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
-from . import event_specs, timers
+from . import event_specs, expressions, timers, unsupported
 from .bpmn_parser import NSMAP, BatonParser, BusinessRuleTaskParser
 from .errors import DeploymentError, MalformedXMLError, ModelError, SchemaError, UnsafeXMLError
 from .model_checks import check_structure, drop_data_stores
@@ -54,6 +56,7 @@ class Resource:
     kind: str = "bpmn"  # or "dmn"
     checksum: str = ""
     tree: Any = field(default=None, repr=False)
+    warnings: list[str] = field(default_factory=list)  # constructs stubbed at deploy (engine/unsupported.py)
 
     def __post_init__(self) -> None:
         if not self.checksum:
@@ -281,8 +284,13 @@ def check_timers(res: Resource, root: Any, compile_check: Callable[[str, str], s
 
 
 def load_resources(resources: list[Resource], compile_check: Callable[[str, str], str | None],
-                   max_bytes: int = DEFAULT_MAX_BYTES, progress: Callable[[Resource], None] | None = None) -> None:
-    """Safe-parse, classify, validate and pre-process every resource (sets ``tree`` and ``kind``)."""
+                   max_bytes: int = DEFAULT_MAX_BYTES, progress: Callable[[Resource], None] | None = None,
+                   stub_unsupported: bool = False) -> None:
+    """Safe-parse, classify, validate and pre-process every resource (sets ``tree``, ``kind``, ``warnings``).
+
+    Java delegates, Groovy/JavaScript scripts and connectors are rejected, or with ``stub_unsupported``
+    turned into external jobs (``engine/unsupported.py``).
+    """
     for res in resources:
         if progress is not None:
             progress(res)
@@ -292,6 +300,8 @@ def load_resources(resources: list[Resource], compile_check: Callable[[str, str]
         if res.kind == "bpmn":
             add_missing_flow_ids(root)
             drop_data_stores(root)
+            res.warnings = unsupported.check_tree(res.name, root, stub_unsupported)
+            expressions.translate_tree(res.name, root)  # JUEL / FEEL to Python, in the parse tree only
             check_expressions(res, root, compile_check)
             check_timers(res, root, compile_check)
             check_structure(res.name, root)
@@ -319,12 +329,14 @@ def parse_resources(
     lookup_decision: Callable[[str], bytes | None],
     max_bytes: int = DEFAULT_MAX_BYTES,
     progress: Callable[[Resource], None] | None = None,
+    stub_unsupported: bool = False,
 ) -> ParsedDeployment:
     """Parse a whole deployment; raises a :class:`DeploymentError` subclass on the first problem.
 
-    ``progress`` is called with each file as its checks begin (the CLI draws a progress bar with it).
+    ``progress`` is called with each file as its checks begin (the CLI draws a progress bar with it);
+    ``stub_unsupported`` turns Java delegates, non-Python scripts and connectors into external jobs.
     """
-    load_resources(resources, compile_check, max_bytes, progress)
+    load_resources(resources, compile_check, max_bytes, progress, stub_unsupported)
     res_by_name = {r.name: r for r in resources}
     parser = BatonParser()
     decisions: dict[str, Resource] = {}
@@ -432,4 +444,5 @@ def _build_spec(
             for name, sub in called_subs.items():
                 subs.setdefault(name, sub)
     proc.subprocess_specs = subs
+    expressions.adopt_collections(event_specs.task_specs(proc.spec, subs))
     event_specs.adopt(proc.spec, subs, event_specs.zeebe_correlation_keys(proc.resource.tree))

@@ -40,6 +40,7 @@ class DeployResult(Record):
     deployment_id: int | None
     definitions: list[Definition]
     decisions: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what --stub-unsupported stubbed or dropped
 
     @property
     def changed(self) -> bool:

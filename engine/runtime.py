@@ -169,6 +169,8 @@ class Engine(SuspensionMixin, VariablesMixin, SearchMixin, IncidentsMixin, Event
         spec, subs = self._spec(conn, row.definition_id)
         workflow = load_state(row.state, spec, subs)
         workflow.script_engine = self.script_engine
+        workflow.baton_facts = {"instance_id": row.id, "business_key": getattr(row, "business_key", None),
+                                "process_key": getattr(row, "process_key", None)}  # for JUEL's execution.*
         # whether it may have timers or subscription rows to keep in step
         workflow.baton_waited = bool(workflow.event_manager.tasks) or bool(workflow.spec.start.trigger_specs)
         return workflow
@@ -176,17 +178,23 @@ class Engine(SuspensionMixin, VariablesMixin, SearchMixin, IncidentsMixin, Event
     # ---- deploy ------------------------------------------------------------------------------------------
 
     def deploy(self, paths: Iterable[str | Path], source: str | None = None,
-               progress: Callable[[Resource], None] | None = None) -> DeployResult:
-        """Deploy .bpmn/.dmn files or folders of them, all or nothing."""
-        resources = read_resources(paths, self.settings.max_xml_bytes)
-        return self.deploy_resources(resources, source=source, progress=progress)
+               progress: Callable[[Resource], None] | None = None, stub_unsupported: bool = False) -> DeployResult:
+        """Deploy .bpmn/.dmn files or folders of them, all or nothing.
 
-    def deploy_bytes(self, files: Iterable[tuple[str, bytes]], source: str | None = None) -> DeployResult:
+        ``stub_unsupported`` turns Java delegates, Groovy/JavaScript script tasks and connectors into external
+        jobs and drops listeners (``engine/unsupported.py``); the result's ``warnings`` list each one.
+        """
+        resources = read_resources(paths, self.settings.max_xml_bytes)
+        return self.deploy_resources(resources, source=source, progress=progress, stub_unsupported=stub_unsupported)
+
+    def deploy_bytes(self, files: Iterable[tuple[str, bytes]], source: str | None = None,
+                     stub_unsupported: bool = False) -> DeployResult:
         resources = [Resource(name=name, content=content) for name, content in files]
-        return self.deploy_resources(resources, source=source)
+        return self.deploy_resources(resources, source=source, stub_unsupported=stub_unsupported)
 
     def deploy_resources(self, resources: list[Resource], source: str | None = None,
-                         progress: Callable[[Resource], None] | None = None) -> DeployResult:
+                         progress: Callable[[Resource], None] | None = None,
+                         stub_unsupported: bool = False) -> DeployResult:
         with self._tx() as conn:
 
             def lookup_process(key: str) -> Any:
@@ -199,13 +207,16 @@ class Engine(SuspensionMixin, VariablesMixin, SearchMixin, IncidentsMixin, Event
                 return found[1].encode() if found else None
 
             parsed = parse_resources(resources, compile_check, lookup_process, lookup_decision,
-                                     self.settings.max_xml_bytes, progress)
+                                     self.settings.max_xml_bytes, progress, stub_unsupported)
             result = _Writer(conn, parsed, source).write()
+            result.warnings.extend(w for res in resources for w in res.warnings)
             for d in result.definitions:
                 if d.new and d.executable:
                     self._arm_start_events(conn, d)
         for d in result.definitions:
             log.info("deployed", extra={"process_key": d.key, "version": d.version, "new": d.new})
+        for warning in result.warnings:
+            log.warning("deploy: %s", warning)
         return result
 
     def definitions(self, key: str | None = None, latest_only: bool = False) -> list[Definition]:
@@ -258,12 +269,13 @@ class Engine(SuspensionMixin, VariablesMixin, SearchMixin, IncidentsMixin, Event
         """
         spec, subs = self._spec(conn, row.id)
         workflow = BpmnWorkflow(spec, subs, script_engine=self.script_engine)
+        instance_id = str(uuid.uuid4())
+        workflow.baton_facts = {"instance_id": instance_id, "business_key": business_key, "process_key": row.key}
         event_specs.choose_start(workflow, start_event)
         if variables:
             for task in workflow.tasks.values():
                 if task.state == TaskState.READY:
                     task.data.update(variables)
-        instance_id = str(uuid.uuid4())
         error = execution.run(workflow)
         out = execution.outcome(workflow, {}, error)
         now = self.now()

@@ -4,7 +4,9 @@ Security model
 --------------
 Every script and expression is parsed with :mod:`ast` and compiled with RestrictedPython
 (``compile_restricted_exec`` / ``compile_restricted_eval``) under a slightly stricter policy:
-names and attributes starting with ``_`` are rejected at compile time, and so are class
+names and attributes starting with ``_`` are rejected at compile time (except reading the pure helper functions
+of translated JUEL / FEEL, ``_juel_*`` / ``_feel_*`` from ``engine/expression_helpers.py``, and ``_juel_vars`` /
+``_juel_facts``: the variables and the instance's business key, id, process key and element), and so are class
 definitions and bare ``except:``; ``d[k] += v`` is supported and ``a ** b`` goes through a guard
 that refuses results of more than a few million bits.  At run time the code sees a curated
 ``__builtins__`` (``open``, ``eval``, ``exec``, ``compile``, ``globals``, ``vars``, ``type``... raise
@@ -70,6 +72,8 @@ from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScript
 
 from engine.errors import ConfigurationError, ScriptError
 
+from .expression_helpers import HELPERS as _EXPRESSION_HELPERS
+from .expression_helpers import NAMES as _EXPRESSION_NAMES
 from .watchdog import WATCHDOG as _WATCHDOG
 from .watchdog import Deadline as _Deadline
 from .watchdog import ScriptTimeout as _Timeout
@@ -195,7 +199,7 @@ _GUARDS: dict[str, Any] = {
     "_write_": _guarded_write, "_inplacevar_": lambda op, x, y: _INPLACE[op](x, y),
     "_inplaceitem_": _inplace_item, "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
     "_unpack_sequence_": guarded_unpack_sequence, "_apply_": lambda f, *a, **kw: f(*a, **kw),
-    "_print_": PrintCollector, "_pow_": _guarded_pow,
+    "_print_": PrintCollector, "_pow_": _guarded_pow, **_EXPRESSION_HELPERS,
 }
 
 
@@ -220,6 +224,12 @@ class _Policy(RestrictingNodeTransformer):
         call = ast.Call(func=ast.Name("_pow_", ast.Load()), args=[node.left, node.right], keywords=[])
         copy_locations(call, node)
         return call
+
+    def check_name(self, node: Any, name: str | None, allow_magic_methods: bool = False) -> None:
+        """Names starting with ``_`` are refused, except reading the helpers of translated JUEL/FEEL."""
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and name in _EXPRESSION_NAMES:
+            return
+        super().check_name(node, name, allow_magic_methods)
 
     def visit_ClassDef(self, node: ast.ClassDef) -> Any:
         self.error(node, "class definitions are not allowed in scripts")
@@ -355,6 +365,9 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
     def _namespace(self, context: dict[str, Any], external: dict[str, Any] | None) -> dict[str, Any]:
         namespace = {**self.globals, **external, **context} if external else {**self.globals, **context}
         namespace.update(self._guards)
+        # translated JUEL/FEEL read variables by name (getVariable('x')); read-only, so nothing bypasses write-back
+        namespace["_juel_vars"] = types.MappingProxyType(context)
+        namespace.setdefault("_juel_facts", {})
         return namespace
 
     def _run(self, code: types.CodeType, namespace: dict[str, Any], kind: str) -> Any:
@@ -458,15 +471,27 @@ class RestrictedScriptEngine(PythonScriptEngine):
 
     def evaluate(self, task: Any, expression: str, external_context: dict[str, Any] | None = None) -> Any:
         try:
-            return self.environment.evaluate(expression, task.data, external_context)
+            return self.environment.evaluate(expression, task.data, self.with_facts(task, external_context))
         except ScriptFailure as failure:
             raise self._task_error(task, failure) from failure.__cause__
 
     def execute(self, task: Any, script: str, external_context: dict[str, Any] | None = None) -> bool:
         try:
-            return self.environment.execute(script, task.data, external_context)
+            return self.environment.execute(script, task.data, self.with_facts(task, external_context))
         except ScriptFailure as failure:
             raise self._task_error(task, failure) from failure.__cause__
+
+    @staticmethod
+    def with_facts(task: Any, external_context: dict[str, Any] | None) -> dict[str, Any]:
+        """The external context plus ``_juel_facts``: instance id, business key, process key, activity id.
+
+        The runtime puts ``baton_facts`` on the workflows it runs; a workflow without them has no instance facts.
+        """
+        workflow = getattr(task, "workflow", None)
+        workflow = getattr(workflow, "top_workflow", None) or workflow
+        facts = dict(getattr(workflow, "baton_facts", None) or {})
+        facts["activity_id"] = getattr(getattr(task, "task_spec", None), "bpmn_id", None)
+        return {**(external_context or {}), "_juel_facts": facts}
 
     @staticmethod
     def _task_error(task: Any, failure: ScriptFailure) -> WorkflowTaskException:

@@ -24,6 +24,7 @@ from SpiffWorkflow.bpmn.serializer.default.event_definition import ErrorEscalati
 from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter, EventConverter
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.helpers.registry import DefaultRegistry
+from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.camunda.serializer.task_spec import UserTaskConverter
@@ -49,6 +50,7 @@ from .compensation import (
 )
 from .errors import VariableError
 from .event_specs import BatonMessage, BatonSignal
+from .expressions import ElementVariable, ExpressionDataReference
 from .scopes import ScopeStartEvent
 from .timers import REPLACEMENTS
 
@@ -148,6 +150,8 @@ def _registry() -> DefaultRegistry:
     config[CompensationBoundaryEvent] = CompensationBoundaryConverter
     config[ScopeStartEvent] = ScopeStartEventConverter
     config[BatonEndEvent] = EventConverter
+    config[ExpressionDataReference] = config[TaskDataReference]  # multi-instance collections given as expressions
+    config[ElementVariable] = config[TaskDataReference]  # Camunda / Zeebe element variables
     config[BatonIntermediateThrowEvent] = EventConverter
     config[BatonErrorEventDefinition] = CodeEventDefinitionConverter
     config[BatonEscalationEventDefinition] = CodeEventDefinitionConverter

@@ -8,7 +8,8 @@ cycle once per missed period.  Baton's timer definitions replace them:
 - a value may be an ISO 8601 literal (``2026-12-01T09:00:00Z``, ``PT5M``,
   ``R3/PT10M``, ``R/2026-01-01T00:00:00Z/P1D``), a cron expression (Quartz's
   six or seven fields as Camunda Modeler writes them, or the classic five),
-  a Camunda expression (``${delay}``), a FEEL-style ``=delay``, or a Python
+  a JUEL expression (``${delay}``), a FEEL ``=delay`` (both translated to
+  ``${<python>}`` at deploy, see ``engine/expressions.py``), or a Python
   expression; an expression may give a literal string, a ``datetime`` or a
   ``timedelta``;
 - time comes from the engine's clock (tests drive it), and dates without a
@@ -65,12 +66,10 @@ class Cycle:
 # ---- reading values ---------------------------------------------------------------------------------------
 
 def unwrap(text: str) -> tuple[str, bool]:
-    """(text, is_expression): ``${x}`` / ``#{x}`` / ``=x`` are expressions, a literal is returned as it is."""
+    """(text, is_expression): ``${python}`` (what deploy made of JUEL and FEEL) is an expression, else a literal."""
     text = text.strip()
-    if len(text) > 3 and text[0] in "$#" and text[1] == "{" and text.endswith("}"):
+    if len(text) > 3 and text.startswith("${") and text.endswith("}"):
         return text[2:-1].strip(), True
-    if text.startswith("="):
-        return text[1:].strip(), True
     return text, False
 
 

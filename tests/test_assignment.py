@@ -75,9 +75,9 @@ def test_expressions_may_give_lists_and_the_assignment_survives_a_restart(engine
     assert t.candidate_groups == ["north", "south"] and t.candidate_users == ["dora", "eve"]
 
 
-def test_zeebe_assignment_definitions_are_python_expressions(engine):
+def test_zeebe_assignment_definitions_are_feel_expressions(engine):
     ext = ('<bpmn:extensionElements><zeebe:assignmentDefinition xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" '
-           'assignee="=owner.lower()" candidateGroups="finance"/></bpmn:extensionElements>')
+           'assignee="=lower case(owner)" candidateGroups="finance"/></bpmn:extensionElements>')
     body = chain(f'<bpmn:userTask id="{{id}}" name="Pay">{ext}</bpmn:userTask>')
     engine.deploy_bytes([("z.bpmn", (HEADER.format(pid="z") + f'<bpmn:process id="z" isExecutable="true">{body}'
                                      "</bpmn:process></bpmn:definitions>").encode())])

@@ -2,8 +2,8 @@
 
 Each test names its JUnit test (``CompensateEventTest#...`` in camunda/camunda-bpm-platform,
 engine/src/test/java/org/camunda/bpm/engine/test/bpmn/event/compensate/CompensateEventTest.java).
-The models are in ``tests/corpus`` byte for byte; where one uses a Java delegate or a JUEL
-condition, the test changes that element in memory (a script task, a Python condition) and says so.
+The models are in ``tests/corpus`` byte for byte; where one uses a Java delegate, the test changes that
+element in memory (a script task) and says so.  JUEL conditions are deployed as they are (translated at deploy).
 Camunda's "activity instance tree" assertions become assertions on ``Instance.active``.
 """
 
@@ -21,8 +21,6 @@ CORPUS = Path(__file__).resolve().parent / "corpus" / "camunda7" / "bpmn"
 COMPENSATE = "event/compensate/CompensateEventTest."
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 CAMUNDA = "http://camunda.org/schema/1.0/bpmn"
-# JUEL conditions written in Python (translating JUEL is not this feature's job)
-ACCEPT_FALSE = ("${accept == false}", "accept == False")
 
 
 def deploy(eng, rel: str, *changes: tuple[str, str], scripts: dict[str, str] | None = None) -> None:
@@ -69,7 +67,7 @@ def runs(eng, inst_id: str, element: str) -> int:
 
 def test_compensate_activity_ref_mi_activity(eng):
     """#testCompensateActivityRefMiActivity: one handler task per completed instance, then the process ends."""
-    deploy(eng, COMPENSATE + "testCompensateActivityRefMiActivity.bpmn20.xml", ACCEPT_FALSE)
+    deploy(eng, COMPENSATE + "testCompensateActivityRefMiActivity.bpmn20.xml")
     inst = eng.start("compensateProcess")
     complete(eng, inst.id, "bookHotel", 5)
     inst = complete(eng, inst.id, "task", variables={"accept": False})
@@ -81,7 +79,7 @@ def test_compensate_activity_ref_mi_activity(eng):
 
 def test_compensate_concurrent_mi_activity_not_yet_completed(eng):
     """#testCompensateConcurrentMiActivity: an MI activity with an open instance is not compensated."""
-    deploy(eng, COMPENSATE + "testCompensateConcurrentMiActivity.bpmn20.xml", ACCEPT_FALSE)
+    deploy(eng, COMPENSATE + "testCompensateConcurrentMiActivity.bpmn20.xml")
     inst = eng.start("compensateProcess")
     complete(eng, inst.id, "bookHotel", 4)
     inst = complete(eng, inst.id, "parallelTask", variables={"accept": False})
@@ -124,8 +122,7 @@ def test_compensation_event_subprocess_rethrows_compensation(eng):
 def test_compensation_event_subprocess_with_activity_ref(eng):
     """#testCompensationEventSubProcessWithActivityRef: the end event compensates only 'booking-hotel',
     through the compensation event subprocess inside it."""
-    deploy(eng, COMPENSATE + "testCompensationEventSubProcessWithActivityRef.bpmn20.xml",
-           ("${valid == false}", "valid == False"))
+    deploy(eng, COMPENSATE + "testCompensationEventSubProcessWithActivityRef.bpmn20.xml")
     inst = eng.start("bookingProcess")
     complete(eng, inst.id, "bookHotel")
     complete(eng, inst.id, "bookFlight")

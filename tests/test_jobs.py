@@ -13,7 +13,7 @@ from engine.errors import LockLost, ModelError
 
 IO = """<camunda:inputOutput>
   <camunda:inputParameter name="amount">${total * 100}</camunda:inputParameter>
-  <camunda:outputParameter name="receipt">${'R-' + str(charge_id)}</camunda:outputParameter>
+  <camunda:outputParameter name="receipt">R-${charge_id}</camunda:outputParameter>
 </camunda:inputOutput>"""
 
 

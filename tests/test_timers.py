@@ -79,7 +79,7 @@ def test_a_missed_cycle_moves_to_the_next_future_due_time_once():
     ("timeDuration", "PT5X", "not a valid timer value"),
     ("timeDate", "2026-13-45T00:00:00Z", "not an ISO 8601 date"),
     ("timeCycle", "0 0 25 * * ?", "not a valid cron expression"),
-    ("timeDuration", "${delay +}", "SyntaxError"),
+    ("timeDuration", "${delay +}", "cannot be translated to Python: the expression ends too early"),
 ])
 def test_bad_timer_values_are_refused_at_deploy_with_the_element(engine, kind, value, problem):
     with pytest.raises(ModelError) as err:

@@ -89,6 +89,7 @@ SCHEMAS: dict[str, Any] = {
     "DeployResult": obj({
         "deployment_id": null(INT), "definitions": {"type": "array", "items": ref("Definition")},
         "decisions": {"type": "array", "items": obj({"key": STR, "version": INT, "new": BOOL})},
+        "warnings": {"type": "array", "items": STR},
     }),
     "Task": TASK,
     "Instance": INSTANCE,
