@@ -47,6 +47,7 @@ from .compensation_parser import (
     CompensationStartEventParser,
     CompensationThrowEventParser,
 )
+from . import continuations
 from .extensions import is_external, job_definition
 from .scopes import ScopeProcessParser, ScopeStartEvent
 from .scripting import compile_check
@@ -198,7 +199,15 @@ class IntermediateThrowEventParser(CompensationThrowEventParser, BatonIntermedia
 
 
 class ProcessParser(CompensationProcessParser, ScopeProcessParser):
-    """Processes: compensation handlers kept out of the flow, then event subprocesses, implicit ends, links."""
+    """Processes: compensation handlers kept out of the flow, then event subprocesses, implicit ends, links;
+    every element's ``camunda:asyncBefore`` / ``asyncAfter`` / retry cycle (``engine.continuations``)."""
+
+    def parse_node(self, node):
+        known = node.get("id") in self.spec.task_specs
+        task_spec = super().parse_node(node)
+        if not known:
+            continuations.mark(self.spec, node, self.filename)
+        return task_spec
 
 
 class BatonParser(BpmnDmnParser):

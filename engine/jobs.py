@@ -29,7 +29,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.task import Task as SpiffTask
 from SpiffWorkflow.util.task import TaskState
 
-from . import execution
+from . import continuations, execution
 from .bpmn_events import BatonErrorEventDefinition, route
 from .durations import backoff, parse_duration, parse_retry_cycle
 from .errors import (
@@ -50,6 +50,13 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT = 300.0
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _RNG = random.Random()
+
+
+def job_of(task: SpiffTask) -> dict[str, Any]:
+    """The job settings of a waiting task: its job task's, or a continuation's when it is held at a boundary."""
+    if continuations.HOLD in task.internal_data:
+        return {"topic": continuations.TOPIC, "retry_cycle": continuations.retry_cycle(task)}
+    return dict(task.task_spec.job)
 
 
 def retry_conflicts(call: Callable[[], Any], attempts: int = 8) -> Any:
@@ -80,13 +87,13 @@ class JobsMixin:
 
     # ---- creating and removing jobs (called inside Engine transactions) ----------------------------------
 
-    def _job_policy(self, task_spec: Any) -> tuple[int | None, list[float] | None, float | None]:
+    def _job_policy(self, task: SpiffTask) -> tuple[int | None, list[float] | None, float | None]:
         """(max attempts, retry delays, timeout) as the diagram gives them; None = the worker's agent decides.
 
         The agent's settings (baton.toml) are applied by the worker that runs the job, so a job created by
         any process (the CLI, the web app, a worker) follows the configuration of the node that runs it.
         """
-        job = task_spec.job
+        job = job_of(task)
         try:
             cycle = parse_retry_cycle(job["retry_cycle"]) if job.get("retry_cycle") else None
             if job.get("retries") is not None:
@@ -95,10 +102,12 @@ class JobsMixin:
                 attempts = len(cycle) + 1 if cycle is not None else None
             timeout = parse_duration(job["timeout"]) if job.get("timeout") else None
         except ConfigurationError as exc:
-            raise ConfigurationError(f"job settings of '{task_spec.bpmn_id}': {exc}") from exc
+            raise ConfigurationError(f"job settings of '{task.task_spec.bpmn_id}': {exc}") from exc
         return attempts, cycle, timeout
 
     def _job_inputs(self, task: SpiffTask) -> dict[str, Any]:
+        if continuations.HOLD in task.internal_data:
+            return {}  # a continuation job carries no variables: it runs the instance itself
         job = task.task_spec.job
         if not job.get("inputs"):
             return dict(task.data)
@@ -110,12 +119,13 @@ class JobsMixin:
         rows = []
         for task in tasks:
             spec = task.task_spec
-            attempts, cycle, timeout = self._job_policy(spec)
+            attempts, cycle, timeout = self._job_policy(task)
+            topic = job_of(task)["topic"]
             job_id = str(uuid.uuid4())
             values = dict(
                 id=job_id, instance_id=row.id, task_id=str(task.id), business_key=row.business_key,
                 process_key=row.process_key, process_version=row.process_version, element_id=spec.bpmn_id,
-                element_name=spec.bpmn_name, topic=spec.job["topic"], status=jq.READY, attempt=0,
+                element_name=spec.bpmn_name, topic=topic, status=jq.READY, attempt=0,
                 max_attempts=attempts, retry_cycle=cycle, timeout=timeout, due_at=now, lock_owner=None,
                 lock_expires_at=None, last_error=None, error_details=None, created_at=now, updated_at=now,
             )
@@ -127,7 +137,7 @@ class JobsMixin:
                 values.update(variables={}, status=jq.INCIDENT, last_error=f"input mapping failed: {exc}")
                 jq.insert_incident(conn, id=str(uuid.uuid4()), job_id=job_id, instance_id=row.id,
                                    process_key=row.process_key, element_id=spec.bpmn_id,
-                                   element_name=spec.bpmn_name, topic=spec.job["topic"],
+                                   element_name=spec.bpmn_name, topic=topic,
                                    message=values["last_error"], details=None, attempts=0, created_at=now)
             rows.append(values)
         jq.insert_jobs(conn, rows)

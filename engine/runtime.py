@@ -32,6 +32,7 @@ from .assignment import AssignmentMixin, check_may_work_on
 from .bpmn_parser import BusinessRuleTaskParser
 from .cockpit import CockpitMixin
 from .config import Settings
+from .continuations import ContinuationsMixin
 from .errors import (
     BatonError,
     ConcurrentModification,
@@ -70,7 +71,7 @@ from .variables import VariablesMixin
 log = logging.getLogger("baton.engine")
 
 
-class Engine(SuspensionMixin, VariablesMixin, SearchMixin, IncidentsMixin, EventsMixin, TasklistMixin,
+class Engine(ContinuationsMixin, SuspensionMixin, VariablesMixin, SearchMixin, IncidentsMixin, EventsMixin, TasklistMixin,
              MetricsMixin, UsersMixin, AssignmentMixin, CockpitMixin):
     """Baton's engine over one database.  Safe to share between threads.
 
