@@ -33,6 +33,7 @@ from SpiffWorkflow.camunda.specs.business_rule_task import BusinessRuleTask
 from SpiffWorkflow.camunda.specs.user_task import Form, FormField, UserTask
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import BpmnDmnParser
 
+from . import activity_io, continuations
 from .bpmn_events import (
     BatonBoundaryEventParser,
     BatonEndEvent,
@@ -47,10 +48,8 @@ from .compensation_parser import (
     CompensationStartEventParser,
     CompensationThrowEventParser,
 )
-from . import continuations
 from .extensions import is_external, job_definition
 from .scopes import ScopeProcessParser, ScopeStartEvent
-from .scripting import compile_check
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
@@ -85,13 +84,7 @@ class JobTaskParser(TaskParser):
 
     def create_task(self):
         job = job_definition(self.node)
-        for mapping in (job["inputs"] or []) + (job["outputs"] or []):
-            if not mapping.get("name"):
-                self.raise_validation_exception("an input/output mapping has no name")
-            problem = compile_check(mapping["expression"], "eval")
-            if problem:
-                self.raise_validation_exception(
-                    f"mapping of '{mapping['name']}' ({mapping['expression']!r}) cannot be compiled: {problem}")
+        activity_io.check_mappings((job["inputs"] or []) + (job["outputs"] or []), self.node, self.filename)
         bpmn_type = self.node.tag.rsplit("}", 1)[-1]
         return JobTask(self.spec, self.bpmn_id, job=job, bpmn_type=bpmn_type, **self.bpmn_attributes)
 
@@ -200,13 +193,15 @@ class IntermediateThrowEventParser(CompensationThrowEventParser, BatonIntermedia
 
 class ProcessParser(CompensationProcessParser, ScopeProcessParser):
     """Processes: compensation handlers kept out of the flow, then event subprocesses, implicit ends, links;
-    every element's ``camunda:asyncBefore`` / ``asyncAfter`` / retry cycle (``engine.continuations``)."""
+    every element's ``camunda:asyncBefore`` / ``asyncAfter`` / retry cycle (``engine.continuations``) and
+    input/output parameters (``engine.activity_io``)."""
 
     def parse_node(self, node):
         known = node.get("id") in self.spec.task_specs
         task_spec = super().parse_node(node)
         if not known:
             continuations.mark(self.spec, node, self.filename)
+            activity_io.mark(self.spec, node, self.filename)
         return task_spec
 
 

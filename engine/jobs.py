@@ -30,6 +30,7 @@ from SpiffWorkflow.task import Task as SpiffTask
 from SpiffWorkflow.util.task import TaskState
 
 from . import continuations, execution
+from .activity_io import mapping_value
 from .bpmn_events import BatonErrorEventDefinition, route
 from .durations import backoff, parse_duration, parse_retry_cycle
 from .errors import (
@@ -111,7 +112,7 @@ class JobsMixin:
         job = task.task_spec.job
         if not job.get("inputs"):
             return dict(task.data)
-        return {m["name"]: self.script_engine.evaluate(task, m["expression"]) for m in job["inputs"]}
+        return {m["name"]: mapping_value(self.script_engine, task, m, task.data) for m in job["inputs"]}
 
     def _create_jobs(self, conn: Connection, row: Any, tasks: list[SpiffTask]) -> bool:
         """Insert the jobs of newly waiting job tasks; True if one became an incident straight away."""
@@ -275,7 +276,7 @@ class JobsMixin:
         if job.get("outputs"):
             scope = {**task.data, **result}
             for mapping in job["outputs"]:
-                task.data[mapping["name"]] = self.script_engine.environment.evaluate(mapping["expression"], scope)
+                task.data[mapping["name"]] = mapping_value(self.script_engine, task, mapping, scope)
         elif job.get("result_variable"):
             task.data[job["result_variable"]] = result
         else:

@@ -71,8 +71,8 @@ from .variables import VariablesMixin
 log = logging.getLogger("baton.engine")
 
 
-class Engine(ContinuationsMixin, SuspensionMixin, VariablesMixin, SearchMixin, IncidentsMixin, EventsMixin, TasklistMixin,
-             MetricsMixin, UsersMixin, AssignmentMixin, CockpitMixin):
+class Engine(ContinuationsMixin, SuspensionMixin, VariablesMixin, SearchMixin, IncidentsMixin, EventsMixin,
+             TasklistMixin, MetricsMixin, UsersMixin, AssignmentMixin, CockpitMixin):
     """Baton's engine over one database.  Safe to share between threads.
 
     ``clock`` (a callable returning an aware UTC datetime) lets tests drive time: due times, leases,

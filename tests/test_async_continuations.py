@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from helpers import chain, process_xml, script, user_task
 
-from engine import Engine
 from engine.continuations import TOPIC
 from engine.worker import Worker
 
