@@ -48,6 +48,7 @@ from .compensation_parser import (
     CompensationStartEventParser,
     CompensationThrowEventParser,
 )
+from .call_activities import BatonCallActivity, BatonCallActivityParser
 from .extensions import is_external, job_definition
 from .scopes import ScopeProcessParser, ScopeStartEvent
 
@@ -213,6 +214,7 @@ class BatonParser(BpmnDmnParser):
         full_tag("serviceTask"): (JobTaskParser, JobTask),
         full_tag("sendTask"): (SendTaskParser, SendTask),
         full_tag("userTask"): (UserTaskParser, UserTask),
+        full_tag("callActivity"): (BatonCallActivityParser, BatonCallActivity),  # bindings, in/out mappings
         full_tag("businessRuleTask"): (BusinessRuleTaskParser, BusinessRuleTask),
         # errors, escalations, interrupting event subprocesses, transactions (engine.bpmn_events, engine.scopes),
         # each composed with compensation (engine.compensation_parser), which takes over only for compensate events

@@ -33,8 +33,10 @@ from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import SCHEMAS as DMN_SCHEMAS
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
-from . import event_specs, timers
+from . import call_activities, event_specs, timers
 from .bpmn_parser import NSMAP, BatonParser, BusinessRuleTaskParser
+from .call_activities import CALL
+from .extensions import CAMUNDA
 from .errors import DeploymentError, MalformedXMLError, ModelError, SchemaError, UnsafeXMLError
 
 BPMN_NS = NSMAP["bpmn"]
@@ -42,6 +44,16 @@ DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 
 # (spec, subprocess_specs) of an already deployed process
 ResolvedSpec = tuple[Any, dict[str, Any]]
+# (key, version or None, camunda:versionTag or None) -> (definition id, resolved spec) of a deployed process
+LookupProcess = Callable[[str, int | None, str | None], tuple[Any, ResolvedSpec] | None]
+
+
+def version_tag(proc: ParsedProcess) -> str | None:
+    """The ``camunda:versionTag`` of a parsed process."""
+    for node in proc.resource.tree.iter(f"{{{BPMN_NS}}}process"):
+        if node.get("id") == proc.key:
+            return node.get(f"{{{CAMUNDA}}}versionTag")
+    return None
 
 
 @dataclass
@@ -290,6 +302,7 @@ def load_resources(resources: list[Resource], compile_check: Callable[[str, str]
         validate_schema(res, root)
         if res.kind == "bpmn":
             add_missing_flow_ids(root)
+            call_activities.normalize(root)
             check_expressions(res, root, compile_check)
             check_timers(res, root, compile_check)
         res.tree = root
@@ -312,7 +325,7 @@ def _model_error(exc: SpiffWorkflowException, res_by_name: dict[str, Resource], 
 def parse_resources(
     resources: list[Resource],
     compile_check: Callable[[str, str], str | None],
-    lookup_process: Callable[[str], tuple[Any, ResolvedSpec] | None],
+    lookup_process: LookupProcess,
     lookup_decision: Callable[[str], bytes | None],
     max_bytes: int = DEFAULT_MAX_BYTES,
     progress: Callable[[Resource], None] | None = None,
@@ -391,7 +404,7 @@ def _build_spec(
     parser: BatonParser,
     proc: ParsedProcess,
     local: dict[str, ParsedProcess],
-    lookup_process: Callable[[str], tuple[Any, ResolvedSpec] | None],
+    lookup_process: LookupProcess,
 ) -> None:
     proc.spec = parser.get_spec(proc.key)
     subs: dict[str, Any] = {}
@@ -402,27 +415,35 @@ def _build_spec(
             if not isinstance(task_spec, SubWorkflowTask) or task_spec.spec in subs:
                 continue
             called = task_spec.spec
-            if called in local or parser.get_process_parser(called) is not None:
-                if called in local and not local[called].executable:
-                    raise ModelError(
-                        f"call activity calls process '{called}', which is not executable",
-                        file=proc.resource.name, line=line_of(proc.resource.tree, task_spec.bpmn_id),
-                        element_id=task_spec.bpmn_id,
-                    )
-                subs[called] = parser.get_spec(called)
-                pending.append(subs[called])
-                continue
-            found = lookup_process(called)
+            call = (getattr(task_spec, "extensions", None) or {}).get(CALL) or {}
+            where = dict(file=proc.resource.name, line=line_of(proc.resource.tree, task_spec.bpmn_id),
+                         element_id=task_spec.bpmn_id)
+            binding = call.get("binding", "latest")
+            local_tag = binding == "versionTag" and called in local and \
+                version_tag(local[called]) == call["version_tag"]
+            if binding in ("latest", "deployment") or local_tag:
+                if called in local or parser.get_process_parser(called) is not None:
+                    if called in local and not local[called].executable:
+                        raise ModelError(f"call activity calls process '{called}', which is not executable", **where)
+                    subs[called] = parser.get_spec(called)
+                    pending.append(subs[called])
+                    continue
+                if binding == "deployment":
+                    raise ModelError(f"call activity has calledElementBinding 'deployment' but process '{called}' "
+                                     "is not in this deployment", **where)
+            found = lookup_process(called, call.get("version") if binding == "version" else None,
+                                   call.get("version_tag") if binding == "versionTag" else None)
             if found is None:
+                which = (f"version {call['version']} of " if binding == "version" else
+                         f"a version tagged {call['version_tag']!r} of " if binding == "versionTag" else "")
                 raise ModelError(
-                    f"call activity calls process '{called}', which is neither in this deployment "
-                    "nor deployed before",
-                    file=proc.resource.name, line=line_of(proc.resource.tree, task_spec.bpmn_id),
-                    element_id=task_spec.bpmn_id,
-                )
+                    f"call activity calls {which}process '{called}', which is neither in this deployment "
+                    "nor deployed before", **where)
             definition_id, (called_spec, called_subs) = found
+            if binding in ("version", "versionTag"):  # several versions of one key may be called: name them apart
+                task_spec.spec = f"{called}@{definition_id}"
             proc.external_calls[called] = definition_id
-            subs[called] = called_spec
+            subs[task_spec.spec] = called_spec
             for name, sub in called_subs.items():
                 subs.setdefault(name, sub)
     proc.subprocess_specs = subs

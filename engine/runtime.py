@@ -46,7 +46,8 @@ from .errors import (
 from .events import ARMED, OUTBOX, EventsMixin
 from .incidents import IncidentsMixin
 from .metrics import MetricsMixin
-from .parsing import ParsedDeployment, ParsedProcess, Resource, parse_resources, read_resources
+from .extensions import CAMUNDA
+from .parsing import ParsedDeployment, ParsedProcess, Resource, parse_resources, read_resources, safe_parse
 from .records import Definition, DeployResult, HistoryEntry, Instance, Task
 from .scripting import DEFAULT_ALLOWED_MODULES, RestrictedScriptEngine, compile_check
 from .search import SearchMixin
@@ -190,9 +191,16 @@ class Engine(ContinuationsMixin, SuspensionMixin, VariablesMixin, SearchMixin, I
                          progress: Callable[[Resource], None] | None = None) -> DeployResult:
         with self._tx() as conn:
 
-            def lookup_process(key: str) -> Any:
-                row = q.latest_definition(conn, key, executable_only=True)
-                return (row.id, self._spec(conn, row.id)) if row is not None else None
+            def lookup_process(key: str, version: int | None = None, version_tag: str | None = None) -> Any:
+                if version_tag is not None:
+                    row = self._tagged_definition(conn, key, version_tag)
+                elif version is not None:
+                    row = q.definition_by_version(conn, key, version)
+                else:
+                    row = q.latest_definition(conn, key, executable_only=True)
+                if row is None or not row.executable:
+                    return None
+                return row.id, self._spec(conn, row.id)
 
             def lookup_decision(key: str) -> bytes | None:
                 row = q.latest_decision(conn, key)
@@ -208,6 +216,16 @@ class Engine(ContinuationsMixin, SuspensionMixin, VariablesMixin, SearchMixin, I
         for d in result.definitions:
             log.info("deployed", extra={"process_key": d.key, "version": d.version, "new": d.new})
         return result
+
+    def _tagged_definition(self, conn: Connection, key: str, tag: str) -> Any:
+        """The newest deployed version of ``key`` whose process has ``camunda:versionTag`` ``tag``."""
+        for row in reversed(q.list_definitions(conn, key)):
+            found = q.resource_content(conn, row.resource_id)
+            root = safe_parse(found[1].encode(), found[0]) if found else None
+            if root is not None and any(p.get("id") == key and p.get(f"{{{CAMUNDA}}}versionTag") == tag
+                                        for p in root.iter("{*}process")):
+                return row
+        return None
 
     def definitions(self, key: str | None = None, latest_only: bool = False) -> list[Definition]:
         with self._tx() as conn:

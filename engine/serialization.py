@@ -24,6 +24,7 @@ from SpiffWorkflow.bpmn.serializer.default.event_definition import ErrorEscalati
 from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter, EventConverter
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.helpers.registry import DefaultRegistry
+from SpiffWorkflow.bpmn.specs.defaults import CallActivity
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.camunda.serializer.task_spec import UserTaskConverter
@@ -38,6 +39,7 @@ from .bpmn_events import (
     BatonIntermediateThrowEvent,
 )
 from .bpmn_parser import JobTask, PassThroughTask
+from .call_activities import BatonCallActivity
 from .compensation import (
     CompensateEventDefinition,
     CompensateEventDefinitionConverter,
@@ -136,6 +138,7 @@ def _registry() -> DefaultRegistry:
     config[BusinessRuleTask] = BaseBusinessRuleTaskConverter
     config[PassThroughTask] = BpmnTaskSpecConverter
     config[JobTask] = JobTaskConverter
+    config[BatonCallActivity] = config[CallActivity]
     config[BpmnWorkflow] = SpeclessWorkflowConverter
     for spiff_timer, baton_timer in REPLACEMENTS.items():
         config[baton_timer] = config[spiff_timer]
