@@ -42,13 +42,13 @@ from .bpmn_events import (
     BatonIntermediateThrowEventParser,
     BatonStartEventParser,
 )
+from .call_activities import BatonCallActivity, BatonCallActivityParser
 from .compensation_parser import (
     CompensationEndEventParser,
     CompensationProcessParser,
     CompensationStartEventParser,
     CompensationThrowEventParser,
 )
-from .call_activities import BatonCallActivity, BatonCallActivityParser
 from .extensions import is_external, job_definition
 from .scopes import ScopeProcessParser, ScopeStartEvent
 

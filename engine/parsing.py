@@ -36,8 +36,8 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from . import call_activities, event_specs, timers
 from .bpmn_parser import NSMAP, BatonParser, BusinessRuleTaskParser
 from .call_activities import CALL
-from .extensions import CAMUNDA
 from .errors import DeploymentError, MalformedXMLError, ModelError, SchemaError, UnsafeXMLError
+from .extensions import CAMUNDA
 
 BPMN_NS = NSMAP["bpmn"]
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024

@@ -44,9 +44,9 @@ from .errors import (
     TaskNotFound,
 )
 from .events import ARMED, OUTBOX, EventsMixin
+from .extensions import CAMUNDA
 from .incidents import IncidentsMixin
 from .metrics import MetricsMixin
-from .extensions import CAMUNDA
 from .parsing import ParsedDeployment, ParsedProcess, Resource, parse_resources, read_resources, safe_parse
 from .records import Definition, DeployResult, HistoryEntry, Instance, Task
 from .scripting import DEFAULT_ALLOWED_MODULES, RestrictedScriptEngine, compile_check
