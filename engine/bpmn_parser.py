@@ -33,7 +33,7 @@ from SpiffWorkflow.camunda.specs.business_rule_task import BusinessRuleTask
 from SpiffWorkflow.camunda.specs.user_task import Form, FormField, UserTask
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import BpmnDmnParser
 
-from . import activity_io, continuations
+from . import activity_io, continuations, decisions
 from .bpmn_events import (
     BatonBoundaryEventParser,
     BatonEndEvent,
@@ -176,8 +176,20 @@ class BusinessRuleTaskParser(JobTaskParser):
                 "Business rule task has no decision to evaluate: set camunda:decisionRef "
                 "(or spiffworkflow:calledDecisionId) to the id of a deployed DMN decision"
             )
-        engine = self.process_parser.parser.get_engine(decision_ref, self.node)
-        return BusinessRuleTask(self.spec, self.bpmn_id, dmnEngine=engine, **self.bpmn_attributes)
+        info = decisions.read_decision(self.node)
+        problem = decisions.problem(info)
+        if problem:
+            self.raise_validation_exception(problem)
+        parser = self.process_parser.parser
+        found = parser.dmn_parsers.get(decision_ref)
+        if info["binding"] == "deployment" and found is not None and str(found.filename).startswith("<deployed"):
+            self.raise_validation_exception(
+                f"camunda:decisionRefBinding is 'deployment' but decision '{decision_ref}' is not in this deployment")
+        engine = parser.get_engine(decision_ref, self.node)
+        return decisions.BatonBusinessRuleTask(self.spec, self.bpmn_id, dmnEngine=engine, **self.bpmn_attributes)
+
+    def parse_extensions(self, node=None):
+        return {decisions.DECISION: decisions.read_decision(self.node)}
 
 
 class StartEventParser(CompensationStartEventParser, BatonStartEventParser):

@@ -49,6 +49,7 @@ from .compensation import (
     CompensationStartEvent,
     CompensationThrowEvent,
 )
+from .decisions import BatonBusinessRuleTask
 from .errors import VariableError
 from .event_specs import BatonMessage, BatonSignal
 from .scopes import ScopeStartEvent
@@ -139,6 +140,7 @@ def _registry() -> DefaultRegistry:
     config[PassThroughTask] = BpmnTaskSpecConverter
     config[JobTask] = JobTaskConverter
     config[BatonCallActivity] = config[CallActivity]
+    config[BatonBusinessRuleTask] = BaseBusinessRuleTaskConverter
     config[BpmnWorkflow] = SpeclessWorkflowConverter
     for spiff_timer, baton_timer in REPLACEMENTS.items():
         config[baton_timer] = config[spiff_timer]

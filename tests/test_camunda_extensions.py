@@ -1,0 +1,88 @@
+"""Camunda extensions on Camunda-Modeler style diagrams: business rule task results, properties, forms."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import chain, process_xml
+
+from engine.errors import ModelError
+
+DMN = '''<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" id="d" name="d" namespace="http://camunda.org/schema/1.0/dmn">
+  <decision id="{id}" name="{id}">
+    <decisionTable id="t_{id}" hitPolicy="{policy}">
+      <input id="i1" label="Amount"><inputExpression id="ie1" typeRef="number"><text>amount</text></inputExpression></input>
+      {outputs}
+      {rules}
+    </decisionTable>
+  </decision>
+</definitions>'''
+
+
+def dmn(decision: str, policy: str, outputs: list[str], rules: list[tuple[str, list[str]]]) -> bytes:
+    outs = "".join(f'<output id="o{n}" name="{o}" typeRef="string"/>' for n, o in enumerate(outputs))
+    body = "".join(f'<rule id="r{n}"><inputEntry id="re{n}"><text>{test}</text></inputEntry>'
+                   + "".join(f'<outputEntry id="oe{n}_{m}"><text>{v}</text></outputEntry>' for m, v in enumerate(values))
+                   + "</rule>" for n, (test, values) in enumerate(rules))
+    return DMN.format(id=decision, policy=policy, outputs=outs, rules=body).encode()
+
+
+def rule_task(attrs: str) -> str:
+    return f'<bpmn:businessRuleTask id="{{id}}" name="Decide" {attrs}/>'
+
+
+COLLECT = dmn("fees", "COLLECT", ["fee"], [("&gt; 0", ['"base"']), ("&gt; 100", ['"large"']), ("&lt; 0", ['"x"'])])
+SINGLE = dmn("tier", "UNIQUE", ["tier", "note"], [("&gt; 100", ['"gold"', '"big"']), ("&lt;= 100", ['"std"', '""'])])
+
+
+@pytest.mark.parametrize(("decision", "mapping", "expected"), [
+    ("fees", "resultList", [{"fee": "base"}, {"fee": "large"}]),
+    ("fees", "collectEntries", ["base", "large"]),
+    ("tier", "singleResult", {"tier": "gold", "note": "big"}),
+    ("tier", None, [{"tier": "gold", "note": "big"}]),  # resultList is Camunda's default
+])
+def test_result_variable_shaped_by_map_decision_result(eng, decision, mapping, expected):
+    attrs = f'camunda:decisionRef="{decision}" camunda:resultVariable="result"'
+    if mapping:
+        attrs += f' camunda:mapDecisionResult="{mapping}"'
+    eng.deploy_bytes([("fees.dmn", COLLECT), ("tier.dmn", SINGLE), ("p.bpmn", process_xml("p", chain(rule_task(attrs))))])
+    inst = eng.start("p", {"amount": 500})
+    assert inst.status == "completed"
+    assert inst.variables == {"amount": 500, "result": expected}  # only the result variable is set
+
+
+def test_single_entry_and_its_errors(eng):
+    one = dmn("one", "COLLECT", ["fee"], [("&gt; 0", ['"base"']), ("&gt; 100", ['"large"'])])
+    eng.deploy_bytes([("one.dmn", one), ("p.bpmn", process_xml("p", chain(rule_task(
+        'camunda:decisionRef="one" camunda:resultVariable="fee" camunda:mapDecisionResult="singleEntry"'))))])
+    assert eng.start("p", {"amount": 5}).variables["fee"] == "base"
+    assert eng.start("p", {"amount": -5}).variables["fee"] is None
+    failed = eng.start("p", {"amount": 500})  # two rules match: singleEntry cannot hold both
+    assert failed.status == "failed" and failed.error["element_id"] == "S1"
+    assert "at most one matching rule" in failed.error["message"]
+
+
+def test_without_result_variable_outputs_become_variables(eng):
+    eng.deploy_bytes([("tier.dmn", SINGLE), ("p.bpmn", process_xml("p", chain(rule_task('camunda:decisionRef="tier"'))))])
+    assert eng.start("p", {"amount": 5}).variables == {"amount": 5, "tier": "std", "note": ""}
+
+
+@pytest.mark.parametrize(("attrs", "message"), [
+    ('camunda:mapDecisionResult="everything"', "not one of resultList"),
+    ('camunda:decisionRefBinding="version"', "not supported"),
+    ('camunda:resultVariable="not a name"', "not a valid variable name"),
+])
+def test_bad_decision_settings_fail_the_deployment(eng, attrs, message):
+    with pytest.raises(ModelError, match=message) as err:
+        eng.deploy_bytes([("tier.dmn", SINGLE), ("p.bpmn", process_xml("p", chain(rule_task(
+            f'camunda:decisionRef="tier" {attrs}'))))])
+    assert err.value.element_id == "S1" and err.value.line
+
+
+def test_decision_ref_binding_deployment_needs_the_decision_in_the_same_deployment(eng):
+    eng.deploy_bytes([("tier.dmn", SINGLE)])
+    task = rule_task('camunda:decisionRef="tier" camunda:decisionRefBinding="deployment"')
+    with pytest.raises(ModelError, match="not in this deployment"):
+        eng.deploy_bytes([("p.bpmn", process_xml("p", chain(task)))])
+    eng.deploy_bytes([("tier.dmn", SINGLE), ("p.bpmn", process_xml("p", chain(task)))])
+    assert eng.start("p", {"amount": 500}).variables["tier"] == "gold"
