@@ -106,10 +106,13 @@ class UserTaskParser(CamundaUserTaskParser):
     _add_multiinstance_task = TaskParser._add_multiinstance_task
 
     def create_task(self) -> UserTask:
-        from .assignment import read_assignment  # imported here: engine.assignment needs the records
+        from .assignment import literal_problem, read_assignment  # imported here: it needs the records
 
         task = super().create_task()
-        task.assignment = read_assignment(self.node)  # assignee and candidates (engine/assignment.py)
+        task.assignment = read_assignment(self.node)  # assignee, candidates, due date (engine/assignment.py)
+        problem = literal_problem(task.assignment)
+        if problem:
+            self.raise_validation_exception(problem)
         return task
 
     def get_form(self) -> Form:

@@ -86,3 +86,44 @@ def test_decision_ref_binding_deployment_needs_the_decision_in_the_same_deployme
         eng.deploy_bytes([("p.bpmn", process_xml("p", chain(task)))])
     eng.deploy_bytes([("tier.dmn", SINGLE), ("p.bpmn", process_xml("p", chain(task)))])
     assert eng.start("p", {"amount": 500}).variables["tier"] == "gold"
+
+
+def scheduled_task(attrs: str) -> str:
+    return f'<bpmn:userTask id="{{id}}" name="Review" camunda:assignee="${{owner}}" {attrs}/>'
+
+
+def test_due_follow_up_and_priority_in_the_task_api_sorted_and_filtered(engine, client):
+    import datetime as dt
+
+    engine.deploy_bytes([("p.bpmn", process_xml("p", chain(scheduled_task(
+        'camunda:dueDate="${due}" camunda:followUpDate="P1D" camunda:priority="${prio}"'))))])
+    early = engine.start("p", {"owner": "ann", "due": "2026-01-05T10:00:00Z", "prio": 10})
+    late = engine.start("p", {"owner": "bob", "due": "2030-01-01", "prio": 90})
+    none = engine.start("p", {"owner": "cy", "due": None, "prio": None})
+    items = client.get("/api/v1/tasks?processKey=p").get_json()["items"]
+    by_instance = {t["instance_id"]: t for t in items}
+    assert by_instance[early.id]["due"] == "2026-01-05T10:00:00+00:00"
+    assert by_instance[late.id]["due"] == "2030-01-01T00:00:00+00:00"
+    assert by_instance[none.id]["due"] is None and by_instance[none.id]["priority"] is None
+    assert by_instance[early.id]["priority"] == 10 and by_instance[early.id]["assignee"] == "ann"
+    follow_up = dt.datetime.fromisoformat(by_instance[early.id]["follow_up"])
+    created = dt.datetime.fromisoformat(by_instance[early.id]["created_at"])
+    assert abs((follow_up - created) - dt.timedelta(days=1)) < dt.timedelta(seconds=5)
+
+    by_due = client.get("/api/v1/tasks?processKey=p&sortBy=due").get_json()["items"]
+    assert [t["instance_id"] for t in by_due] == [early.id, late.id, none.id]
+    by_priority = client.get("/api/v1/tasks?processKey=p&sortBy=priority").get_json()["items"]
+    assert [t["instance_id"] for t in by_priority] == [late.id, early.id, none.id]
+    overdue = client.get("/api/v1/tasks?processKey=p&dueBefore=2027-01-01T00:00:00Z").get_json()
+    assert overdue["total"] == 1 and overdue["items"][0]["instance_id"] == early.id
+    assert client.get("/api/v1/tasks?sortBy=whenever").status_code == 400
+
+
+@pytest.mark.parametrize(("attrs", "message"), [
+    ('camunda:dueDate="next tuesday"', "camunda:dueDate 'next tuesday' is neither"),
+    ('camunda:priority="high"', "camunda:priority 'high' is not a whole number"),
+])
+def test_bad_due_dates_and_priorities_fail_the_deployment(eng, attrs, message):
+    with pytest.raises(ModelError, match=message) as err:
+        eng.deploy_bytes([("p.bpmn", process_xml("p", chain(scheduled_task(attrs))))])
+    assert err.value.element_id == "S1" and err.value.line

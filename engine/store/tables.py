@@ -135,6 +135,10 @@ class HumanTask(Base):
     candidate_users: Mapped[list[str] | None] = mapped_column(JsonType)
     candidate_groups: Mapped[list[str] | None] = mapped_column(JsonType)
     claimed_at: Mapped[dt.datetime | None] = mapped_column(Stamp)
+    #: ``camunda:dueDate`` / ``followUpDate`` / ``priority`` (or Zeebe's taskSchedule / priorityDefinition)
+    due_at: Mapped[dt.datetime | None] = mapped_column(Stamp, index=True)
+    follow_up_at: Mapped[dt.datetime | None] = mapped_column(Stamp)
+    priority: Mapped[int | None] = mapped_column(Integer)
 
 
 class HistoryEvent(Base):
