@@ -49,7 +49,7 @@ from .compensation_parser import (
     CompensationStartEventParser,
     CompensationThrowEventParser,
 )
-from .extensions import is_external, job_definition
+from .extensions import PROPERTIES, is_external, job_definition, properties
 from .scopes import ScopeProcessParser, ScopeStartEvent
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
@@ -218,6 +218,10 @@ class ProcessParser(CompensationProcessParser, ScopeProcessParser):
         if not known:
             continuations.mark(self.spec, node, self.filename)
             activity_io.mark(self.spec, node, self.filename)
+            found = self.spec.task_specs.get(node.get("id"))
+            props = properties(node)
+            if props and found is not None and isinstance(getattr(found, "extensions", None), dict):
+                found.extensions[PROPERTIES] = props  # shown with the task (engine.execution.properties_of)
         return task_spec
 
 

@@ -23,6 +23,7 @@ from SpiffWorkflow.util.task import TaskState
 from . import compensation, continuations
 from .bpmn_parser import JobTask
 from .errors import BatonError
+from .extensions import PROPERTIES
 from .scripting import describe_error
 from .serialization import to_jsonable
 
@@ -142,6 +143,12 @@ def form_of(task_spec: Any) -> dict[str, Any] | None:
         result.update(json_schema=schema, json_schema_file=schema_file,
                       ui_schema_file=getattr(form, "ui_schema_file", None))
     return result
+
+
+def properties_of(task_spec: Any) -> dict[str, str] | None:
+    """The ``camunda:properties`` of the element (None when it has none)."""
+    ext = getattr(task_spec, "extensions", None)
+    return (ext.get(PROPERTIES) or None) if isinstance(ext, dict) else None
 
 
 def variables_of(workflow: BpmnWorkflow) -> dict[str, Any]:

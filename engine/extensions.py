@@ -22,6 +22,7 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 CAMUNDA = "http://camunda.org/schema/1.0/bpmn"
 ZEEBE = "http://camunda.org/schema/zeebe/1.0"
 SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+PROPERTIES = "baton:properties"  # key of an element's properties in its task spec's extensions
 
 
 def _q(ns: str, name: str) -> str:
@@ -85,6 +86,7 @@ def job_definition(node: Any) -> dict[str, Any]:
         "inputs": inputs,
         "outputs": outputs,
         "result_variable": result_variable,
+        "properties": properties(node) or None,
     }
 
 
@@ -151,6 +153,21 @@ def _nested(el: Any) -> str:
 def _entry(entry: Any) -> str:
     children = [c for c in entry if isinstance(c.tag, str)]
     return _nested(children[0]) if children else expression_of(entry.text)
+
+
+def properties(node: Any) -> dict[str, str]:
+    """Every ``camunda:property`` (name -> value) and Zeebe task header (key -> value) of an element: agents get
+    them as ``context.properties`` (Zeebe's custom headers), the task and job JSON as ``properties``."""
+    found: dict[str, str] = {}
+    for props in _extension(node, CAMUNDA, "properties"):
+        for prop in props.findall(_q(CAMUNDA, "property")):
+            if prop.get("name"):
+                found[prop.get("name")] = prop.get("value") or ""
+    for headers in _extension(node, ZEEBE, "taskHeaders"):
+        for header in headers.findall(_q(ZEEBE, "header")):
+            if header.get("key"):
+                found[header.get("key")] = header.get("value") or ""
+    return found
 
 
 def _property(node: Any, name: str) -> str | None:

@@ -129,6 +129,7 @@ class JobsMixin:
                 element_name=spec.bpmn_name, topic=topic, status=jq.READY, attempt=0,
                 max_attempts=attempts, retry_cycle=cycle, timeout=timeout, due_at=now, lock_owner=None,
                 lock_expires_at=None, last_error=None, error_details=None, created_at=now, updated_at=now,
+                properties=job_of(task).get("properties"),
             )
             try:
                 inputs = self._job_inputs(task)

@@ -64,6 +64,7 @@ class Task(Record):
     due: dt.datetime | None = None  # camunda:dueDate
     follow_up: dt.datetime | None = None  # camunda:followUpDate
     priority: int | None = None  # camunda:priority
+    properties: dict[str, Any] | None = None  # the user task's camunda:properties
 
     @classmethod
     def from_row(cls, row: Any) -> Task:
@@ -73,7 +74,8 @@ class Task(Record):
                    candidate_users=getattr(row, "candidate_users", None),
                    candidate_groups=getattr(row, "candidate_groups", None),
                    claimed_at=as_utc(getattr(row, "claimed_at", None)), due=as_utc(getattr(row, "due_at", None)),
-                   follow_up=as_utc(getattr(row, "follow_up_at", None)), priority=getattr(row, "priority", None))
+                   follow_up=as_utc(getattr(row, "follow_up_at", None)), priority=getattr(row, "priority", None),
+                   properties=getattr(row, "properties", None))
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,7 @@ class Job(Record):
     lock_expires_at: dt.datetime | None
     last_error: str | None
     created_at: dt.datetime | None
+    properties: dict[str, Any] | None = None  # the task's camunda:properties / Zeebe task headers
 
     @classmethod
     def from_row(cls, row: Any) -> Job:

@@ -478,7 +478,8 @@ class Engine(ContinuationsMixin, SuspensionMixin, VariablesMixin, SearchMixin, I
         current = set(out.human_tasks)
         add = [{"id": tid, "instance_id": instance_id, "element_id": t.task_spec.bpmn_id,
                 "name": t.task_spec.bpmn_name, "element_type": execution.element_type(t.task_spec),
-                "process_key": process_key, "form": execution.form_of(t.task_spec), "created_at": now}
+                "process_key": process_key, "form": execution.form_of(t.task_spec), "created_at": now,
+                "properties": execution.properties_of(t.task_spec)}
                for tid, t in out.human_tasks.items() if tid not in old_ready]
         self._assign(add, out.human_tasks)
         if out.status in execution.FINAL_STATUSES:

@@ -153,6 +153,7 @@ class Worker:
             process_version=job.process_version, element_id=job.element_id, element_name=job.element_name,
             topic=job.topic, job_id=job.id, attempt=job.attempt,
             deadline=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=timeout),
+            properties=dict(job.properties or {}),
         )
 
     def execute(self, job: Job) -> None:

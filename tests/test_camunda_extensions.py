@@ -127,3 +127,38 @@ def test_bad_due_dates_and_priorities_fail_the_deployment(eng, attrs, message):
     with pytest.raises(ModelError, match=message) as err:
         eng.deploy_bytes([("p.bpmn", process_xml("p", chain(scheduled_task(attrs))))])
     assert err.value.element_id == "S1" and err.value.line
+
+
+AGENT = '''
+def echo(variables, context):
+    return {"seen": dict(context.properties), "inputs": sorted(variables)}
+'''
+PROPS = ('<bpmn:extensionElements><camunda:properties><camunda:property name="model" value="gpt-x"/>'
+         '<camunda:property name="mode" value="fast"/></camunda:properties>{more}</bpmn:extensionElements>')
+
+
+def test_properties_reach_the_agent_and_show_on_job_and_task(engine, client, tmp_path, monkeypatch):
+    import sys
+
+    from engine.agents import AgentConfig
+    from engine.worker import Worker
+
+    (tmp_path / "propagents.py").write_text(AGENT)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    io = '<camunda:inputOutput><camunda:inputParameter name="x">${amount}</camunda:inputParameter></camunda:inputOutput>'
+    service = (f'<bpmn:serviceTask id="{{id}}" camunda:type="external" camunda:topic="echo">'
+               f'{PROPS.format(more=io)}</bpmn:serviceTask>')
+    user = f'<bpmn:userTask id="{{id}}" name="Check">{PROPS.format(more="")}</bpmn:userTask>'
+    engine.deploy_bytes([("p.bpmn", process_xml("p", chain(service, user)))])
+    inst = engine.start("p", {"amount": 3})
+    [job] = engine.jobs(instance_id=inst.id)
+    assert job.properties == {"model": "gpt-x", "mode": "fast"} and job.to_dict()["properties"]["mode"] == "fast"
+    node = Worker(engine, {"echo": AgentConfig(topic="echo", adapter="python",
+                                               options={"function": "propagents:echo"})})
+    try:
+        assert node.run_once() == 1
+    finally:
+        sys.modules.pop("propagents", None)
+    assert engine.get_instance(inst.id).variables["seen"] == {"model": "gpt-x", "mode": "fast"}
+    [task] = client.get(f"/api/v1/tasks?instanceId={inst.id}").get_json()["items"]
+    assert task["properties"] == {"model": "gpt-x", "mode": "fast"}
