@@ -33,7 +33,7 @@ from SpiffWorkflow.camunda.specs.business_rule_task import BusinessRuleTask
 from SpiffWorkflow.camunda.specs.user_task import Form, FormField, UserTask
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import BpmnDmnParser
 
-from . import activity_io, continuations, decisions
+from . import activity_io, camunda_forms, continuations, decisions
 from .bpmn_events import (
     BatonBoundaryEventParser,
     BatonEndEvent,
@@ -119,6 +119,15 @@ class UserTaskParser(CamundaUserTaskParser):
         form = Form()
         form.key = self.node.get(f"{{{CAMUNDA_NS}}}formKey")
         self._read_json_schema(form)
+        try:  # a Camunda Form (.form file or zeebe:userTaskForm), see engine.camunda_forms
+            camunda_form = camunda_forms.resolve(self.node, self.process_parser.parser.lookup_form)
+        except ValueError as exc:
+            self.raise_validation_exception(str(exc))
+        if camunda_form is not None:
+            form.key = form.key or str(camunda_form.get("id") or "") or None
+            for field in camunda_forms.fields(camunda_form):
+                form.add_field(field)
+            return form
         fields = self.xpath(".//camunda:formData/camunda:formField")
         if form.key is None and not fields:
             return form
@@ -246,3 +255,4 @@ class BatonParser(BpmnDmnParser):
 
     def __init__(self) -> None:
         super().__init__(namespaces=NSMAP, validator=None)
+        self.lookup_form: camunda_forms.LookupForm = lambda kind, value: None  # set by engine.parsing

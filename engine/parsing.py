@@ -33,7 +33,7 @@ from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import SCHEMAS as DMN_SCHEMAS
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
-from . import call_activities, event_specs, timers
+from . import call_activities, camunda_forms, event_specs, timers
 from .bpmn_parser import NSMAP, BatonParser, BusinessRuleTaskParser
 from .call_activities import CALL
 from .errors import DeploymentError, MalformedXMLError, ModelError, SchemaError, UnsafeXMLError
@@ -88,6 +88,7 @@ class ParsedDeployment:
     resources: list[Resource]
     processes: dict[str, ParsedProcess]
     decisions: dict[str, Resource]
+    forms: list[Resource] = field(default_factory=list)  # Camunda Forms (.form files)
 
 
 def collect_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
@@ -96,13 +97,15 @@ def collect_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in (".bpmn", ".dmn") and p.is_file())
-            if not found:
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in (".bpmn", ".dmn", ".form")
+                           and p.is_file())
+            if not any(p.suffix.lower() in (".bpmn", ".dmn") for p in found):
                 raise DeploymentError("the folder holds no .bpmn or .dmn file", file=str(path))
             files.extend(found)
         elif path.is_file():
-            if path.suffix.lower() not in (".bpmn", ".dmn", ".xml"):
-                raise DeploymentError("only .bpmn and .dmn files can be deployed", file=str(path))
+            if path.suffix.lower() not in (".bpmn", ".dmn", ".xml", ".form"):
+                raise DeploymentError("only .bpmn, .dmn and .form (Camunda Form) files can be deployed",
+                                      file=str(path))
             files.append(path)
         else:
             raise DeploymentError("no such file or folder", file=str(path))
@@ -297,6 +300,12 @@ def load_resources(resources: list[Resource], compile_check: Callable[[str, str]
     for res in resources:
         if progress is not None:
             progress(res)
+        if res.name.lower().endswith(".form"):  # a Camunda Form (JSON), see engine.camunda_forms
+            if len(res.content) > max_bytes:
+                raise UnsafeXMLError(f"file is {len(res.content)} bytes, more than the limit of {max_bytes}",
+                                     file=res.name)
+            res.kind, res.tree = "form", camunda_forms.load(res.name, res.content)
+            continue
         root = safe_parse(res.content, res.name, max_bytes)
         res.kind = _classify(res, root)
         validate_schema(res, root)
@@ -329,14 +338,17 @@ def parse_resources(
     lookup_decision: Callable[[str], bytes | None],
     max_bytes: int = DEFAULT_MAX_BYTES,
     progress: Callable[[Resource], None] | None = None,
+    lookup_form: camunda_forms.LookupForm | None = None,
 ) -> ParsedDeployment:
     """Parse a whole deployment; raises a :class:`DeploymentError` subclass on the first problem.
 
-    ``progress`` is called with each file as its checks begin (the CLI draws a progress bar with it).
+    ``progress`` is called with each file as its checks begin (the CLI draws a progress bar with it);
+    ``lookup_form`` finds a Camunda Form deployed before (by form id or file name).
     """
     load_resources(resources, compile_check, max_bytes, progress)
     res_by_name = {r.name: r for r in resources}
     parser = BatonParser()
+    parser.lookup_form = form_lookup(resources, lookup_form)
     decisions: dict[str, Resource] = {}
     current: Resource | None = None
     try:
@@ -377,7 +389,24 @@ def parse_resources(
         raise ModelError(
             f"cannot be parsed: {type(exc).__name__}: {exc}", file=current.name if current else None
         ) from exc
-    return ParsedDeployment(resources=resources, processes=processes, decisions=decisions)
+    return ParsedDeployment(resources=resources, processes=processes, decisions=decisions,
+                            forms=[r for r in resources if r.kind == "form"])
+
+
+def form_lookup(resources: list[Resource], stored: camunda_forms.LookupForm | None) -> camunda_forms.LookupForm:
+    """Finds a Camunda Form by ("id", form id) or ("file", file name): this deployment's first, then ``stored``."""
+    local: dict[tuple[str, str], dict[str, Any]] = {}
+    for res in resources:
+        if res.kind == "form":
+            local[("file", Path(res.name).name)] = res.tree
+            if res.tree.get("id"):
+                local[("id", str(res.tree["id"]))] = res.tree
+
+    def lookup(kind: str, value: str) -> dict[str, Any] | None:
+        found = local.get((kind, value))
+        return found if found is not None or stored is None else stored(kind, value)
+
+    return lookup
 
 
 def _add_stored_decisions(

@@ -26,7 +26,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from . import compensation, event_specs, execution, forms
+from . import camunda_forms, compensation, event_specs, execution, forms
 from .agents import load_config
 from .assignment import AssignmentMixin, check_may_work_on
 from .bpmn_parser import BusinessRuleTaskParser
@@ -47,7 +47,15 @@ from .events import ARMED, OUTBOX, EventsMixin
 from .extensions import CAMUNDA
 from .incidents import IncidentsMixin
 from .metrics import MetricsMixin
-from .parsing import ParsedDeployment, ParsedProcess, Resource, parse_resources, read_resources, safe_parse
+from .parsing import (
+    ParsedDeployment,
+    ParsedProcess,
+    Resource,
+    form_lookup,
+    parse_resources,
+    read_resources,
+    safe_parse,
+)
 from .records import Definition, DeployResult, HistoryEntry, Instance, Task
 from .scripting import DEFAULT_ALLOWED_MODULES, RestrictedScriptEngine, compile_check
 from .search import SearchMixin
@@ -207,8 +215,11 @@ class Engine(ContinuationsMixin, SuspensionMixin, VariablesMixin, SearchMixin, I
                 found = q.resource_content(conn, row.resource_id) if row is not None else None
                 return found[1].encode() if found else None
 
+            def lookup_form(kind: str, value: str) -> dict[str, Any] | None:
+                return stored_form(conn, kind, value)
+
             parsed = parse_resources(resources, compile_check, lookup_process, lookup_decision,
-                                     self.settings.max_xml_bytes, progress)
+                                     self.settings.max_xml_bytes, progress, lookup_form)
             result = _Writer(conn, parsed, source).write()
             for d in result.definitions:
                 if d.new and d.executable:
@@ -478,7 +489,8 @@ class Engine(ContinuationsMixin, SuspensionMixin, VariablesMixin, SearchMixin, I
         current = set(out.human_tasks)
         add = [{"id": tid, "instance_id": instance_id, "element_id": t.task_spec.bpmn_id,
                 "name": t.task_spec.bpmn_name, "element_type": execution.element_type(t.task_spec),
-                "process_key": process_key, "form": execution.form_of(t.task_spec), "created_at": now,
+                "process_key": process_key, "created_at": now,
+                "form": forms.with_defaults(execution.form_of(t.task_spec), self._evaluator(t)),
                 "properties": execution.properties_of(t.task_spec)}
                for tid, t in out.human_tasks.items() if tid not in old_ready]
         self._assign(add, out.human_tasks)
@@ -489,6 +501,10 @@ class Engine(ContinuationsMixin, SuspensionMixin, VariablesMixin, SearchMixin, I
             q.sync_human_tasks(conn, instance_id, sorted(old_ready - current), add)
         return add
 
+    def _evaluator(self, task: Any) -> Callable[[str], Any]:
+        """Evaluates an expression over a task's variables (form defaults)."""
+        return lambda expr: self.script_engine.environment.evaluate(expr, dict(task.data))
+
     def _log_outcome(self, instance_id: str, what: str, out: execution.Outcome) -> None:
         extra: dict[str, Any] = {"instance_id": instance_id, "status": out.status}
         if out.error:
@@ -496,6 +512,20 @@ class Engine(ContinuationsMixin, SuspensionMixin, VariablesMixin, SearchMixin, I
             log.warning("instance %s: %s", what, out.status, extra=extra)
         else:
             log.info("instance %s: %s", what, out.status, extra=extra)
+
+
+def stored_form(conn: Connection, kind: str, value: str) -> dict[str, Any] | None:
+    """The newest deployed Camunda Form with that id (``kind`` "id") or file name (``kind`` "file")."""
+    for name, content in q.form_resources(conn):
+        if kind == "file" and Path(name).name != value:
+            continue
+        try:
+            data = json.loads(content)
+        except ValueError:
+            continue
+        if kind == "file" or (isinstance(data, dict) and str(data.get("id")) == value):
+            return data if isinstance(data, dict) else None
+    return None
 
 
 class _Writer:
@@ -519,6 +549,9 @@ class _Writer:
         return self.resource_ids[res.name]
 
     def write(self) -> DeployResult:
+        for form in self.parsed.forms:  # kept for later deployments that refer to it (engine.camunda_forms)
+            if not q.has_resource(self.conn, "form", form.checksum):
+                self._resource(form)
         decisions = [self._write_decision(key, res) for key, res in sorted(self.parsed.decisions.items())]
         definitions = [self._write_process(p) for p in self.parsed.processes.values()]
         return DeployResult(deployment_id=self.deployment_id, definitions=definitions, decisions=decisions)
@@ -541,6 +574,12 @@ class _Writer:
                 parts.append(f"{name}={local.resource.checksum}")
             elif name in proc.external_calls:
                 parts.append(f"{name}=definition:{proc.external_calls[name]}")
+        lookup = form_lookup(self.parsed.forms, lambda kind, value: stored_form(self.conn, kind, value))
+        for el in proc.resource.tree.iter("{*}userTask"):  # a changed Camunda Form makes a new version too
+            form_ref = camunda_forms.reference(el)
+            data = lookup(*form_ref) if form_ref is not None and form_ref[0] != "inline" else None
+            if data is not None:
+                parts.append(f"form:{form_ref}={hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()}")
         for el in proc.resource.tree.iter("{*}businessRuleTask"):
             ref = BusinessRuleTaskParser.get_decision_ref(el)
             if ref in self.parsed.decisions:
