@@ -162,3 +162,48 @@ def test_properties_reach_the_agent_and_show_on_job_and_task(engine, client, tmp
     assert engine.get_instance(inst.id).variables["seen"] == {"model": "gpt-x", "mode": "fast"}
     [task] = client.get(f"/api/v1/tasks?instanceId={inst.id}").get_json()["items"]
     assert task["properties"] == {"model": "gpt-x", "mode": "fast"}
+
+
+def test_form_data_default_values_may_be_expressions_evaluated_when_the_task_is_created(eng):
+    fields = ('<camunda:formField id="qty" label="Quantity" type="long" defaultValue="${amount * 2}"/>'
+              '<camunda:formField id="who" label="Who" type="string" defaultValue="${customer.upper()}"/>'
+              '<camunda:formField id="note" label="Note" type="string" defaultValue="plain text"/>'
+              '<camunda:formField id="broken" label="Broken" type="string" defaultValue="${missing}"/>')
+    task = (f'<bpmn:userTask id="{{id}}" name="Order"><bpmn:extensionElements><camunda:formData>{fields}'
+            '</camunda:formData></bpmn:extensionElements></bpmn:userTask>')
+    eng.deploy_bytes([("p.bpmn", process_xml("p", chain(task)))])
+    inst = eng.start("p", {"amount": 4, "customer": "acme"})
+    [open_task] = eng.tasks(instance_id=inst.id)
+    defaults = {f["id"]: f["default"] for f in open_task.form["fields"]}
+    assert defaults == {"qty": 8, "who": "ACME", "note": "plain text", "broken": None}
+    done = eng.complete_task(open_task.id, {})  # every default applies, typed
+    assert done.variables["qty"] == 8 and done.variables["who"] == "ACME" and "broken" not in done.variables
+
+
+def test_a_camunda_modeler_loan_diagram_end_to_end(engine):
+    """inputOutput map + output, decision with singleEntry, assignee / priority expressions, due date, formData
+    with an expression default, properties, then an asyncBefore call activity with in/out mappings."""
+    from pathlib import Path
+
+    from engine.worker import Worker
+
+    folder = Path(__file__).parent / "fixtures" / "camunda_extensions"
+    engine.deploy([folder / "loan.bpmn", folder / "risk.dmn"])
+    inst = engine.start("loan", {"owner": "dana", "amount": 5000, "income": 20000, "years": 4})
+    assert inst.status == "waiting"
+    assert inst.variables == {"owner": "dana", "amount": 5000, "income": 20000, "years": 4, "score": 12,
+                              "risk": "high"}
+    [task] = engine.tasks(instance_id=inst.id)
+    assert (task.assignee, task.candidate_groups, task.priority) == ("dana", ["credit"], 80)
+    assert task.due is not None and task.properties == {"checklist": "id, income, history"}
+    assert {f["id"]: f["default"] for f in task.form["fields"]} == {"approved": None, "limit": 5000,
+                                                                      "channel": "mail"}
+    waiting = engine.complete_task(task.id, {"approved": "true", "channel": "phone"})
+    assert waiting.status == "running" and [a["element_id"] for a in waiting.active] == ["Activity_Notify"]
+    [job] = engine.jobs(instance_id=inst.id)
+    assert job.topic == "baton:continue" and job.element_name == "Notify customer"
+    assert Worker(engine, agents={}).run_once() == 1
+    done = engine.get_instance(inst.id)
+    assert done.status == "completed"
+    assert done.variables["notice"] == "approved by phone" and done.variables["limit"] == 5000
+    assert "outcome" not in done.variables and "message" not in done.variables
