@@ -76,8 +76,7 @@ def _extensions(task_spec: Any) -> dict[str, Any]:
 
 
 def _marks(task: SpiffTask) -> dict[str, Any]:
-    ext = getattr(task.task_spec, "extensions", None)
-    return ext if isinstance(ext, dict) else {}
+    return _marks_of(task.task_spec)
 
 
 def is_held(task: SpiffTask) -> bool:
@@ -124,9 +123,27 @@ def _after(task: SpiffTask) -> None:
             _hold(child, f"after:{task.task_spec.bpmn_id}")
 
 
+def _has_boundaries(workflow: BpmnWorkflow) -> bool:
+    """Whether any spec the instance runs has an async boundary (remembered on the spec objects)."""
+    specs = [workflow.spec, *workflow.subprocess_specs.values()]
+    for spec in specs:
+        if not hasattr(spec, "_baton_async"):
+            spec._baton_async = any(_marks_of(t).get(BEFORE) or _marks_of(t).get(AFTER)
+                                    for t in spec.task_specs.values())
+    return any(spec._baton_async for spec in specs)
+
+
+def _marks_of(task_spec: Any) -> dict[str, Any]:
+    ext = getattr(task_spec, "extensions", None)
+    return ext if isinstance(ext, dict) else {}
+
+
 def engine_steps(workflow: BpmnWorkflow, tasks: Any) -> None:
     """``workflow.do_engine_steps()`` that stops at async boundaries (``tasks`` lists every task, subprocesses
     included: tasks completed outside the engine steps, a user task or a job, are looked at for asyncAfter)."""
+    if not _has_boundaries(workflow):
+        workflow.do_engine_steps()
+        return
     for task in tasks(workflow):
         if task.state == TaskState.COMPLETED:
             _after(task)
