@@ -263,6 +263,7 @@ class JobsMixin:
     def _complete_job(self, job_id: str, worker_id: str, variables: dict[str, Any]) -> None:
         with self._tx() as conn:
             job, row, workflow, task, before = self._reported_job(conn, job_id, worker_id)
+            _refuse_continuation(job)
             self._apply_outputs(task, variables)
             task.complete()
             out = execution.outcome(workflow, before, execution.run(workflow))
@@ -375,6 +376,7 @@ class JobsMixin:
                         variables: dict[str, Any]) -> bool:
         with self._tx() as conn:
             job, row, workflow, task, before = self._reported_job(conn, job_id, worker_id)
+            _refuse_continuation(job)
             task.data.update(variables)
             payload = {**variables, "error_code": code, "error_message": message}
             caught = route(task, BatonErrorEventDefinition(code, code=code), message, payload)
@@ -446,6 +448,12 @@ class _Policy:
     cap: float | None
     default_attempts: int | None
     default_cycle: list[float] | None
+
+
+def _refuse_continuation(job: Any) -> None:
+    if job.topic == continuations.TOPIC:
+        raise InvalidStateError(f"job {job.id} is a continuation (topic {continuations.TOPIC}): a Baton worker runs "
+                                "it; it has no result to report", job_id=job.id)
 
 
 def _short(details: dict[str, Any]) -> dict[str, Any]:

@@ -148,3 +148,16 @@ def test_cli_start_returns_at_the_boundary_and_baton_worker_once_finishes(tmp_pa
     baton("worker", "--once")
     [inst] = json.loads(baton("instances", "--json"))
     assert inst["status"] == "completed"
+
+
+def test_a_continuation_job_cannot_be_completed_from_outside(eng):
+    from engine.errors import InvalidStateError
+
+    eng.deploy_bytes([("p.bpmn", process_xml("p", chain(async_script("b = 1", 'camunda:asyncBefore="true"'))))])
+    inst = eng.start("p")
+    [job] = eng.claim_jobs("outsider", [TOPIC])
+    with pytest.raises(InvalidStateError, match="continuation"):
+        eng.complete_job(job.id, "outsider", {"b": 99})
+    eng.unlock_job(job.id, "outsider")
+    assert Worker(eng, agents={}).run_once() == 1
+    assert eng.get_instance(inst.id).variables == {"b": 1}
