@@ -161,3 +161,12 @@ def test_a_continuation_job_cannot_be_completed_from_outside(eng):
     eng.unlock_job(job.id, "outsider")
     assert Worker(eng, agents={}).run_once() == 1
     assert eng.get_instance(inst.id).variables == {"b": 1}
+
+
+def test_cancelling_an_instance_at_a_boundary_removes_its_continuation_job(eng):
+    eng.deploy_bytes([("p.bpmn", process_xml("p", chain(async_script("b = 1", 'camunda:asyncBefore="true"'))))])
+    inst = eng.start("p")
+    assert len(eng.jobs(instance_id=inst.id)) == 1
+    assert eng.cancel(inst.id).status == "cancelled"
+    assert eng.jobs(instance_id=inst.id) == []
+    assert Worker(eng, agents={}).run_once() == 0
