@@ -117,6 +117,8 @@ def test_due_follow_up_and_priority_in_the_task_api_sorted_and_filtered(engine, 
     overdue = client.get("/api/v1/tasks?processKey=p&dueBefore=2027-01-01T00:00:00Z").get_json()
     assert overdue["total"] == 1 and overdue["items"][0]["instance_id"] == early.id
     assert client.get("/api/v1/tasks?sortBy=whenever").status_code == 400
+    page = client.get("/tasks").get_data(as_text=True)  # the tasklist page shows when each task is due
+    assert 'datetime="2026-01-05T10:00:00+00:00"' in page and "priority 10" in page
 
 
 @pytest.mark.parametrize(("attrs", "message"), [
