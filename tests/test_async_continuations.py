@@ -170,3 +170,20 @@ def test_cancelling_an_instance_at_a_boundary_removes_its_continuation_job(eng):
     assert eng.cancel(inst.id).status == "cancelled"
     assert eng.jobs(instance_id=inst.id) == []
     assert Worker(eng, agents={}).run_once() == 0
+
+
+def test_a_background_worker_with_no_agents_picks_up_continuations(engine):
+    import time
+
+    engine.deploy_bytes([("p.bpmn", process_xml("p", chain(
+        async_script("a = 1", 'camunda:asyncAfter="true"'), async_script("b = a + 1", 'camunda:asyncBefore="true"'))))])
+    node = Worker(engine, agents={}, poll=0.05).start()
+    try:
+        ids = [engine.start("p").id for _ in range(3)]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(engine.get_instance(i).status != "completed" for i in ids):
+            time.sleep(0.05)
+    finally:
+        node.stop()
+    assert [engine.get_instance(i).variables for i in ids] == [{"a": 1, "b": 2}] * 3
+    assert engine.jobs() == []
