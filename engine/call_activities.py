@@ -163,3 +163,17 @@ class BatonCallActivityParser(CallActivityParser):
                 f"camunda:calledElementVersion {text!r} must be a version number (Baton binds the called "
                 "process when the caller is deployed, so it cannot depend on variables)")
         raise AssertionError("unreachable")
+
+
+def tagged_definition(conn: Any, key: str, tag: str) -> Any:
+    """The newest deployed version of ``key`` whose process has ``camunda:versionTag`` ``tag`` (its row)."""
+    from .parsing import safe_parse  # engine.parsing imports this module
+    from .store import queries as q
+
+    for row in reversed(q.list_definitions(conn, key)):
+        found = q.resource_content(conn, row.resource_id)
+        root = safe_parse(found[1].encode(), found[0]) if found else None
+        if root is not None and any(p.get("id") == key and p.get(f"{{{CAMUNDA}}}versionTag") == tag
+                                    for p in root.iter(f"{{{_BPMN}}}process")):
+            return row
+    return None

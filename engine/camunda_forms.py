@@ -29,8 +29,10 @@ buttons and other display-only components are left out.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterator
+from pathlib import PurePath
 from typing import Any
 
 from SpiffWorkflow.camunda.specs.user_task import EnumFormField, FormField
@@ -145,3 +147,30 @@ def fields(data: dict[str, Any]) -> list[FormField]:
             field.add_validation("readonly", None)
         out.append(field)
     return out
+
+
+def checksums(tree: Any, lookup: LookupForm) -> list[str]:
+    """One ``form:<reference>=<sha256>`` per user task of ``tree`` that refers to a deployed form."""
+    parts = []
+    for el in tree.iter(f"{{{_BPMN}}}userTask"):
+        ref = reference(el)
+        data = lookup(*ref) if ref is not None and ref[0] != "inline" else None
+        if data is not None:
+            parts.append(f"form:{ref}={hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()}")
+    return parts
+
+
+def stored(conn: Any, kind: str, value: str) -> dict[str, Any] | None:
+    """The newest deployed Camunda Form with that id (``kind`` "id") or file name (``kind`` "file")."""
+    from .store import queries as q
+
+    for name, content in q.form_resources(conn):
+        if kind == "file" and PurePath(name).name != value:
+            continue
+        try:
+            data = json.loads(content)
+        except ValueError:
+            continue
+        if isinstance(data, dict) and (kind == "file" or str(data.get("id")) == value):
+            return data
+    return None

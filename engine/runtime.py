@@ -26,7 +26,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from . import camunda_forms, compensation, event_specs, execution, forms
+from . import call_activities, camunda_forms, compensation, event_specs, execution, forms
 from .agents import load_config
 from .assignment import AssignmentMixin, check_may_work_on
 from .bpmn_parser import BusinessRuleTaskParser
@@ -44,7 +44,6 @@ from .errors import (
     TaskNotFound,
 )
 from .events import ARMED, OUTBOX, EventsMixin
-from .extensions import CAMUNDA
 from .incidents import IncidentsMixin
 from .metrics import MetricsMixin
 from .parsing import (
@@ -54,7 +53,6 @@ from .parsing import (
     form_lookup,
     parse_resources,
     read_resources,
-    safe_parse,
 )
 from .records import Definition, DeployResult, HistoryEntry, Instance, Task
 from .scripting import DEFAULT_ALLOWED_MODULES, RestrictedScriptEngine, compile_check
@@ -201,7 +199,7 @@ class Engine(ContinuationsMixin, SuspensionMixin, VariablesMixin, SearchMixin, I
 
             def lookup_process(key: str, version: int | None = None, version_tag: str | None = None) -> Any:
                 if version_tag is not None:
-                    row = self._tagged_definition(conn, key, version_tag)
+                    row = call_activities.tagged_definition(conn, key, version_tag)
                 elif version is not None:
                     row = q.definition_by_version(conn, key, version)
                 else:
@@ -216,7 +214,7 @@ class Engine(ContinuationsMixin, SuspensionMixin, VariablesMixin, SearchMixin, I
                 return found[1].encode() if found else None
 
             def lookup_form(kind: str, value: str) -> dict[str, Any] | None:
-                return stored_form(conn, kind, value)
+                return camunda_forms.stored(conn, kind, value)
 
             parsed = parse_resources(resources, compile_check, lookup_process, lookup_decision,
                                      self.settings.max_xml_bytes, progress, lookup_form)
@@ -227,16 +225,6 @@ class Engine(ContinuationsMixin, SuspensionMixin, VariablesMixin, SearchMixin, I
         for d in result.definitions:
             log.info("deployed", extra={"process_key": d.key, "version": d.version, "new": d.new})
         return result
-
-    def _tagged_definition(self, conn: Connection, key: str, tag: str) -> Any:
-        """The newest deployed version of ``key`` whose process has ``camunda:versionTag`` ``tag``."""
-        for row in reversed(q.list_definitions(conn, key)):
-            found = q.resource_content(conn, row.resource_id)
-            root = safe_parse(found[1].encode(), found[0]) if found else None
-            if root is not None and any(p.get("id") == key and p.get(f"{{{CAMUNDA}}}versionTag") == tag
-                                        for p in root.iter("{*}process")):
-                return row
-        return None
 
     def definitions(self, key: str | None = None, latest_only: bool = False) -> list[Definition]:
         with self._tx() as conn:
@@ -514,20 +502,6 @@ class Engine(ContinuationsMixin, SuspensionMixin, VariablesMixin, SearchMixin, I
             log.info("instance %s: %s", what, out.status, extra=extra)
 
 
-def stored_form(conn: Connection, kind: str, value: str) -> dict[str, Any] | None:
-    """The newest deployed Camunda Form with that id (``kind`` "id") or file name (``kind`` "file")."""
-    for name, content in q.form_resources(conn):
-        if kind == "file" and Path(name).name != value:
-            continue
-        try:
-            data = json.loads(content)
-        except ValueError:
-            continue
-        if kind == "file" or (isinstance(data, dict) and str(data.get("id")) == value):
-            return data if isinstance(data, dict) else None
-    return None
-
-
 class _Writer:
     """Stores a parsed deployment: new versions only for content that changed."""
 
@@ -574,12 +548,8 @@ class _Writer:
                 parts.append(f"{name}={local.resource.checksum}")
             elif name in proc.external_calls:
                 parts.append(f"{name}=definition:{proc.external_calls[name]}")
-        lookup = form_lookup(self.parsed.forms, lambda kind, value: stored_form(self.conn, kind, value))
-        for el in proc.resource.tree.iter("{*}userTask"):  # a changed Camunda Form makes a new version too
-            form_ref = camunda_forms.reference(el)
-            data = lookup(*form_ref) if form_ref is not None and form_ref[0] != "inline" else None
-            if data is not None:
-                parts.append(f"form:{form_ref}={hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()}")
+        lookup = form_lookup(self.parsed.forms, lambda kind, value: camunda_forms.stored(self.conn, kind, value))
+        parts += camunda_forms.checksums(proc.resource.tree, lookup)  # a changed form makes a new version too
         for el in proc.resource.tree.iter("{*}businessRuleTask"):
             ref = BusinessRuleTaskParser.get_decision_ref(el)
             if ref in self.parsed.decisions:

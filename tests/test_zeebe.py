@@ -137,3 +137,16 @@ def test_a_form_file_that_is_not_a_camunda_form_is_refused(eng):
     with pytest.raises(DeploymentError, match="not a Camunda Form") as err:
         eng.deploy_bytes([("bad.form", b'{"title": "no components"}')])
     assert err.value.file == "bad.form"
+
+
+def test_a_changed_form_gives_the_process_a_new_version(eng):
+    first = eng.deploy_bytes([("review.form", json.dumps(FORM).encode()), ("order.bpmn", zeebe_process(user_task()))])
+    assert [d.version for d in first.definitions] == [1]
+    again = eng.deploy_bytes([("review.form", json.dumps(FORM).encode()), ("order.bpmn", zeebe_process(user_task()))])
+    assert [(d.version, d.new) for d in again.definitions] == [(1, False)]
+    changed = {**FORM, "components": FORM["components"][:2]}
+    eng.deploy_bytes([("review.form", json.dumps(changed).encode())])
+    newer = eng.deploy_bytes([("order.bpmn", zeebe_process(user_task()))])
+    assert [(d.version, d.new) for d in newer.definitions] == [(2, True)]
+    [task] = eng.tasks(instance_id=eng.start("order", {"owner": "a", "due": None}).id)
+    assert [f["id"] for f in task.form["fields"]] == ["comment"]
