@@ -8,10 +8,13 @@ When the diagram is parsed, :func:`read_assignment` keeps the user task's
   (``=expr`` is a FEEL expression),
 
 on the spec as ``assignment`` (a JSON-ready dict of the texts, whose JUEL / FEEL parts the deployment has
-turned into ``${<python>}``, see ``engine/expressions.py``).  The expressions are evaluated with the
-task's variables when the task becomes ready (:func:`resolve`); the name of the task's lane is one more
-candidate group.  An expression that fails gives the text itself as the name, which matches nobody:
-such a task is only visible to operators and admins (never to everyone by mistake).
+turned into ``${<python>}``, see ``engine/expressions.py``).  The due date, follow-up date and priority
+(``camunda:dueDate`` / ``followUpDate`` / ``priority``, Zeebe ``taskSchedule`` / ``priorityDefinition``) are
+kept the same way: a date is an ISO 8601 date-time, an ISO duration counted from the task's creation, or an
+expression giving either.  The expressions are evaluated with the task's variables when the task becomes
+ready (:func:`resolve`); the name of the task's lane is one more candidate group.  An expression that fails
+gives the text itself as the name, which matches nobody: such a task is only visible to operators and admins
+(never to everyone by mistake).
 
 Who may work on a task (:func:`may_work_on`): an ``operator`` or ``admin`` always; a ``user`` when it is
 assigned to them, or unassigned with them or one of their groups among the candidates, or unassigned with
@@ -29,6 +32,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, update
 
+from .durations import parse_duration
 from .errors import AccessDenied, TaskClaimed, TaskNotFound
 from .expressions import split_names
 from .extensions import CAMUNDA, ZEEBE
@@ -40,7 +44,10 @@ log = logging.getLogger("baton.engine")
 human_tasks = cast(Table, HumanTask.__table__)
 KEYS = ("assignee", "candidate_users", "candidate_groups")
 _CAMUNDA_ATTRS = {"assignee": "assignee", "candidate_users": "candidateUsers",
-                  "candidate_groups": "candidateGroups"}
+                  "candidate_groups": "candidateGroups", "due_date": "dueDate", "follow_up_date": "followUpDate",
+                  "priority": "priority"}
+_ZEEBE_SCHEDULE = {"due_date": ("taskSchedule", "dueDate"), "follow_up_date": ("taskSchedule", "followUpDate"),
+                   "priority": ("priorityDefinition", "priority")}
 _BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 
 
@@ -54,6 +61,11 @@ def read_assignment(node: Any) -> dict[str, str] | None:
     for definition in node.findall(f"{{{_BPMN}}}extensionElements/{{{ZEEBE}}}assignmentDefinition"):
         for key, attr in _CAMUNDA_ATTRS.items():
             value = definition.get(attr)
+            if value and value.strip():
+                found.setdefault(key, value.strip())
+    for key, (tag, attr) in _ZEEBE_SCHEDULE.items():
+        for el in node.findall(f"{{{_BPMN}}}extensionElements/{{{ZEEBE}}}{tag}"):
+            value = el.get(attr)
             if value and value.strip():
                 found.setdefault(key, value.strip())
     return found or None
@@ -90,8 +102,10 @@ def names(text: str | None, evaluate: Callable[[str], Any]) -> list[str]:
     return out
 
 
-def resolve(task_spec: Any, data: dict[str, Any], evaluate: Callable[[str, dict[str, Any]], Any]) -> dict[str, Any]:
-    """The ``human_tasks`` columns of a task that just became ready (assignee, candidate users and groups)."""
+def resolve(task_spec: Any, data: dict[str, Any], evaluate: Callable[[str, dict[str, Any]], Any],
+            now: dt.datetime | None = None) -> dict[str, Any]:
+    """The ``human_tasks`` columns of a task that just became ready (assignee, candidates, due, follow-up,
+    priority)."""
     texts = getattr(task_spec, "assignment", None) or {}
     snapshot = dict(data)
 
@@ -103,9 +117,71 @@ def resolve(task_spec: Any, data: dict[str, Any], evaluate: Callable[[str, dict[
     lane = getattr(task_spec, "lane", None)
     if lane and lane not in groups:
         groups.append(lane)
+    now = now or dt.datetime.now(dt.UTC)
     return {"assignee": assignee[0] if assignee else None,
             "candidate_users": names(texts.get("candidate_users"), run) or None,
-            "candidate_groups": groups or None}
+            "candidate_groups": groups or None,
+            "due_at": moment(texts.get("due_date"), run, now),
+            "follow_up_at": moment(texts.get("follow_up_date"), run, now),
+            "priority": _priority(texts.get("priority"), run)}
+
+
+def moment(text: str | None, evaluate: Callable[[str], Any], now: dt.datetime) -> dt.datetime | None:
+    """A due / follow-up date: an ISO date or date-time, an ISO duration from ``now``, or an expression giving
+    one of those (or a datetime / date / timedelta).  Naive values are UTC; anything else gives None (logged)."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    expr = _expression(text)
+    try:
+        value = evaluate(expr) if expr is not None else text
+        return _as_moment(value, now)
+    except Exception as exc:  # noqa: BLE001 - a bad date must not stop the instance
+        log.warning("due/follow-up date %r cannot be read: %s", text, exc)
+        return None
+
+
+def literal_problem(assignment: dict[str, str] | None) -> str | None:
+    """Deploy-time check of the due date, follow-up date and priority written as constants."""
+    for key, what in (("due_date", "dueDate"), ("follow_up_date", "followUpDate")):
+        text = (assignment or {}).get(key)
+        if text and _expression(text) is None:
+            try:
+                _as_moment(text, dt.datetime.now(dt.UTC))
+            except Exception:  # noqa: BLE001
+                return (f"camunda:{what} {text!r} is neither an ISO 8601 date (2026-12-31T17:00:00Z) nor a "
+                        "duration (P3D) nor an expression")
+    priority = (assignment or {}).get("priority")
+    if priority and _expression(priority) is None and not priority.lstrip("-").isdigit():
+        return f"camunda:priority {priority!r} is not a whole number or an expression"
+    return None
+
+
+def _as_moment(value: Any, now: dt.datetime) -> dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.timedelta):
+        return now + value
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
+    text = str(value).strip()
+    if text.upper().startswith("P"):
+        return now + dt.timedelta(seconds=parse_duration(text))
+    return _as_moment(dt.datetime.fromisoformat(text.replace("Z", "+00:00")), now)
+
+
+def _priority(text: str | None, evaluate: Callable[[str], Any]) -> int | None:
+    text = (text or "").strip()
+    if not text:
+        return None
+    expr = _expression(text)
+    try:
+        return int(evaluate(expr) if expr is not None else text)
+    except Exception as exc:  # noqa: BLE001 - a bad priority must not stop the instance
+        log.warning("priority %r is not a whole number: %s", text, exc)
+        return None
 
 
 def may_work_on(user: Any, row: Any) -> bool:
@@ -150,7 +226,7 @@ class AssignmentMixin:
             def evaluate(expr: str, data: dict[str, Any], facts: dict[str, Any] = facts) -> Any:
                 return self.script_engine.environment.evaluate(expr, data, facts)
 
-            row.update(resolve(task.task_spec, task.data, evaluate))
+            row.update(resolve(task.task_spec, task.data, evaluate, self.now()))
 
     def tasks_for(self, user: Any, instance_id: str | None = None, key: str | None = None, limit: int = 200,
                   offset: int = 0) -> list[Task]:

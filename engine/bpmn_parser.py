@@ -33,6 +33,7 @@ from SpiffWorkflow.camunda.specs.business_rule_task import BusinessRuleTask
 from SpiffWorkflow.camunda.specs.user_task import Form, FormField, UserTask
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import BpmnDmnParser
 
+from . import activity_io, camunda_forms, continuations, decisions
 from .bpmn_events import (
     BatonBoundaryEventParser,
     BatonEndEvent,
@@ -41,15 +42,15 @@ from .bpmn_events import (
     BatonIntermediateThrowEventParser,
     BatonStartEventParser,
 )
+from .call_activities import BatonCallActivity, BatonCallActivityParser
 from .compensation_parser import (
     CompensationEndEventParser,
     CompensationProcessParser,
     CompensationStartEventParser,
     CompensationThrowEventParser,
 )
-from .extensions import is_external, job_definition
+from .extensions import PROPERTIES, is_external, job_definition, properties
 from .scopes import ScopeProcessParser, ScopeStartEvent
-from .scripting import compile_check
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
@@ -84,13 +85,7 @@ class JobTaskParser(TaskParser):
 
     def create_task(self):
         job = job_definition(self.node)
-        for mapping in (job["inputs"] or []) + (job["outputs"] or []):
-            if not mapping.get("name"):
-                self.raise_validation_exception("an input/output mapping has no name")
-            problem = compile_check(mapping["expression"], "eval")
-            if problem:
-                self.raise_validation_exception(
-                    f"mapping of '{mapping['name']}' ({mapping['expression']!r}) cannot be compiled: {problem}")
+        activity_io.check_mappings((job["inputs"] or []) + (job["outputs"] or []), self.node, self.filename)
         bpmn_type = self.node.tag.rsplit("}", 1)[-1]
         return JobTask(self.spec, self.bpmn_id, job=job, bpmn_type=bpmn_type, **self.bpmn_attributes)
 
@@ -111,16 +106,28 @@ class UserTaskParser(CamundaUserTaskParser):
     _add_multiinstance_task = TaskParser._add_multiinstance_task
 
     def create_task(self) -> UserTask:
-        from .assignment import read_assignment  # imported here: engine.assignment needs the records
+        from .assignment import literal_problem, read_assignment  # imported here: it needs the records
 
         task = super().create_task()
-        task.assignment = read_assignment(self.node)  # assignee and candidates (engine/assignment.py)
+        task.assignment = read_assignment(self.node)  # assignee, candidates, due date (engine/assignment.py)
+        problem = literal_problem(task.assignment)
+        if problem:
+            self.raise_validation_exception(problem)
         return task
 
     def get_form(self) -> Form:
         form = Form()
         form.key = self.node.get(f"{{{CAMUNDA_NS}}}formKey")
         self._read_json_schema(form)
+        try:  # a Camunda Form (.form file or zeebe:userTaskForm), see engine.camunda_forms
+            camunda_form = camunda_forms.resolve(self.node, self.process_parser.parser.lookup_form)
+        except ValueError as exc:
+            self.raise_validation_exception(str(exc))
+        if camunda_form is not None:
+            form.key = form.key or str(camunda_form.get("id") or "") or None
+            for field in camunda_forms.fields(camunda_form):
+                form.add_field(field)
+            return form
         fields = self.xpath(".//camunda:formData/camunda:formField")
         if form.key is None and not fields:
             return form
@@ -181,8 +188,20 @@ class BusinessRuleTaskParser(JobTaskParser):
                 "Business rule task has no decision to evaluate: set camunda:decisionRef "
                 "(or spiffworkflow:calledDecisionId) to the id of a deployed DMN decision"
             )
-        engine = self.process_parser.parser.get_engine(decision_ref, self.node)
-        return BusinessRuleTask(self.spec, self.bpmn_id, dmnEngine=engine, **self.bpmn_attributes)
+        info = decisions.read_decision(self.node)
+        problem = decisions.problem(info)
+        if problem:
+            self.raise_validation_exception(problem)
+        parser = self.process_parser.parser
+        found = parser.dmn_parsers.get(decision_ref)
+        if info["binding"] == "deployment" and found is not None and str(found.filename).startswith("<deployed"):
+            self.raise_validation_exception(
+                f"camunda:decisionRefBinding is 'deployment' but decision '{decision_ref}' is not in this deployment")
+        engine = parser.get_engine(decision_ref, self.node)
+        return decisions.BatonBusinessRuleTask(self.spec, self.bpmn_id, dmnEngine=engine, **self.bpmn_attributes)
+
+    def parse_extensions(self, node=None):
+        return {decisions.DECISION: decisions.read_decision(self.node)}
 
 
 class StartEventParser(CompensationStartEventParser, BatonStartEventParser):
@@ -198,7 +217,21 @@ class IntermediateThrowEventParser(CompensationThrowEventParser, BatonIntermedia
 
 
 class ProcessParser(CompensationProcessParser, ScopeProcessParser):
-    """Processes: compensation handlers kept out of the flow, then event subprocesses, implicit ends, links."""
+    """Processes: compensation handlers kept out of the flow, then event subprocesses, implicit ends, links;
+    every element's ``camunda:asyncBefore`` / ``asyncAfter`` / retry cycle (``engine.continuations``) and
+    input/output parameters (``engine.activity_io``)."""
+
+    def parse_node(self, node):
+        known = node.get("id") in self.spec.task_specs
+        task_spec = super().parse_node(node)
+        if not known:
+            continuations.mark(self.spec, node, self.filename)
+            activity_io.mark(self.spec, node, self.filename)
+            found = self.spec.task_specs.get(node.get("id"))
+            props = properties(node)
+            if props and found is not None and isinstance(getattr(found, "extensions", None), dict):
+                found.extensions[PROPERTIES] = props  # shown with the task (engine.execution.properties_of)
+        return task_spec
 
 
 class BatonParser(BpmnDmnParser):
@@ -209,6 +242,7 @@ class BatonParser(BpmnDmnParser):
         full_tag("serviceTask"): (JobTaskParser, JobTask),
         full_tag("sendTask"): (SendTaskParser, SendTask),
         full_tag("userTask"): (UserTaskParser, UserTask),
+        full_tag("callActivity"): (BatonCallActivityParser, BatonCallActivity),  # bindings, in/out mappings
         full_tag("businessRuleTask"): (BusinessRuleTaskParser, BusinessRuleTask),
         # errors, escalations, interrupting event subprocesses, transactions (engine.bpmn_events, engine.scopes),
         # each composed with compensation (engine.compensation_parser), which takes over only for compensate events
@@ -221,3 +255,4 @@ class BatonParser(BpmnDmnParser):
 
     def __init__(self) -> None:
         super().__init__(namespaces=NSMAP, validator=None)
+        self.lookup_form: camunda_forms.LookupForm = lambda kind, value: None  # set by engine.parsing

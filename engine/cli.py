@@ -339,7 +339,7 @@ def serve(settings: Settings, host: str | None, port: int | None, deploy_paths: 
     timers = TimerScheduler(eng)
     timers.start()
     node = None
-    if eng.agents and settings.workers > 0:
+    if settings.workers > 0:  # agents' jobs and the engine's continuation jobs
         from .worker import Worker
 
         node = Worker(eng, threads=settings.workers).start()

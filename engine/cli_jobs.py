@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import threading
 from typing import Any
 
 import click
@@ -143,9 +142,15 @@ def circuits(settings: Settings, as_json: bool) -> None:
 @click.option("--threads", type=int, default=None, help="Agent calls run at once [baton.toml [worker] threads; 4].")
 @click.option("--topic", "topics", multiple=True, help="Only these topics (default: every configured agent).")
 @click.option("--id", "worker_id", default=None, help="Worker id shown in locks and logs (default host:pid:random).")
+@click.option("--once", is_flag=True, help="Run the jobs that are due now, one after another, then exit.")
 @pass_settings
-def worker(settings: Settings, threads: int | None, topics: tuple[str, ...], worker_id: str | None) -> None:
-    """Run a worker node: fire due timers, claim jobs of the agents in baton.toml and run them (Ctrl+C to stop)."""
+def worker(settings: Settings, threads: int | None, topics: tuple[str, ...], worker_id: str | None,
+           once: bool) -> None:
+    """Run a worker node: fire due timers, claim jobs of the agents in baton.toml and run them (Ctrl+C to stop).
+
+    Every worker also runs the engine's continuation jobs (the steps after a camunda:asyncBefore /
+    asyncAfter boundary), even with no agent configured.
+    """
     from .agents import load_config
     from .scheduler import TimerScheduler
     from .worker import Worker
@@ -157,26 +162,27 @@ def worker(settings: Settings, threads: int | None, topics: tuple[str, ...], wor
     if unknown:
         raise click.UsageError(f"no agent is configured for topic(s) {', '.join(unknown)} in baton.toml")
     eng = open_engine(settings)
+    node = Worker(eng, agents, threads=threads or config.worker.threads, poll=config.worker.poll,
+                  worker_id=worker_id)
+    if once:
+        try:
+            ran = 0
+            while (count := node.run_once()):
+                ran += count
+            click.echo(f"ran {ran} job(s)", err=True)
+        finally:
+            node.stop()
+            eng.close()
+        return
     timers = TimerScheduler(eng)
     timers.start()
     try:
         if not agents:
-            click.echo("no agents are configured in baton.toml: this node only fires timers (Ctrl+C to stop)",
-                       err=True)
-            _sleep_until_interrupted()
-            return
-        node = Worker(eng, agents, threads=threads or config.worker.threads, poll=config.worker.poll,
-                      worker_id=worker_id)
+            click.echo("no agents are configured in baton.toml: this node fires timers and runs continuation jobs"
+                       " (Ctrl+C to stop)", err=True)
         click.echo(f"worker {node.worker_id} running {', '.join(node.topics)} with {node.threads} thread(s)"
                    " and the timer scheduler", err=True)
         node.run_forever()
     finally:
         timers.stop()
         eng.close()
-
-
-def _sleep_until_interrupted() -> None:
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass

@@ -20,9 +20,10 @@ from SpiffWorkflow.bpmn.specs.mixins.service_task import ServiceTask
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
-from . import compensation
+from . import compensation, continuations
 from .bpmn_parser import JobTask
 from .errors import BatonError
+from .extensions import PROPERTIES
 from .scripting import describe_error
 from .serialization import to_jsonable
 
@@ -64,6 +65,11 @@ def all_tasks(workflow: BpmnWorkflow) -> Iterator[Task]:
         yield from sub.tasks.values()
 
 
+def waits_for_job(task: Task) -> bool:
+    """True for a job task and for a task held at an async boundary (its job is a continuation)."""
+    return isinstance(task.task_spec, JobTask) or continuations.HOLD in task.internal_data
+
+
 def snapshot(workflow: BpmnWorkflow) -> dict[Any, int]:
     return {task.id: task.state for task in all_tasks(workflow)}
 
@@ -87,9 +93,9 @@ def run(workflow: BpmnWorkflow) -> RunError | None:
     try:
         workflow.refresh_timers()  # timers whose due time the engine's clock has passed become ready
         for _ in range(_MAX_SETTLE):
-            workflow.do_engine_steps()
+            continuations.engine_steps(workflow, all_tasks)  # do_engine_steps, stopping at async boundaries
             while compensation.settle(workflow):
-                workflow.do_engine_steps()
+                continuations.engine_steps(workflow, all_tasks)
             # do_engine_steps looks at timers last: one that is already due is ready but has not run yet
             if not any(t.state == READY and not t.task_spec.manual for t in all_tasks(workflow)):
                 break
@@ -137,6 +143,12 @@ def form_of(task_spec: Any) -> dict[str, Any] | None:
         result.update(json_schema=schema, json_schema_file=schema_file,
                       ui_schema_file=getattr(form, "ui_schema_file", None))
     return result
+
+
+def properties_of(task_spec: Any) -> dict[str, str] | None:
+    """The ``camunda:properties`` of the element (None when it has none)."""
+    ext = getattr(task_spec, "extensions", None)
+    return (ext.get(PROPERTIES) or None) if isinstance(ext, dict) else None
 
 
 def variables_of(workflow: BpmnWorkflow) -> dict[str, Any]:
@@ -207,7 +219,7 @@ def outcome(workflow: BpmnWorkflow, before: dict[Any, int], error: RunError | No
     for task in all_tasks(workflow):
         state = task.state
         element = is_element(task)
-        if isinstance(task.task_spec, JobTask):
+        if waits_for_job(task):
             was = before.get(task.id)
             if state == STARTED and was != STARTED:
                 new_jobs.append(task)
@@ -219,7 +231,7 @@ def outcome(workflow: BpmnWorkflow, before: dict[Any, int], error: RunError | No
                            "task_id": str(task.id)})
         if state == READY and task.task_spec.manual and element:
             humans[str(task.id)] = task
-        elif state == STARTED and isinstance(task.task_spec, ServiceTask):
+        elif state == STARTED and (isinstance(task.task_spec, ServiceTask) or waits_for_job(task)):
             has_running = True
         if not element or before.get(task.id) == state:
             continue

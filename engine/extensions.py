@@ -22,6 +22,7 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 CAMUNDA = "http://camunda.org/schema/1.0/bpmn"
 ZEEBE = "http://camunda.org/schema/zeebe/1.0"
 SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+PROPERTIES = "baton:properties"  # key of an element's properties in its task spec's extensions
 
 
 def _q(ns: str, name: str) -> str:
@@ -64,20 +65,9 @@ def job_definition(node: Any) -> dict[str, Any]:
         result_variable = operator.get("resultVariable") or None
         inputs = [{"name": p.get("id"), "expression": p.get("value") or "None"}
                   for p in operator.iter(_q(SPIFF, "parameter"))]
-    for io in _extension(node, CAMUNDA, "inputOutput"):
-        found_in = [{"name": p.get("name"), "expression": _camunda_param(p)}
-                    for p in io.findall(_q(CAMUNDA, "inputParameter"))]
-        found_out = [{"name": p.get("name"), "expression": _camunda_param(p)}
-                     for p in io.findall(_q(CAMUNDA, "outputParameter"))]
-        inputs = found_in or inputs
-        outputs = found_out or outputs
-    for io in _extension(node, ZEEBE, "ioMapping"):
-        found_in = [{"name": m.get("target"), "expression": expression_of(m.get("source"))}
-                    for m in io.findall(_q(ZEEBE, "input"))]
-        found_out = [{"name": m.get("target"), "expression": expression_of(m.get("source"))}
-                     for m in io.findall(_q(ZEEBE, "output"))]
-        inputs = found_in or inputs
-        outputs = found_out or outputs
+    found_in, found_out = io_mappings(node)
+    inputs = found_in or inputs
+    outputs = found_out or outputs
     for cycle in _extension(node, CAMUNDA, "failedJobRetryTimeCycle"):
         retry_cycle = (cycle.text or "").strip() or None
     spiff_retry = node.get(_q(SPIFF, "retry")) or next(
@@ -92,7 +82,24 @@ def job_definition(node: Any) -> dict[str, Any]:
         "inputs": inputs,
         "outputs": outputs,
         "result_variable": result_variable,
+        "properties": properties(node) or None,
     }
+
+
+def io_mappings(node: Any) -> tuple[list[dict[str, str]] | None, list[dict[str, str]] | None]:
+    """(inputs, outputs) of ``camunda:inputOutput`` or ``zeebe:ioMapping``: each ``{"name", "expression"}``;
+    None where the element has none."""
+    inputs: list[dict[str, str]] | None = None
+    outputs: list[dict[str, str]] | None = None
+    for io in _extension(node, CAMUNDA, "inputOutput"):
+        inputs = [_camunda_param(p) for p in io.findall(_q(CAMUNDA, "inputParameter"))] or inputs
+        outputs = [_camunda_param(p) for p in io.findall(_q(CAMUNDA, "outputParameter"))] or outputs
+    for io in _extension(node, ZEEBE, "ioMapping"):
+        inputs = [{"name": m.get("target"), "expression": expression_of(m.get("source"))}
+                  for m in io.findall(_q(ZEEBE, "input"))] or inputs
+        outputs = [{"name": m.get("target"), "expression": expression_of(m.get("source"))}
+                   for m in io.findall(_q(ZEEBE, "output"))] or outputs
+    return inputs, outputs
 
 
 def expression_constant(text: str | None) -> str | None:
@@ -105,19 +112,58 @@ def expression_constant(text: str | None) -> str | None:
     return value or None
 
 
-def _camunda_param(param: Any) -> str:
+def _camunda_param(param: Any) -> dict[str, Any]:
+    """One ``camunda:inputParameter`` / ``outputParameter``: a value, ``${expr}``, a list, a map or a script.
+
+    A script parameter (Python only) that is one expression is kept as that expression; a longer script is
+    kept whole with ``"script": True`` (its value is its last expression, see ``engine.activity_io``).
+    """
+    mapping: dict[str, Any] = {"name": param.get("name")}
     children = [c for c in param if isinstance(c.tag, str)]
     if not children:
-        return expression_of(param.text)
+        return {**mapping, "expression": expression_of(param.text)}
     child = children[0]
     kind = child.tag.rsplit("}", 1)[-1]
     if kind == "list":
-        return "[" + ", ".join(expression_of(v.text) for v in child) + "]"
+        return {**mapping, "expression": "[" + ", ".join(_nested(v) for v in child if isinstance(v.tag, str)) + "]"}
     if kind == "map":
-        return "{" + ", ".join(f"{e.get('key')!r}: {expression_of(e.text)}" for e in child) + "}"
+        return {**mapping, "expression": _nested(child)}
     if kind == "script":
-        return (child.text or "None").strip()
-    return expression_of(child.text)
+        text = (child.text or "None").strip()
+        if "\n" in text or ";" in text:
+            return {**mapping, "expression": text, "script": True}
+        return {**mapping, "expression": text}
+    return {**mapping, "expression": expression_of(child.text)}
+
+
+def _nested(el: Any) -> str:
+    """A ``camunda:value`` / ``list`` / ``map`` element (lists and maps nest) as a Python expression."""
+    kind = el.tag.rsplit("}", 1)[-1]
+    if kind == "list":
+        return "[" + ", ".join(_nested(v) for v in el if isinstance(v.tag, str)) + "]"
+    if kind == "map":
+        return "{" + ", ".join(f"{e.get('key')!r}: {_entry(e)}" for e in el if isinstance(e.tag, str)) + "}"
+    return expression_of(el.text)
+
+
+def _entry(entry: Any) -> str:
+    children = [c for c in entry if isinstance(c.tag, str)]
+    return _nested(children[0]) if children else expression_of(entry.text)
+
+
+def properties(node: Any) -> dict[str, str]:
+    """Every ``camunda:property`` (name -> value) and Zeebe task header (key -> value) of an element: agents get
+    them as ``context.properties`` (Zeebe's custom headers), the task and job JSON as ``properties``."""
+    found: dict[str, str] = {}
+    for props in _extension(node, CAMUNDA, "properties"):
+        for prop in props.findall(_q(CAMUNDA, "property")):
+            if prop.get("name"):
+                found[prop.get("name")] = prop.get("value") or ""
+    for headers in _extension(node, ZEEBE, "taskHeaders"):
+        for header in headers.findall(_q(ZEEBE, "header")):
+            if header.get("key"):
+                found[header.get("key")] = header.get("value") or ""
+    return found
 
 
 def _property(node: Any, name: str) -> str | None:

@@ -4,8 +4,11 @@ Two kinds of form come from the diagram (see ``execution.form_of``):
 
 - Camunda ``camunda:formData``: fields of type ``string``, ``long``, ``boolean``, ``date``, ``enum`` (or a
   custom type, taken as text), with the constraints ``required``, ``minlength``, ``maxlength``, ``min``,
-  ``max``, ``readonly`` and ``pattern``.  Values are converted: ``long`` to ``int``, ``boolean`` to
-  ``bool``, ``date`` to an ISO ``YYYY-MM-DD`` string; an enum value must be one of the option ids.
+  ``max``, ``readonly`` and ``pattern``; a ``defaultValue`` may be an expression, evaluated when the task is
+  created (:func:`with_defaults`).  Camunda Forms (``.form`` files, see ``engine.camunda_forms``) become
+  such fields too, with one more type, ``number`` (whole or decimal).  Values are converted: ``long`` to
+  ``int``, ``boolean`` to ``bool``, ``date`` to an ISO ``YYYY-MM-DD`` string; an enum value must be one of
+  the option ids.
 - SpiffArena JSON-schema forms: the values are checked with ``jsonschema`` against the inline schema.
 
 Every problem is collected, so one :class:`FormError` names every bad field: ``details["fields"]`` maps
@@ -16,11 +19,13 @@ a field id to its message.  The same check runs for the CLI, the REST API and th
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from typing import Any
 
 from .errors import FormError
 
+log = logging.getLogger("baton.engine")
 TRUE_WORDS = {"true", "on", "yes", "1"}
 FALSE_WORDS = {"false", "off", "no", "0", ""}
 _LONG_RANGE = (-(2**63), 2**63 - 1)
@@ -46,6 +51,20 @@ def _to_long(value: Any) -> int:
         raise ValueError("must be a whole number")
     if not _LONG_RANGE[0] <= value <= _LONG_RANGE[1]:
         raise ValueError("is too large for a whole number (64 bits)")
+    return value
+
+
+def _to_number(value: Any) -> int | float:
+    """A Camunda Form ``number`` field: a whole or decimal number."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true/false")
+    if isinstance(value, str):
+        try:
+            value = float(value.strip()) if re.search(r"[.eE]", value) else int(value.strip())
+        except ValueError:
+            raise ValueError("must be a number") from None
+    if not isinstance(value, int | float) or (isinstance(value, float) and value != value):
+        raise ValueError("must be a number")
     return value
 
 
@@ -79,6 +98,8 @@ def convert(field: dict[str, Any], value: Any) -> Any:
         return _to_long(value)
     if kind == "boolean":
         return _to_bool(value)
+    if kind == "number":
+        return _to_number(value)
     if kind == "date":
         return _to_date(value)
     if kind == "enum":
@@ -227,6 +248,26 @@ def _schema_message(error: Any) -> str:
         "type": f"must be {_TYPE_WORDS.get(str(limit), limit)}" if isinstance(limit, str) else None,
     }.get(str(rule))
     return words or str(error.message)
+
+
+def with_defaults(form: dict[str, Any] | None, evaluate: Any) -> dict[str, Any] | None:
+    """The form with each ``${expression}`` default replaced by its value (``evaluate(expr)``) when the task is
+    created; a default whose expression fails is left out (logged), so the person fills the field in."""
+    if not form or not form.get("fields"):
+        return form
+    fields = []
+    for field in form["fields"]:
+        default = field.get("default")
+        if isinstance(default, str) and default.strip().startswith(("${", "#{")) and default.strip().endswith("}"):
+            try:
+                value = evaluate(default.strip()[2:-1].strip())
+                field = {**field, "default": value if isinstance(value, str | int | float | bool) or value is None
+                         else str(value)}
+            except Exception as exc:  # noqa: BLE001 - a broken default must not stop the instance
+                log.warning("default value %r of form field %r failed: %s", default, field.get("id"), exc)
+                field = {**field, "default": None}
+        fields.append(field)
+    return {**form, "fields": fields}
 
 
 def check(form: dict[str, Any] | None, values: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:

@@ -29,7 +29,8 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.task import Task as SpiffTask
 from SpiffWorkflow.util.task import TaskState
 
-from . import execution
+from . import continuations, execution
+from .activity_io import mapping_value
 from .bpmn_events import BatonErrorEventDefinition, route
 from .durations import backoff, parse_duration, parse_retry_cycle
 from .errors import (
@@ -50,6 +51,13 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT = 300.0
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _RNG = random.Random()
+
+
+def job_of(task: SpiffTask) -> dict[str, Any]:
+    """The job settings of a waiting task: its job task's, or a continuation's when it is held at a boundary."""
+    if continuations.HOLD in task.internal_data:
+        return {"topic": continuations.TOPIC, "retry_cycle": continuations.retry_cycle(task)}
+    return dict(task.task_spec.job)
 
 
 def retry_conflicts(call: Callable[[], Any], attempts: int = 8) -> Any:
@@ -80,13 +88,13 @@ class JobsMixin:
 
     # ---- creating and removing jobs (called inside Engine transactions) ----------------------------------
 
-    def _job_policy(self, task_spec: Any) -> tuple[int | None, list[float] | None, float | None]:
+    def _job_policy(self, task: SpiffTask) -> tuple[int | None, list[float] | None, float | None]:
         """(max attempts, retry delays, timeout) as the diagram gives them; None = the worker's agent decides.
 
         The agent's settings (baton.toml) are applied by the worker that runs the job, so a job created by
         any process (the CLI, the web app, a worker) follows the configuration of the node that runs it.
         """
-        job = task_spec.job
+        job = job_of(task)
         try:
             cycle = parse_retry_cycle(job["retry_cycle"]) if job.get("retry_cycle") else None
             if job.get("retries") is not None:
@@ -95,14 +103,16 @@ class JobsMixin:
                 attempts = len(cycle) + 1 if cycle is not None else None
             timeout = parse_duration(job["timeout"]) if job.get("timeout") else None
         except ConfigurationError as exc:
-            raise ConfigurationError(f"job settings of '{task_spec.bpmn_id}': {exc}") from exc
+            raise ConfigurationError(f"job settings of '{task.task_spec.bpmn_id}': {exc}") from exc
         return attempts, cycle, timeout
 
     def _job_inputs(self, task: SpiffTask) -> dict[str, Any]:
+        if continuations.HOLD in task.internal_data:
+            return {}  # a continuation job carries no variables: it runs the instance itself
         job = task.task_spec.job
         if not job.get("inputs"):
             return dict(task.data)
-        return {m["name"]: self.script_engine.evaluate(task, m["expression"]) for m in job["inputs"]}
+        return {m["name"]: mapping_value(self.script_engine, task, m, task.data) for m in job["inputs"]}
 
     def _create_jobs(self, conn: Connection, row: Any, tasks: list[SpiffTask]) -> bool:
         """Insert the jobs of newly waiting job tasks; True if one became an incident straight away."""
@@ -110,14 +120,16 @@ class JobsMixin:
         rows = []
         for task in tasks:
             spec = task.task_spec
-            attempts, cycle, timeout = self._job_policy(spec)
+            attempts, cycle, timeout = self._job_policy(task)
+            topic = job_of(task)["topic"]
             job_id = str(uuid.uuid4())
             values = dict(
                 id=job_id, instance_id=row.id, task_id=str(task.id), business_key=row.business_key,
                 process_key=row.process_key, process_version=row.process_version, element_id=spec.bpmn_id,
-                element_name=spec.bpmn_name, topic=spec.job["topic"], status=jq.READY, attempt=0,
+                element_name=spec.bpmn_name, topic=topic, status=jq.READY, attempt=0,
                 max_attempts=attempts, retry_cycle=cycle, timeout=timeout, due_at=now, lock_owner=None,
                 lock_expires_at=None, last_error=None, error_details=None, created_at=now, updated_at=now,
+                properties=job_of(task).get("properties"),
             )
             try:
                 inputs = self._job_inputs(task)
@@ -127,7 +139,7 @@ class JobsMixin:
                 values.update(variables={}, status=jq.INCIDENT, last_error=f"input mapping failed: {exc}")
                 jq.insert_incident(conn, id=str(uuid.uuid4()), job_id=job_id, instance_id=row.id,
                                    process_key=row.process_key, element_id=spec.bpmn_id,
-                                   element_name=spec.bpmn_name, topic=spec.job["topic"],
+                                   element_name=spec.bpmn_name, topic=topic,
                                    message=values["last_error"], details=None, attempts=0, created_at=now)
             rows.append(values)
         jq.insert_jobs(conn, rows)
@@ -254,6 +266,7 @@ class JobsMixin:
     def _complete_job(self, job_id: str, worker_id: str, variables: dict[str, Any]) -> None:
         with self._tx() as conn:
             job, row, workflow, task, before = self._reported_job(conn, job_id, worker_id)
+            _refuse_continuation(job)
             self._apply_outputs(task, variables)
             task.complete()
             out = execution.outcome(workflow, before, execution.run(workflow))
@@ -268,7 +281,7 @@ class JobsMixin:
         if job.get("outputs"):
             scope = {**task.data, **result}
             for mapping in job["outputs"]:
-                task.data[mapping["name"]] = self.script_engine.environment.evaluate(mapping["expression"], scope)
+                task.data[mapping["name"]] = mapping_value(self.script_engine, task, mapping, scope)
         elif job.get("result_variable"):
             task.data[job["result_variable"]] = result
         else:
@@ -366,6 +379,7 @@ class JobsMixin:
                         variables: dict[str, Any]) -> bool:
         with self._tx() as conn:
             job, row, workflow, task, before = self._reported_job(conn, job_id, worker_id)
+            _refuse_continuation(job)
             task.data.update(variables)
             payload = {**variables, "error_code": code, "error_message": message}
             caught = route(task, BatonErrorEventDefinition(code, code=code), message, payload)
@@ -437,6 +451,12 @@ class _Policy:
     cap: float | None
     default_attempts: int | None
     default_cycle: list[float] | None
+
+
+def _refuse_continuation(job: Any) -> None:
+    if job.topic == continuations.TOPIC:
+        raise InvalidStateError(f"job {job.id} is a continuation (topic {continuations.TOPIC}): a Baton worker runs "
+                                "it; it has no result to report", job_id=job.id)
 
 
 def _short(details: dict[str, Any]) -> dict[str, Any]:

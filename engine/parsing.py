@@ -35,9 +35,11 @@ from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import SCHEMAS as DMN_SCHEMAS
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
-from . import event_specs, expressions, timers, unsupported
+from . import call_activities, camunda_forms, event_specs, expressions, timers, unsupported
 from .bpmn_parser import NSMAP, BatonParser, BusinessRuleTaskParser
+from .call_activities import CALL
 from .errors import DeploymentError, MalformedXMLError, ModelError, SchemaError, UnsafeXMLError
+from .extensions import CAMUNDA
 from .model_checks import check_structure, drop_data_stores
 
 BPMN_NS = NSMAP["bpmn"]
@@ -45,6 +47,16 @@ DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 
 # (spec, subprocess_specs) of an already deployed process
 ResolvedSpec = tuple[Any, dict[str, Any]]
+# (key, version or None, camunda:versionTag or None) -> (definition id, resolved spec) of a deployed process
+LookupProcess = Callable[[str, int | None, str | None], tuple[Any, ResolvedSpec] | None]
+
+
+def version_tag(proc: ParsedProcess) -> str | None:
+    """The ``camunda:versionTag`` of a parsed process."""
+    for node in proc.resource.tree.iter(f"{{{BPMN_NS}}}process"):
+        if node.get("id") == proc.key:
+            return node.get(f"{{{CAMUNDA}}}versionTag")
+    return None
 
 
 @dataclass
@@ -80,6 +92,7 @@ class ParsedDeployment:
     resources: list[Resource]
     processes: dict[str, ParsedProcess]
     decisions: dict[str, Resource]
+    forms: list[Resource] = field(default_factory=list)  # Camunda Forms (.form files)
 
 
 def collect_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
@@ -88,13 +101,15 @@ def collect_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in (".bpmn", ".dmn") and p.is_file())
-            if not found:
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in (".bpmn", ".dmn", ".form")
+                           and p.is_file())
+            if not any(p.suffix.lower() in (".bpmn", ".dmn") for p in found):
                 raise DeploymentError("the folder holds no .bpmn or .dmn file", file=str(path))
             files.extend(found)
         elif path.is_file():
-            if path.suffix.lower() not in (".bpmn", ".dmn", ".xml"):
-                raise DeploymentError("only .bpmn and .dmn files can be deployed", file=str(path))
+            if path.suffix.lower() not in (".bpmn", ".dmn", ".xml", ".form"):
+                raise DeploymentError("only .bpmn, .dmn and .form (Camunda Form) files can be deployed",
+                                      file=str(path))
             files.append(path)
         else:
             raise DeploymentError("no such file or folder", file=str(path))
@@ -294,6 +309,12 @@ def load_resources(resources: list[Resource], compile_check: Callable[[str, str]
     for res in resources:
         if progress is not None:
             progress(res)
+        if res.name.lower().endswith(".form"):  # a Camunda Form (JSON), see engine.camunda_forms
+            if len(res.content) > max_bytes:
+                raise UnsafeXMLError(f"file is {len(res.content)} bytes, more than the limit of {max_bytes}",
+                                     file=res.name)
+            res.kind, res.tree = "form", camunda_forms.load(res.name, res.content)
+            continue
         root = safe_parse(res.content, res.name, max_bytes)
         res.kind = _classify(res, root)
         validate_schema(res, root)
@@ -302,6 +323,7 @@ def load_resources(resources: list[Resource], compile_check: Callable[[str, str]
             drop_data_stores(root)
             res.warnings = unsupported.check_tree(res.name, root, stub_unsupported)
             expressions.translate_tree(res.name, root)  # JUEL / FEEL to Python, in the parse tree only
+            call_activities.normalize(root)
             check_expressions(res, root, compile_check)
             check_timers(res, root, compile_check)
             check_structure(res.name, root)
@@ -325,20 +347,23 @@ def _model_error(exc: SpiffWorkflowException, res_by_name: dict[str, Resource], 
 def parse_resources(
     resources: list[Resource],
     compile_check: Callable[[str, str], str | None],
-    lookup_process: Callable[[str], tuple[Any, ResolvedSpec] | None],
+    lookup_process: LookupProcess,
     lookup_decision: Callable[[str], bytes | None],
     max_bytes: int = DEFAULT_MAX_BYTES,
     progress: Callable[[Resource], None] | None = None,
     stub_unsupported: bool = False,
+    lookup_form: camunda_forms.LookupForm | None = None,
 ) -> ParsedDeployment:
     """Parse a whole deployment; raises a :class:`DeploymentError` subclass on the first problem.
 
     ``progress`` is called with each file as its checks begin (the CLI draws a progress bar with it);
-    ``stub_unsupported`` turns Java delegates, non-Python scripts and connectors into external jobs.
+    ``stub_unsupported`` turns Java delegates, non-Python scripts and connectors into external jobs;
+    ``lookup_form`` finds a Camunda Form deployed before (by form id or file name).
     """
     load_resources(resources, compile_check, max_bytes, progress, stub_unsupported)
     res_by_name = {r.name: r for r in resources}
     parser = BatonParser()
+    parser.lookup_form = form_lookup(resources, lookup_form)
     decisions: dict[str, Resource] = {}
     current: Resource | None = None
     try:
@@ -382,7 +407,24 @@ def parse_resources(
         raise ModelError(
             f"cannot be parsed: {type(exc).__name__}: {exc}", file=current.name if current else None
         ) from exc
-    return ParsedDeployment(resources=resources, processes=processes, decisions=decisions)
+    return ParsedDeployment(resources=resources, processes=processes, decisions=decisions,
+                            forms=[r for r in resources if r.kind == "form"])
+
+
+def form_lookup(resources: list[Resource], stored: camunda_forms.LookupForm | None) -> camunda_forms.LookupForm:
+    """Finds a Camunda Form by ("id", form id) or ("file", file name): this deployment's first, then ``stored``."""
+    local: dict[tuple[str, str], dict[str, Any]] = {}
+    for res in resources:
+        if res.kind == "form":
+            local[("file", Path(res.name).name)] = res.tree
+            if res.tree.get("id"):
+                local[("id", str(res.tree["id"]))] = res.tree
+
+    def lookup(kind: str, value: str) -> dict[str, Any] | None:
+        found = local.get((kind, value))
+        return found if found is not None or stored is None else stored(kind, value)
+
+    return lookup
 
 
 def _add_stored_decisions(
@@ -409,7 +451,7 @@ def _build_spec(
     parser: BatonParser,
     proc: ParsedProcess,
     local: dict[str, ParsedProcess],
-    lookup_process: Callable[[str], tuple[Any, ResolvedSpec] | None],
+    lookup_process: LookupProcess,
 ) -> None:
     proc.spec = parser.get_spec(proc.key)
     subs: dict[str, Any] = {}
@@ -420,27 +462,35 @@ def _build_spec(
             if not isinstance(task_spec, SubWorkflowTask) or task_spec.spec in subs:
                 continue
             called = task_spec.spec
-            if called in local or parser.get_process_parser(called) is not None:
-                if called in local and not local[called].executable:
-                    raise ModelError(
-                        f"call activity calls process '{called}', which is not executable",
-                        file=proc.resource.name, line=line_of(proc.resource.tree, task_spec.bpmn_id),
-                        element_id=task_spec.bpmn_id,
-                    )
-                subs[called] = parser.get_spec(called)
-                pending.append(subs[called])
-                continue
-            found = lookup_process(called)
+            call = (getattr(task_spec, "extensions", None) or {}).get(CALL) or {}
+            where = dict(file=proc.resource.name, line=line_of(proc.resource.tree, task_spec.bpmn_id),
+                         element_id=task_spec.bpmn_id)
+            binding = call.get("binding", "latest")
+            local_tag = binding == "versionTag" and called in local and \
+                version_tag(local[called]) == call["version_tag"]
+            if binding in ("latest", "deployment") or local_tag:
+                if called in local or parser.get_process_parser(called) is not None:
+                    if called in local and not local[called].executable:
+                        raise ModelError(f"call activity calls process '{called}', which is not executable", **where)
+                    subs[called] = parser.get_spec(called)
+                    pending.append(subs[called])
+                    continue
+                if binding == "deployment":
+                    raise ModelError(f"call activity has calledElementBinding 'deployment' but process '{called}' "
+                                     "is not in this deployment", **where)
+            found = lookup_process(called, call.get("version") if binding == "version" else None,
+                                   call.get("version_tag") if binding == "versionTag" else None)
             if found is None:
+                which = (f"version {call['version']} of " if binding == "version" else
+                         f"a version tagged {call['version_tag']!r} of " if binding == "versionTag" else "")
                 raise ModelError(
-                    f"call activity calls process '{called}', which is neither in this deployment "
-                    "nor deployed before",
-                    file=proc.resource.name, line=line_of(proc.resource.tree, task_spec.bpmn_id),
-                    element_id=task_spec.bpmn_id,
-                )
+                    f"call activity calls {which}process '{called}', which is neither in this deployment "
+                    "nor deployed before", **where)
             definition_id, (called_spec, called_subs) = found
+            if binding in ("version", "versionTag"):  # several versions of one key may be called: name them apart
+                task_spec.spec = f"{called}@{definition_id}"
             proc.external_calls[called] = definition_id
-            subs[called] = called_spec
+            subs[task_spec.spec] = called_spec
             for name, sub in called_subs.items():
                 subs.setdefault(name, sub)
     proc.subprocess_specs = subs

@@ -62,6 +62,10 @@ class Task(Record):
     candidate_users: list[str] | None = None
     candidate_groups: list[str] | None = None  # camunda:candidateGroups and the task's lane
     claimed_at: dt.datetime | None = None
+    due: dt.datetime | None = None  # camunda:dueDate
+    follow_up: dt.datetime | None = None  # camunda:followUpDate
+    priority: int | None = None  # camunda:priority
+    properties: dict[str, Any] | None = None  # the user task's camunda:properties
 
     @classmethod
     def from_row(cls, row: Any) -> Task:
@@ -70,7 +74,9 @@ class Task(Record):
                    business_key=getattr(row, "business_key", None), assignee=getattr(row, "assignee", None),
                    candidate_users=getattr(row, "candidate_users", None),
                    candidate_groups=getattr(row, "candidate_groups", None),
-                   claimed_at=as_utc(getattr(row, "claimed_at", None)))
+                   claimed_at=as_utc(getattr(row, "claimed_at", None)), due=as_utc(getattr(row, "due_at", None)),
+                   follow_up=as_utc(getattr(row, "follow_up_at", None)), priority=getattr(row, "priority", None),
+                   properties=getattr(row, "properties", None))
 
 
 @dataclass(frozen=True)
@@ -154,6 +160,7 @@ class Job(Record):
     lock_expires_at: dt.datetime | None
     last_error: str | None
     created_at: dt.datetime | None
+    properties: dict[str, Any] | None = None  # the task's camunda:properties / Zeebe task headers
 
     @classmethod
     def from_row(cls, row: Any) -> Job:

@@ -26,12 +26,13 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from . import compensation, event_specs, execution, forms
+from . import call_activities, camunda_forms, compensation, event_specs, execution, forms
 from .agents import load_config
 from .assignment import AssignmentMixin, check_may_work_on
 from .bpmn_parser import BusinessRuleTaskParser
 from .cockpit import CockpitMixin
 from .config import Settings
+from .continuations import ContinuationsMixin
 from .errors import (
     BatonError,
     ConcurrentModification,
@@ -45,7 +46,14 @@ from .errors import (
 from .events import ARMED, OUTBOX, EventsMixin
 from .incidents import IncidentsMixin
 from .metrics import MetricsMixin
-from .parsing import ParsedDeployment, ParsedProcess, Resource, parse_resources, read_resources
+from .parsing import (
+    ParsedDeployment,
+    ParsedProcess,
+    Resource,
+    form_lookup,
+    parse_resources,
+    read_resources,
+)
 from .records import Definition, DeployResult, HistoryEntry, Instance, Task
 from .scripting import DEFAULT_ALLOWED_MODULES, RestrictedScriptEngine, compile_check
 from .search import SearchMixin
@@ -70,8 +78,8 @@ from .variables import VariablesMixin
 log = logging.getLogger("baton.engine")
 
 
-class Engine(SuspensionMixin, VariablesMixin, SearchMixin, IncidentsMixin, EventsMixin, TasklistMixin,
-             MetricsMixin, UsersMixin, AssignmentMixin, CockpitMixin):
+class Engine(ContinuationsMixin, SuspensionMixin, VariablesMixin, SearchMixin, IncidentsMixin, EventsMixin,
+             TasklistMixin, MetricsMixin, UsersMixin, AssignmentMixin, CockpitMixin):
     """Baton's engine over one database.  Safe to share between threads.
 
     ``clock`` (a callable returning an aware UTC datetime) lets tests drive time: due times, leases,
@@ -197,17 +205,27 @@ class Engine(SuspensionMixin, VariablesMixin, SearchMixin, IncidentsMixin, Event
                          stub_unsupported: bool = False) -> DeployResult:
         with self._tx() as conn:
 
-            def lookup_process(key: str) -> Any:
-                row = q.latest_definition(conn, key, executable_only=True)
-                return (row.id, self._spec(conn, row.id)) if row is not None else None
+            def lookup_process(key: str, version: int | None = None, version_tag: str | None = None) -> Any:
+                if version_tag is not None:
+                    row = call_activities.tagged_definition(conn, key, version_tag)
+                elif version is not None:
+                    row = q.definition_by_version(conn, key, version)
+                else:
+                    row = q.latest_definition(conn, key, executable_only=True)
+                if row is None or not row.executable:
+                    return None
+                return row.id, self._spec(conn, row.id)
 
             def lookup_decision(key: str) -> bytes | None:
                 row = q.latest_decision(conn, key)
                 found = q.resource_content(conn, row.resource_id) if row is not None else None
                 return found[1].encode() if found else None
 
+            def lookup_form(kind: str, value: str) -> dict[str, Any] | None:
+                return camunda_forms.stored(conn, kind, value)
+
             parsed = parse_resources(resources, compile_check, lookup_process, lookup_decision,
-                                     self.settings.max_xml_bytes, progress, stub_unsupported)
+                                     self.settings.max_xml_bytes, progress, stub_unsupported, lookup_form)
             result = _Writer(conn, parsed, source).write()
             result.warnings.extend(w for res in resources for w in res.warnings)
             for d in result.definitions:
@@ -471,7 +489,9 @@ class Engine(SuspensionMixin, VariablesMixin, SearchMixin, IncidentsMixin, Event
         current = set(out.human_tasks)
         add = [{"id": tid, "instance_id": instance_id, "element_id": t.task_spec.bpmn_id,
                 "name": t.task_spec.bpmn_name, "element_type": execution.element_type(t.task_spec),
-                "process_key": process_key, "form": execution.form_of(t.task_spec), "created_at": now}
+                "process_key": process_key, "created_at": now,
+                "form": forms.with_defaults(execution.form_of(t.task_spec), self._evaluator(t)),
+                "properties": execution.properties_of(t.task_spec)}
                for tid, t in out.human_tasks.items() if tid not in old_ready]
         self._assign(add, out.human_tasks)
         if out.status in execution.FINAL_STATUSES:
@@ -480,6 +500,10 @@ class Engine(SuspensionMixin, VariablesMixin, SearchMixin, IncidentsMixin, Event
         else:
             q.sync_human_tasks(conn, instance_id, sorted(old_ready - current), add)
         return add
+
+    def _evaluator(self, task: Any) -> Callable[[str], Any]:
+        """Evaluates an expression over a task's variables (form defaults)."""
+        return lambda expr: self.script_engine.environment.evaluate(expr, dict(task.data))
 
     def _log_outcome(self, instance_id: str, what: str, out: execution.Outcome) -> None:
         extra: dict[str, Any] = {"instance_id": instance_id, "status": out.status}
@@ -511,6 +535,9 @@ class _Writer:
         return self.resource_ids[res.name]
 
     def write(self) -> DeployResult:
+        for form in self.parsed.forms:  # kept for later deployments that refer to it (engine.camunda_forms)
+            if not q.has_resource(self.conn, "form", form.checksum):
+                self._resource(form)
         decisions = [self._write_decision(key, res) for key, res in sorted(self.parsed.decisions.items())]
         definitions = [self._write_process(p) for p in self.parsed.processes.values()]
         return DeployResult(deployment_id=self.deployment_id, definitions=definitions, decisions=decisions)
@@ -533,6 +560,8 @@ class _Writer:
                 parts.append(f"{name}={local.resource.checksum}")
             elif name in proc.external_calls:
                 parts.append(f"{name}=definition:{proc.external_calls[name]}")
+        lookup = form_lookup(self.parsed.forms, lambda kind, value: camunda_forms.stored(self.conn, kind, value))
+        parts += camunda_forms.checksums(proc.resource.tree, lookup)  # a changed form makes a new version too
         for el in proc.resource.tree.iter("{*}businessRuleTask"):
             ref = BusinessRuleTaskParser.get_decision_ref(el)
             if ref in self.parsed.decisions:

@@ -25,6 +25,7 @@ from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverte
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.helpers.registry import DefaultRegistry
 from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
+from SpiffWorkflow.bpmn.specs.defaults import CallActivity
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.camunda.serializer.task_spec import UserTaskConverter
@@ -39,6 +40,7 @@ from .bpmn_events import (
     BatonIntermediateThrowEvent,
 )
 from .bpmn_parser import JobTask, PassThroughTask
+from .call_activities import BatonCallActivity
 from .compensation import (
     CompensateEventDefinition,
     CompensateEventDefinitionConverter,
@@ -48,6 +50,7 @@ from .compensation import (
     CompensationStartEvent,
     CompensationThrowEvent,
 )
+from .decisions import BatonBusinessRuleTask
 from .errors import VariableError
 from .event_specs import BatonMessage, BatonSignal
 from .expressions import ElementVariable, ExpressionDataReference
@@ -138,6 +141,8 @@ def _registry() -> DefaultRegistry:
     config[BusinessRuleTask] = BaseBusinessRuleTaskConverter
     config[PassThroughTask] = BpmnTaskSpecConverter
     config[JobTask] = JobTaskConverter
+    config[BatonCallActivity] = config[CallActivity]
+    config[BatonBusinessRuleTask] = BaseBusinessRuleTaskConverter
     config[BpmnWorkflow] = SpeclessWorkflowConverter
     for spiff_timer, baton_timer in REPLACEMENTS.items():
         config[baton_timer] = config[spiff_timer]

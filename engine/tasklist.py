@@ -7,13 +7,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import String, and_, cast, func, or_, select
 
+from .errors import ConfigurationError
 from .records import Task
 from .store import queries as q
+
+SORTS = ("created", "due", "priority")
 
 
 @dataclass(frozen=True)
@@ -56,9 +60,11 @@ class TasklistMixin:
 
     def task_list(self, key: str | None = None, instance_id: str | None = None, name: str | None = None,
                   assignee: str | None = None, candidate_group: str | None = None, limit: int = 50,
-                  offset: int = 0, user: Any = None) -> TaskPage:
-        """Ready tasks, oldest first; ``name`` matches part of the task's name (any case); with ``user``, only
-        those they may work on (an operator or admin may work on every task)."""
+                  offset: int = 0, user: Any = None, due_before: dt.datetime | None = None,
+                  sort: str = "created") -> TaskPage:
+        """Ready tasks, oldest first (``sort`` "due": soonest due first, "priority": highest first, tasks without
+        one last); ``name`` matches part of the task's name (any case); ``due_before`` keeps tasks due before
+        then; with ``user``, only those they may work on (an operator or admin may work on every task)."""
         ht, inst = q.human_tasks, q.instances
         conditions: list[Any] = []
         if user is not None and user.role not in ("operator", "admin"):
@@ -74,9 +80,19 @@ class TasklistMixin:
             conditions.append(ht.c.assignee == assignee)
         if candidate_group:
             conditions.append(_listed(ht.c.candidate_groups, candidate_group))
+        if due_before is not None:
+            conditions.append(ht.c.due_at < due_before)
+        if sort not in SORTS:
+            raise ConfigurationError(f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
+        orders: dict[str, list[Any]] = {
+            "created": [ht.c.created_at, ht.c.id],
+            "due": [ht.c.due_at.is_(None), ht.c.due_at, ht.c.created_at, ht.c.id],
+            "priority": [ht.c.priority.is_(None), ht.c.priority.desc(), ht.c.created_at, ht.c.id],
+        }
+        order = orders[sort]
         rows = select(ht, inst.c.business_key).join(inst, inst.c.id == ht.c.instance_id).where(*conditions)
         counting = select(func.count()).select_from(ht).where(*conditions)
         with self._tx() as conn:  # type: ignore[attr-defined]
             total = conn.execute(counting).scalar_one()
-            found = conn.execute(rows.order_by(ht.c.created_at, ht.c.id).limit(limit).offset(offset))
+            found = conn.execute(rows.order_by(*order).limit(limit).offset(offset))
             return TaskPage([Task.from_row(r) for r in found], int(total))

@@ -3,7 +3,9 @@
 ``baton worker`` runs one alone (several can share one PostgreSQL database); ``baton serve`` runs one
 next to the web app.  Each job is claimed with a lease, its agent runs with no instance lock held, and
 the result goes back through the engine (``complete_job`` / ``fail_job`` / ``job_bpmn_error``), which
-rejects it if the lease was lost meanwhile.  Topics with no agent are left to external workers.
+rejects it if the lease was lost meanwhile.  Topics with no agent are left to external workers.  Every worker,
+with agents or without, also runs the engine's continuation jobs (``engine.continuations``: the steps after a
+``camunda:asyncBefore`` / ``asyncAfter`` boundary).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
+from . import continuations
 from .adapters.base import CallContext
 from .agents import AgentConfig, build_adapter
 from .errors import AgentFailure, BatonError, BpmnErrorRaised, JobNotFound, LockLost
@@ -52,7 +55,8 @@ class Worker:
 
     @property
     def topics(self) -> list[str]:
-        return sorted(self.agents)
+        """The topics this worker claims: its agents' and the engine's own continuations (asyncBefore/After)."""
+        return sorted(self.agents) + [continuations.TOPIC]
 
     def _circuits(self) -> dict[str, tuple[int, float]]:
         return {t: (c.circuit_threshold, c.circuit_cooloff) for t, c in self.agents.items()}
@@ -103,7 +107,7 @@ class Worker:
             generation = self.engine.jobs_generation
             try:
                 free = self.threads - self._in_flight
-                jobs = self._claim(free) if free > 0 and self.agents else []
+                jobs = self._claim(free) if free > 0 else []
             except BatonError as exc:
                 log.warning("worker could not claim jobs: %s", exc, extra={"worker_id": self.worker_id})
                 jobs = []
@@ -115,7 +119,7 @@ class Worker:
                 self.engine.wait_for_jobs(generation, self._idle_wait())
 
     def _idle_wait(self) -> float:
-        due = self.engine.next_job_due(self.topics) if self.agents else None
+        due = self.engine.next_job_due(self.topics)
         if due is None:
             return self.poll
         return min(self.poll, max(0.01, (due - self.engine.now()).total_seconds()))
@@ -149,13 +153,18 @@ class Worker:
             process_version=job.process_version, element_id=job.element_id, element_name=job.element_name,
             topic=job.topic, job_id=job.id, attempt=job.attempt,
             deadline=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=timeout),
+            properties=dict(job.properties or {}),
         )
 
     def execute(self, job: Job) -> None:
         """Run the agent for one claimed job and report the result to the engine."""
-        cfg = self.agents[job.topic]
         extra = {"worker_id": self.worker_id, "job_id": job.id, "instance_id": job.instance_id,
                  "topic": job.topic, "attempt": job.attempt}
+        if job.topic == continuations.TOPIC:  # the instance's next steps after an async boundary
+            self._report(extra, partial(self.engine.continue_job, job.id, self.worker_id))
+            self.processed += 1
+            return
+        cfg = self.agents[job.topic]
         try:
             try:
                 result = self._adapter(job.topic).call(dict(job.variables), self.context(job))

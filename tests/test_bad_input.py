@@ -140,7 +140,7 @@ def test_not_a_file(engine, tmp_path):
     with pytest.raises(DeploymentError, match="no such file"):
         engine.deploy([tmp_path / "missing.bpmn"])
     (tmp_path / "notes.txt").write_text("hello")
-    with pytest.raises(DeploymentError, match="only .bpmn and .dmn"):
+    with pytest.raises(DeploymentError, match="only .bpmn, .dmn and .form"):
         engine.deploy([tmp_path / "notes.txt"])
 
 

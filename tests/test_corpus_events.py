@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import NoSubscription
+from engine.worker import Worker
 
 CORPUS = Path(__file__).resolve().parent / "corpus" / "camunda7" / "bpmn"
 TIMER = "event/timer/"
@@ -393,9 +394,12 @@ def test_non_interrupting_message_event_subprocess_with_receive_task(eng):
 
 def test_non_interrupting_message_event_subprocess_with_async_task(eng):
     """MessageEventSubprocessTest#testNonInterruptingWithAsyncConcurrentTask: the message starts the event
-    subprocess next to the (asyncBefore) user task; the process ends when both tasks are done."""
+    subprocess next to the (asyncBefore) user task; the process ends when both tasks are done.  As in the JUnit
+    test, the user task exists only once its continuation job has run."""
     deploy(eng, MESSAGE + "MessageEventSubprocessTest.testNonInterruptingWithAsyncConcurrentTask.bpmn20.xml")
     iid = eng.start("process").id
+    assert open_tasks(eng, iid) == []
+    assert Worker(eng, agents={}).run_once() == 1  # the asyncBefore continuation creates the user task
     eng.correlate_message("message")
     assert open_tasks(eng, iid) == ["eventSubProcessTask", "userTask"]
     complete(eng, iid, "userTask")

@@ -127,7 +127,7 @@ def test_deploy_refuses_no_file_and_other_file_types(engine, client):
     empty = client.post("/deploy", data={}, content_type="multipart/form-data")
     assert empty.status_code == 400 and "Choose at least one .bpmn or .dmn file" in empty.get_data(as_text=True)
     other = upload(client, ("notes.txt", b"hello"))
-    assert other.status_code == 400 and "notes.txt: only .bpmn and .dmn files can be deployed" in other.get_data(True)
+    assert other.status_code == 400 and "notes.txt: only .bpmn, .dmn and .form files can be deployed" in other.get_data(True)
     garbage = upload(client, ("x.bpmn", b"\x00\xff not xml"))
     assert garbage.status_code == 422 and "x.bpmn" in text(garbage.get_data(as_text=True))
     assert engine.definitions() == []

@@ -26,7 +26,7 @@ from .openapi_schemas import ref
 
 bp = Blueprint("api_definitions", __name__, url_prefix="/api/v1")
 
-SUFFIXES = (".bpmn", ".dmn", ".bpmn20.xml")
+SUFFIXES = (".bpmn", ".dmn", ".bpmn20.xml", ".form")
 MAX_FILES = 50
 MAX_KEY = 255
 
@@ -77,7 +77,7 @@ def deploy():  # type: ignore[no-untyped-def]
 def _read(upload: Any, limit: int) -> tuple[str, bytes]:
     name = upload.filename or ""
     if "\x00" in name or not name.lower().endswith(SUFFIXES):
-        raise RequestError(f"'{name[:100]}' is not a .bpmn or .dmn file", field="file", file=name[:100])
+        raise RequestError(f"'{name[:100]}' is not a .bpmn, .dmn or .form file", field="file", file=name[:100])
     content = upload.read(limit + 1)
     if len(content) > limit:
         raise RequestError(f"'{name[:100]}' is larger than {limit} bytes (BATON_MAX_XML_BYTES)", field="file",

@@ -57,6 +57,9 @@ _TASK: dict[str, Any] = {
         "assignee": {"type": "string", "nullable": True},
         "candidate_users": _NAMES, "candidate_groups": _NAMES,
         "claimed_at": {"type": "string", "format": "date-time", "nullable": True},
+        "due": {"type": "string", "format": "date-time", "nullable": True},
+        "follow_up": {"type": "string", "format": "date-time", "nullable": True},
+        "priority": {"type": "integer", "nullable": True},
     },
 }
 

@@ -18,7 +18,7 @@ from engine.errors import DeploymentError
 from . import get_engine
 
 bp = Blueprint("deploy_page", __name__)
-SUFFIXES = (".bpmn", ".dmn", ".bpmn20.xml", ".xml")
+SUFFIXES = (".bpmn", ".dmn", ".bpmn20.xml", ".xml", ".form")
 CONTEXT_LINES = 3  # lines shown before and after the line an error names
 
 
@@ -47,7 +47,7 @@ def _uploads() -> tuple[list[tuple[str, bytes]], list[str]]:
         if not name:
             continue
         if not name.lower().endswith(SUFFIXES):
-            problems.append(f"{name}: only .bpmn and .dmn files can be deployed")
+            problems.append(f"{name}: only .bpmn, .dmn and .form files can be deployed")
             continue
         files.append((name, upload.read()))
     names, texts = request.form.getlist("kept_name"), request.form.getlist("kept_text")

@@ -1,7 +1,9 @@
 """REST API for human tasks: list them, read one with its form, complete one (the form is checked).
 
 ``GET  /api/v1/tasks``                  ready tasks (``?processKey=&instanceId=&name=&assignee=&candidateGroup=``,
-                                        ``limit`` 1-500, ``offset``): ``{"items", "total", "limit", "offset"}``
+                                        ``dueBefore=``, ``sortBy=created|due|priority``, ``limit`` 1-500,
+                                        ``offset``): ``{"items", "total", "limit", "offset"}``; each task has
+                                        its ``due``, ``follow_up`` and ``priority`` (camunda:dueDate...)
 ``GET  /api/v1/tasks/<id>``             one task with its form
 ``POST /api/v1/tasks/<id>/complete``    ``{"variables": {...}}``; values that do not fit the form are a 400
                                         with one message per field in ``error.details.fields``
@@ -11,12 +13,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from flask import Blueprint, g, request
 
 from engine.errors import TaskNotFound
-from engine.tasklist import TaskPage
+from engine.tasklist import SORTS, TaskPage
 
 from . import get_engine
 from .bodies import Fields, json_body, variables_of
@@ -30,11 +33,29 @@ MAX_TEXT = 255
 
 def list_tasks(key: str | None = None, instance_id: str | None = None, name: str | None = None,
                assignee: str | None = None, candidate_group: str | None = None, limit: int = 50,
-               offset: int = 0) -> TaskPage:
+               offset: int = 0, due_before: dt.datetime | None = None, sort: str = "created") -> TaskPage:
     """The tasks the signed-in person may work on (an operator or admin sees every ready task)."""
     return get_engine().task_list(key=key, instance_id=instance_id, name=name, assignee=assignee,
                                   candidate_group=candidate_group, limit=limit, offset=offset,
-                                  user=g.get("user"))
+                                  user=g.get("user"), due_before=due_before, sort=sort)
+
+
+def _moment(name: str) -> dt.datetime | None:
+    text = _text(name)
+    if text is None:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise RequestError(f"'{name}' must be an ISO 8601 date-time, not {text[:40]!r}", field=name) from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _sort() -> str:
+    value = _text("sortBy") or "created"
+    if value not in SORTS:
+        raise RequestError(f"'sortBy' must be one of {', '.join(SORTS)}", field="sortBy")
+    return value
 
 
 def _text(name: str) -> str | None:
@@ -71,7 +92,7 @@ def index():  # type: ignore[no-untyped-def]
     limit, offset = int_arg("limit", 50, 1, MAX_LIMIT), int_arg("offset", 0, 0, MAX_OFFSET)
     found = list_tasks(key=_text("processKey"), instance_id=_text("instanceId"), name=_text("name"),
                        assignee=_text("assignee"), candidate_group=_text("candidateGroup"), limit=limit,
-                       offset=offset)
+                       offset=offset, due_before=_moment("dueBefore"), sort=_sort())
     return {**found.to_dict(), "limit": limit, "offset": offset}
 
 
@@ -103,7 +124,10 @@ _TASK: dict[str, Any] = {"type": "object", "required": ["id", "instance_id", "pr
                              "name": _NULLABLE_TEXT, "type": {"type": "string"}, "form": _FORM,
                              "created_at": _NULLABLE_TEXT, "business_key": _NULLABLE_TEXT,
                              "assignee": _NULLABLE_TEXT,
-                             "candidate_groups": {"description": "an array of group names, or null"}}}
+                             "candidate_groups": {"description": "an array of group names, or null"},
+                             "due": {"description": "when the task is due (camunda:dueDate), ISO 8601, or null"},
+                             "follow_up": {"description": "camunda:followUpDate, ISO 8601, or null"},
+                             "priority": {"description": "camunda:priority (an integer), or null"}}}
 _TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}
 
 
@@ -120,6 +144,9 @@ OPENAPI_PATHS: dict[str, Any] = {
             _query("name", "part of the task's name or element id, any case"),
             _query("assignee", "only tasks assigned to this user"),
             _query("candidateGroup", "only tasks this group may claim"),
+            _query("dueBefore", "only tasks due before this ISO 8601 date-time"),
+            _query("sortBy", "created (oldest first, the default), due (soonest first) or priority (highest first)",
+                   {"type": "string", "enum": list(SORTS)}),
             _query("limit", "page size", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50}),
             _query("offset", "tasks to skip", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}),
         ],

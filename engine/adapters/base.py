@@ -10,7 +10,8 @@ held, in a worker thread, and must give up by ``context.deadline``.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass
+import json
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 
@@ -28,6 +29,8 @@ class CallContext:
     job_id: str
     attempt: int
     deadline: dt.datetime  # UTC; the call must be over by then
+    #: the task's ``camunda:properties`` / Zeebe task headers (name -> value)
+    properties: dict[str, str] = field(default_factory=dict)
 
     @property
     def idempotency_key(self) -> str:
@@ -47,7 +50,8 @@ class CallContext:
 
     def to_env(self) -> dict[str, str]:
         """The context as environment variables ``BATON_INSTANCE_ID`` ... for command adapters."""
-        return {f"BATON_{k.upper()}": "" if v is None else str(v) for k, v in self.to_dict().items()}
+        return {f"BATON_{k.upper()}": "" if v is None else json.dumps(v) if isinstance(v, dict) else str(v)
+                for k, v in self.to_dict().items()}
 
 
 class Adapter(Protocol):

@@ -87,6 +87,19 @@ def resource_content(conn: Connection, resource_id: int) -> tuple[str, str] | No
     return (row.name, row.content) if row else None
 
 
+def has_resource(conn: Connection, kind: str, checksum: str) -> bool:
+    found = conn.execute(select(resources.c.id).where(resources.c.kind == kind, resources.c.checksum == checksum)
+                         .limit(1)).first()
+    return found is not None
+
+
+def form_resources(conn: Connection) -> list[tuple[str, str]]:
+    """(name, content) of every deployed Camunda Form, newest first."""
+    rows = conn.execute(select(resources.c.name, resources.c.content).where(resources.c.kind == "form")
+                        .order_by(resources.c.id.desc()))
+    return [(r.name, r.content) for r in rows]
+
+
 def latest_decision(conn: Connection, key: str) -> Any:
     return conn.execute(
         select(decisions).where(decisions.c.key == key).order_by(decisions.c.version.desc()).limit(1)

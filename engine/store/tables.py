@@ -135,6 +135,12 @@ class HumanTask(Base):
     candidate_users: Mapped[list[str] | None] = mapped_column(JsonType)
     candidate_groups: Mapped[list[str] | None] = mapped_column(JsonType)
     claimed_at: Mapped[dt.datetime | None] = mapped_column(Stamp)
+    #: ``camunda:dueDate`` / ``followUpDate`` / ``priority`` (or Zeebe's taskSchedule / priorityDefinition)
+    due_at: Mapped[dt.datetime | None] = mapped_column(Stamp, index=True)
+    follow_up_at: Mapped[dt.datetime | None] = mapped_column(Stamp)
+    priority: Mapped[int | None] = mapped_column(Integer)
+    #: the element's ``camunda:properties`` (name -> value)
+    properties: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
 
 
 class HistoryEvent(Base):
@@ -177,6 +183,8 @@ class Job(Base):
     element_name: Mapped[str | None] = mapped_column(String(500))
     topic: Mapped[str] = mapped_column(String(255))
     variables: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    #: the task's ``camunda:properties`` / Zeebe task headers (name -> value), for the agent
+    properties: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
     status: Mapped[str] = mapped_column(String(20))
     attempt: Mapped[int] = mapped_column(Integer)
     max_attempts: Mapped[int | None] = mapped_column(Integer)
