@@ -23,11 +23,20 @@ them Baton reads:
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from SpiffWorkflow.bpmn.parser.BpmnParser import DEFAULT_NSMAP, full_tag
 from SpiffWorkflow.bpmn.parser.event_parsers import SendTaskParser as SpiffSendTaskParser
 from SpiffWorkflow.bpmn.parser.TaskParser import TaskParser
-from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent, NoneTask, SendTask, ServiceTask
+from SpiffWorkflow.bpmn.specs.defaults import (
+    BoundaryEvent,
+    ExclusiveGateway,
+    InclusiveGateway,
+    ManualTask,
+    NoneTask,
+    SendTask,
+    ServiceTask,
+)
 from SpiffWorkflow.camunda.parser.task_spec import UserTaskParser as CamundaUserTaskParser
 from SpiffWorkflow.camunda.specs.business_rule_task import BusinessRuleTask
 from SpiffWorkflow.camunda.specs.user_task import Form, FormField, UserTask
@@ -49,6 +58,7 @@ from .compensation_parser import (
     CompensationStartEventParser,
     CompensationThrowEventParser,
 )
+from .flow_semantics import DocumentOrderGatewayParser
 from .extensions import PROPERTIES, is_external, job_definition, properties
 from .scopes import ScopeProcessParser, ScopeStartEvent
 
@@ -65,6 +75,28 @@ class PassThroughTask(NoneTask):
     def __init__(self, wf_spec, bpmn_id, **kwargs):
         super().__init__(wf_spec, bpmn_id, **kwargs)
         self.manual = False
+
+
+class ManualPassThroughTask(PassThroughTask):
+    """A ``bpmn:manualTask`` of a Camunda diagram: done without the engine, so the token passes through."""
+
+    bpmn_type = "manualTask"
+
+
+def is_camunda_diagram(root: Any) -> bool:
+    """True when the ``definitions`` element declares Camunda 7's or Zeebe's namespace or Camunda Modeler exported it."""
+    return bool({CAMUNDA_NS, ZEEBE_NS} & set(root.nsmap.values())) or \
+        "camunda modeler" in (root.get("exporter") or "").lower()
+
+
+class ManualTaskParser(TaskParser):
+    """Manual tasks wait for a person to say they are done (SpiffArena's behaviour), except in Camunda diagrams:
+    Camunda 7 and 8 pass straight through them (BPMN: the work happens without the engine)."""
+
+    def create_task(self):  # type: ignore[no-untyped-def]
+        if is_camunda_diagram(self.node.getroottree().getroot()):
+            return ManualPassThroughTask(self.spec, self.bpmn_id, **self.bpmn_attributes)
+        return super().create_task()
 
 
 class JobTask(ServiceTask):
@@ -239,6 +271,10 @@ class BatonParser(BpmnDmnParser):
 
     OVERRIDE_PARSER_CLASSES = {
         full_tag("task"): (TaskParser, PassThroughTask),
+        full_tag("manualTask"): (ManualTaskParser, ManualTask),  # passes through in Camunda diagrams
+        # flows in document order, as Camunda evaluates them (engine.flow_semantics)
+        full_tag("exclusiveGateway"): (DocumentOrderGatewayParser, ExclusiveGateway),
+        full_tag("inclusiveGateway"): (DocumentOrderGatewayParser, InclusiveGateway),
         full_tag("serviceTask"): (JobTaskParser, JobTask),
         full_tag("sendTask"): (SendTaskParser, SendTask),
         full_tag("userTask"): (UserTaskParser, UserTask),

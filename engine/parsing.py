@@ -35,7 +35,7 @@ from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import SCHEMAS as DMN_SCHEMAS
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
-from . import call_activities, camunda_forms, event_specs, expressions, timers, unsupported
+from . import call_activities, camunda_forms, event_specs, expressions, flow_semantics, timers, unsupported
 from .bpmn_parser import NSMAP, BatonParser, BusinessRuleTaskParser
 from .call_activities import CALL
 from .errors import DeploymentError, MalformedXMLError, ModelError, SchemaError, UnsafeXMLError
@@ -323,6 +323,7 @@ def load_resources(resources: list[Resource], compile_check: Callable[[str, str]
             drop_data_stores(root)
             res.warnings = unsupported.check_tree(res.name, root, stub_unsupported)
             expressions.translate_tree(res.name, root)  # JUEL / FEEL to Python, in the parse tree only
+            flow_semantics.apply(root)  # unconditional gateway flows are true, implicit splits get a gateway
             call_activities.normalize(root)
             check_expressions(res, root, compile_check)
             check_timers(res, root, compile_check)

@@ -39,7 +39,7 @@ from .bpmn_events import (
     BatonEscalationEventDefinition,
     BatonIntermediateThrowEvent,
 )
-from .bpmn_parser import JobTask, PassThroughTask
+from .bpmn_parser import JobTask, ManualPassThroughTask, PassThroughTask
 from .call_activities import BatonCallActivity
 from .compensation import (
     CompensateEventDefinition,
@@ -140,6 +140,7 @@ def _registry() -> DefaultRegistry:
     config[UserTask] = BatonUserTaskConverter
     config[BusinessRuleTask] = BaseBusinessRuleTaskConverter
     config[PassThroughTask] = BpmnTaskSpecConverter
+    config[ManualPassThroughTask] = BpmnTaskSpecConverter
     config[JobTask] = JobTaskConverter
     config[BatonCallActivity] = config[CallActivity]
     config[BatonBusinessRuleTask] = BaseBusinessRuleTaskConverter
