@@ -115,14 +115,19 @@ def main(ctx: click.Context, database_url: str | None, log_level: str | None) ->
               help="Turn Java delegates (camunda:class, delegateExpression, expression), Groovy/JavaScript script "
                    "tasks and connectors into external jobs (topic: the class's simple name, the bean, or the "
                    "task id) and drop Camunda listeners, instead of rejecting the file. See docs/camunda.md.")
+@click.option("--drawing", is_flag=True,
+              help="Import every process as a drawing, as a modeler opens a file: the XML is checked (schema, "
+                   "references) and the diagram is shown in the cockpit, but it is not checked for execution "
+                   "and can never be started. For models that cannot run as they stand.")
 @json_option
 @pass_settings
-def deploy(settings: Settings, paths: tuple[str, ...], stub_unsupported: bool, as_json: bool) -> None:
+def deploy(settings: Settings, paths: tuple[str, ...], stub_unsupported: bool, drawing: bool, as_json: bool) -> None:
     """Deploy .bpmn and .dmn files, or folders of them (all or nothing).
 
     Each executable process becomes a new version of its key (the process id);
     unchanged content keeps its current version.  JUEL (${...}) and FEEL (=...)
-    expressions are translated to Python; what Baton cannot run is rejected.
+    expressions are translated to Python; what Baton cannot run is rejected
+    (use --drawing to import such a model only to look at it).
     """
     from .parsing import collect_files
 
@@ -134,7 +139,8 @@ def deploy(settings: Settings, paths: tuple[str, ...], stub_unsupported: bool, a
         def step(res: Any) -> None:
             bar.update(1, Path(res.name).name)
 
-        result = eng.deploy(files, source="cli", progress=step, stub_unsupported=stub_unsupported)
+        result = eng.deploy(files, source="cli", progress=step, stub_unsupported=stub_unsupported,
+                            drawing=drawing)
 
     def text() -> None:
         for warning in result.warnings:

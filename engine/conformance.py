@@ -3,7 +3,9 @@
 A corpus folder holds BPMN files and a ``manifest.tsv`` (one row per file: ``file``, ``category``,
 ``expected``, ``deployed_with`` and plain SpiffWorkflow's results, see ``tests/corpus/README.md``).  The
 expectations folder holds one ``<category>.toml`` per category with one ``[[model]]`` entry per file:
-``expect = "drawing"`` (must deploy), ``"run"`` (must deploy, start and pass its ``steps``, see
+``expect = "drawing"`` (must import: deployed as it is, or, when that fails, with ``drawing=True`` and the
+reason it cannot run recorded; executable processes that deploy are started and must reach their end or
+first wait, passing ``steps`` if any), ``"run"`` (must deploy, start and pass its ``steps``, see
 ``engine.conformance_steps``) or ``"reject"`` (deploy must fail with an error containing ``reject``).
 Each model runs in a database of its own (a fresh SQLite file, or the ``--database`` one emptied first) with a
 clock that only ``advance`` steps move.  ``known_miss = "reason"`` marks an entry Baton is known to miss: it
@@ -48,6 +50,7 @@ class Outcome:
     rejected: bool = False  # deploy failed, and that was the expectation
     known_miss: str | None = None
     detail: str = ""  # why it missed, or the rejection reason
+    as_drawing: str | None = None  # imported with drawing=True: the reason the executable deploy failed
 
     @property
     def missed(self) -> bool:
@@ -143,15 +146,18 @@ def _resources(corpus: Path, entry: dict[str, Any]) -> list[Resource]:
     return [Resource(name=name, content=(corpus / name).read_bytes()) for name in files]
 
 
-def _process_keys(entry: dict[str, Any], deployed: Any) -> list[str]:
+def _process_keys(entry: dict[str, Any], deployed: Any, every: bool = False) -> list[str]:
     """The processes to start: ``process`` (a key or a list of keys), else the file's only executable one.
 
-    ``start_all = true`` starts every executable process of the file (steps then refer to the first).
+    ``start_all = true`` (or ``every``) starts every executable process of the file (steps then refer to the
+    first); with ``every`` a file without one starts nothing.
     """
     wanted = entry.get("process")
     if wanted:
         return [str(k) for k in wanted] if isinstance(wanted, list) else [str(wanted)]
     main = [d.key for d in deployed.definitions if d.executable and d.resource_name == entry["file"]]
+    if every:
+        return main
     if not main or (len(main) > 1 and not entry.get("start_all")):
         raise StepFailed(f"the file has {len(main)} executable processes ({main}): name one with process = ...")
     return main
@@ -166,6 +172,8 @@ def run_model(corpus: Path, entry: dict[str, Any], url: str) -> Outcome:
         except DeploymentError as exc:
             reason = str(exc)
             out.detail = reason
+            if entry["expect"] == "drawing":
+                return _import_as_drawing(eng, corpus, entry, out, reason)
             if entry["expect"] == "reject":
                 wanted = str(entry.get("reject", ""))
                 out.rejected = out.as_expected = wanted.lower() in reason.lower()
@@ -178,13 +186,13 @@ def run_model(corpus: Path, entry: dict[str, Any], url: str) -> Outcome:
         if entry["expect"] == "reject":
             out.detail = f"deployed, but should be rejected ({entry.get('reject', '')}: {entry.get('why', '')})"
             return out
-        if entry["expect"] == "drawing":
+        if entry["expect"] == "drawing" and not _process_keys(entry, deployed, every=True):
             out.as_expected = True
             return out
         step_no = 0
         try:
             started = [eng.start(key, entry.get("variables"), business_key=entry.get("business_key"))
-                       for key in _process_keys(entry, deployed)]
+                       for key in _process_keys(entry, deployed, every=entry["expect"] == "drawing")]
             out.ran = True
             runner = StepRunner(eng, clock, started[0].id)
             steps = entry.get("steps", [])
@@ -207,6 +215,19 @@ def run_model(corpus: Path, entry: dict[str, Any], url: str) -> Outcome:
         except Exception as exc:  # noqa: BLE001  (an engine bug: reported as a miss, the run goes on)
             where = f"step {step_no}" if step_no else "start"
             out.detail = f"{where}: the engine raised {type(exc).__name__} (not a Baton error): {exc}"
+    return out
+
+
+def _import_as_drawing(eng: Any, corpus: Path, entry: dict[str, Any], out: Outcome, reason: str) -> Outcome:
+    """The executable deploy failed with ``reason``: import the file as a drawing, as a modeler would open it."""
+    try:
+        eng.deploy_resources(_resources(corpus, entry), source="conformance", drawing=True)
+    except DeploymentError as exc:
+        out.detail = f"does not import even as a drawing: {exc} (executable deploy: {reason})"
+        return out
+    out.deployed = out.as_expected = True
+    out.as_drawing = reason
+    out.detail = f"imported as drawing: {reason}"
     return out
 
 

@@ -24,14 +24,17 @@ baton conformance tests/corpus --expectations tests/conformance --write docs/con
 ```
 
 Each entry of `tests/conformance/<category>.toml` names its file, the JUnit test it restates, and
-`expect`: `"drawing"` (must deploy), `"run"` (must deploy, start with the test's `variables` and pass its
+`expect`: `"drawing"` (must import, the MIWG rule: deployed as it is, its executable processes started and run
+to their end or first wait, or, when its executable deploy fails, imported as a drawing), `"run"` (must deploy, start with the test's `variables` and pass its
 `steps`: complete tasks, correlate messages, move the clock, assert open tasks, status, variables, history;
 the step vocabulary is described in `engine/conformance_steps.py`) or `"reject"` (the deploy must fail with
 an error containing `reject`, e.g. a Java delegate Baton cannot run). `known_miss = "reason"` records a file
 Baton does not pass yet and why; `tests/test_conformance.py` fails on any other miss, and on a known miss that
 passes (so the mark is removed). `baton conformance DIR --only TEXT` runs just the files whose path contains TEXT.
 
-Columns: **files** in the category; **deployed** (import succeeded); **ran** (an instance started);
+Columns: **files** in the category; **deployed** (import succeeded, executable or as a drawing); **as
+drawing** (the executable deploy failed, so the file was imported with `baton deploy --drawing`: it is shown,
+never run; the reasons are listed below); **ran** (an instance started);
 **as expected** (drawing imported, steps all held, or rejected for the stated reason); **rejected** (deploy
 refused with the expected reason: a construct Baton cannot run, such as a Java delegate, or a model
 Camunda also rejects); **missed** (any other outcome, listed below with the step that failed); **known**
@@ -41,7 +44,7 @@ parsed with its Camunda parser after giving id-less sequence flows an id; ran to
 and nothing left out). Note that parsing a `parse-negative` file is a failure, not a success.
 """
 
-COLUMNS = ["category", "files", "deployed", "ran", "as expected", "rejected", "missed", "known",
+COLUMNS = ["category", "files", "deployed", "as drawing", "ran", "as expected", "rejected", "missed", "known",
            "Spiff parsed", "Spiff ran clean"]
 
 
@@ -50,6 +53,7 @@ class Row:
     category: str
     files: int = 0
     deployed: int = 0
+    as_drawing: int = 0
     ran: int = 0
     as_expected: int = 0
     rejected: int = 0
@@ -61,6 +65,7 @@ class Row:
     def add(self, o: Outcome, spiff: dict[str, str]) -> None:
         self.files += 1
         self.deployed += o.deployed
+        self.as_drawing += o.as_drawing is not None
         self.ran += o.ran
         self.as_expected += o.as_expected
         self.rejected += o.rejected
@@ -72,7 +77,7 @@ class Row:
         self.spiff_clean += bool(runs) and all(r == "completed-clean" for r in runs)
 
     def cells(self) -> list[str]:
-        return [self.category, *(str(v) for v in (self.files, self.deployed, self.ran, self.as_expected,
+        return [self.category, *(str(v) for v in (self.files, self.deployed, self.as_drawing, self.ran, self.as_expected,
                                                    self.rejected, self.missed, self.known, self.spiff_parsed,
                                                    self.spiff_clean))]
 
@@ -106,6 +111,11 @@ def markdown(report: Report) -> str:
             current = o.category
         known = f" *known: {_escape(o.known_miss)}*" if o.known_miss else ""
         lines.append(f"- `{o.file}`:{known} {_escape(o.detail)}")
+    drawings = [o for o in report.outcomes if o.as_drawing is not None]
+    if drawings:
+        lines += ["", "## Imported as drawings", "", "Files whose executable deploy fails (the reason is below): "
+                  "they import with `baton deploy --drawing`, are shown in the cockpit and never start.", ""]
+        lines += [f"- `{o.file}`: {_escape(o.as_drawing or '')}" for o in sorted(drawings, key=lambda o: o.file)]
     rejected = [o for o in report.outcomes if o.rejected]
     if rejected:
         lines += ["", "## Rejected at deploy, as expected", ""]

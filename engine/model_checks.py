@@ -73,3 +73,27 @@ def drop_data_stores(root: Any) -> None:
             assoc.getparent().remove(assoc)
     for el in stores:
         el.getparent().remove(el)
+
+
+_REFERENCES = (("sequenceFlow", "sourceRef"), ("sequenceFlow", "targetRef"), ("messageFlow", "sourceRef"),
+               ("messageFlow", "targetRef"), ("boundaryEvent", "attachedToRef"), ("exclusiveGateway", "default"),
+               ("inclusiveGateway", "default"), ("complexGateway", "default"))
+
+
+def check_references(name: str, root: Any) -> None:
+    """Every flow's source and target, boundary event's host, gateway's default and diagram shape's element
+    must be an element of the file (drawings included: a modeler could not draw the file otherwise)."""
+    ids = {el.get("id") for el in root.iter() if isinstance(el.tag, str) and el.get("id")}
+    for tag, attr in _REFERENCES:
+        for el in root.iter(f"{{{BPMN}}}{tag}"):
+            _check_reference(name, el, attr, ids, tag)
+    for el in root.iter("{http://www.omg.org/spec/BPMN/20100524/DI}BPMNShape",
+                        "{http://www.omg.org/spec/BPMN/20100524/DI}BPMNEdge"):
+        _check_reference(name, el, "bpmnElement", ids, el.tag.rsplit("}", 1)[-1])
+
+
+def _check_reference(name: str, el: Any, attr: str, ids: set[str], tag: str) -> None:
+    ref = el.get(attr)
+    if ref is not None and ref.split(":")[-1] not in ids:
+        raise ModelError(f"{tag} '{el.get('id')}' has {attr}=\"{ref}\", which is no element of this file",
+                         file=name, line=el.sourceline, element_id=el.get("id"))

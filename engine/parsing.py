@@ -40,7 +40,7 @@ from .bpmn_parser import NSMAP, BatonParser, BusinessRuleTaskParser
 from .call_activities import CALL
 from .errors import DeploymentError, MalformedXMLError, ModelError, SchemaError, UnsafeXMLError
 from .extensions import CAMUNDA
-from .model_checks import check_structure, drop_data_stores
+from .model_checks import check_references, check_structure, drop_data_stores
 
 BPMN_NS = NSMAP["bpmn"]
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -93,6 +93,7 @@ class ParsedDeployment:
     processes: dict[str, ParsedProcess]
     decisions: dict[str, Resource]
     forms: list[Resource] = field(default_factory=list)  # Camunda Forms (.form files)
+    drawing: bool = False  # deployed as drawings on request (Engine.deploy(..., drawing=True))
 
 
 def collect_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
@@ -300,8 +301,11 @@ def check_timers(res: Resource, root: Any, compile_check: Callable[[str, str], s
 
 def load_resources(resources: list[Resource], compile_check: Callable[[str, str], str | None],
                    max_bytes: int = DEFAULT_MAX_BYTES, progress: Callable[[Resource], None] | None = None,
-                   stub_unsupported: bool = False) -> None:
+                   stub_unsupported: bool = False, drawing: bool = False) -> None:
     """Safe-parse, classify, validate and pre-process every resource (sets ``tree``, ``kind``, ``warnings``).
+
+    With ``drawing`` every process is treated as not executable (in the parse tree only): the files are
+    checked as XML, against the schema and for dangling references, and stored to be shown, never run.
 
     Java delegates, Groovy/JavaScript scripts and connectors are rejected, or with ``stub_unsupported``
     turned into external jobs (``engine/unsupported.py``).
@@ -319,6 +323,10 @@ def load_resources(resources: list[Resource], compile_check: Callable[[str, str]
         res.kind = _classify(res, root)
         validate_schema(res, root)
         if res.kind == "bpmn":
+            check_references(res.name, root)
+            if drawing:  # every process is stored as a drawing: nothing below checks or parses it for execution
+                for process in root.iter(f"{{{BPMN_NS}}}process"):
+                    process.set("isExecutable", "false")
             add_missing_flow_ids(root)
             drop_data_stores(root)
             res.warnings = unsupported.check_tree(res.name, root, stub_unsupported)
@@ -354,14 +362,16 @@ def parse_resources(
     progress: Callable[[Resource], None] | None = None,
     stub_unsupported: bool = False,
     lookup_form: camunda_forms.LookupForm | None = None,
+    drawing: bool = False,
 ) -> ParsedDeployment:
     """Parse a whole deployment; raises a :class:`DeploymentError` subclass on the first problem.
 
     ``progress`` is called with each file as its checks begin (the CLI draws a progress bar with it);
     ``stub_unsupported`` turns Java delegates, non-Python scripts and connectors into external jobs;
-    ``lookup_form`` finds a Camunda Form deployed before (by form id or file name).
+    ``lookup_form`` finds a Camunda Form deployed before (by form id or file name); ``drawing`` stores every
+    process as a drawing (see :func:`load_resources`).
     """
-    load_resources(resources, compile_check, max_bytes, progress, stub_unsupported)
+    load_resources(resources, compile_check, max_bytes, progress, stub_unsupported, drawing)
     res_by_name = {r.name: r for r in resources}
     parser = BatonParser()
     parser.lookup_form = form_lookup(resources, lookup_form)
@@ -409,7 +419,7 @@ def parse_resources(
             f"cannot be parsed: {type(exc).__name__}: {exc}", file=current.name if current else None
         ) from exc
     return ParsedDeployment(resources=resources, processes=processes, decisions=decisions,
-                            forms=[r for r in resources if r.kind == "form"])
+                            forms=[r for r in resources if r.kind == "form"], drawing=drawing)
 
 
 def form_lookup(resources: list[Resource], stored: camunda_forms.LookupForm | None) -> camunda_forms.LookupForm:

@@ -186,23 +186,28 @@ class Engine(ContinuationsMixin, SuspensionMixin, VariablesMixin, SearchMixin, I
     # ---- deploy ------------------------------------------------------------------------------------------
 
     def deploy(self, paths: Iterable[str | Path], source: str | None = None,
-               progress: Callable[[Resource], None] | None = None, stub_unsupported: bool = False) -> DeployResult:
+               progress: Callable[[Resource], None] | None = None, stub_unsupported: bool = False,
+               drawing: bool = False) -> DeployResult:
         """Deploy .bpmn/.dmn files or folders of them, all or nothing.
 
         ``stub_unsupported`` turns Java delegates, Groovy/JavaScript script tasks and connectors into external
         jobs and drops listeners (``engine/unsupported.py``); the result's ``warnings`` list each one.
+        ``drawing`` imports every process as a drawing, as a modeler opens a file: the XML is checked (safe
+        parse, schema, references) and stored to be shown, but the processes are not parsed for execution
+        and can never be started (for models that cannot run as they stand).
         """
         resources = read_resources(paths, self.settings.max_xml_bytes)
-        return self.deploy_resources(resources, source=source, progress=progress, stub_unsupported=stub_unsupported)
+        return self.deploy_resources(resources, source=source, progress=progress, stub_unsupported=stub_unsupported,
+                                     drawing=drawing)
 
     def deploy_bytes(self, files: Iterable[tuple[str, bytes]], source: str | None = None,
-                     stub_unsupported: bool = False) -> DeployResult:
+                     stub_unsupported: bool = False, drawing: bool = False) -> DeployResult:
         resources = [Resource(name=name, content=content) for name, content in files]
-        return self.deploy_resources(resources, source=source, stub_unsupported=stub_unsupported)
+        return self.deploy_resources(resources, source=source, stub_unsupported=stub_unsupported, drawing=drawing)
 
     def deploy_resources(self, resources: list[Resource], source: str | None = None,
                          progress: Callable[[Resource], None] | None = None,
-                         stub_unsupported: bool = False) -> DeployResult:
+                         stub_unsupported: bool = False, drawing: bool = False) -> DeployResult:
         with self._tx() as conn:
 
             def lookup_process(key: str, version: int | None = None, version_tag: str | None = None) -> Any:
@@ -225,7 +230,7 @@ class Engine(ContinuationsMixin, SuspensionMixin, VariablesMixin, SearchMixin, I
                 return camunda_forms.stored(conn, kind, value)
 
             parsed = parse_resources(resources, compile_check, lookup_process, lookup_decision,
-                                     self.settings.max_xml_bytes, progress, stub_unsupported, lookup_form)
+                                     self.settings.max_xml_bytes, progress, stub_unsupported, lookup_form, drawing)
             result = _Writer(conn, parsed, source).write()
             result.warnings.extend(w for res in resources for w in res.warnings)
             for d in result.definitions:
@@ -271,8 +276,8 @@ class Engine(ContinuationsMixin, SuspensionMixin, VariablesMixin, SearchMixin, I
             row = self._definition_row(conn, key, version, executable_only=False)
             if not row.executable:
                 raise InvalidStateError(
-                    f"process '{key}' version {row.version} is not executable (isExecutable=\"false\"): "
-                    "it is stored as a drawing and cannot be started", key=key, version=row.version)
+                    f"process '{key}' version {row.version} is not executable (isExecutable=\"false\", or deployed "
+                    "as a drawing): it is stored as a drawing and cannot be started", key=key, version=row.version)
             started = self._start_in(conn, row, variables, business_key)
         self._log_outcome(started.id, "started", started.out)
         tasks = [Task.from_row(SimpleNamespace(business_key=business_key, **t)) for t in started.added]
@@ -553,7 +558,7 @@ class _Writer:
 
     def _checksum(self, proc: ParsedProcess) -> str:
         """The file's checksum, plus what it calls and decides with, so a changed callee makes a new version."""
-        parts = [proc.resource.checksum]
+        parts = [proc.resource.checksum] + (["drawing"] if self.parsed.drawing else [])  # never the executable one
         for name in sorted(proc.subprocess_specs):
             local = self.parsed.processes.get(name)
             if local is not None and local.resource is not proc.resource:

@@ -161,14 +161,36 @@ def test_sequence_flows_without_id_are_kept(engine):
     assert inst.variables.get("reached") is True
 
 
+CAMUNDA_NS = b' xmlns:camunda="http://camunda.org/schema/1.0/bpmn"'
+
+
 def test_plain_task_passes_through_and_manual_task_waits(engine):
-    deploy(engine, ("plain.bpmn", process_xml("plain", chain('<bpmn:task id="{id}" name="Note"/>',
-                                                             '<bpmn:manualTask id="{id}" name="Sign"/>'))))
+    """Outside Camunda diagrams a manual task waits for a person (SpiffArena's behaviour)."""
+    xml = process_xml("plain", chain('<bpmn:task id="{id}" name="Note"/>', '<bpmn:manualTask id="{id}" name="Sign"/>'))
+    deploy(engine, ("plain.bpmn", xml.replace(CAMUNDA_NS, b"")))
     inst = engine.start("plain")
     assert inst.status == "waiting"
     [task] = engine.tasks(instance_id=inst.id)
     assert (task.name, task.type) == ("Sign", "manualTask")
     assert engine.complete_task(task.id).status == "completed"
+
+
+@pytest.mark.parametrize("declares", [
+    CAMUNDA_NS,
+    b' xmlns:zeebe="http://camunda.org/schema/zeebe/1.0"',
+    b' exporter="Camunda Modeler" exporterVersion="5.0.0"',
+])
+def test_manual_task_passes_through_in_a_camunda_diagram(engine, declares):
+    """Camunda 7 and 8 pass straight through a manual task: a diagram that declares Camunda's or Zeebe's namespace,
+    or that Camunda Modeler exported, does not stop there."""
+    xml = process_xml("signed", chain('<bpmn:manualTask id="{id}" name="Sign"/>', script("after = True")))
+    xml = xml.replace(CAMUNDA_NS, b"").replace(b"<bpmn:definitions", b"<bpmn:definitions" + declares, 1)
+    deploy(engine, ("signed.bpmn", xml))
+    inst = engine.start("signed")
+    assert (inst.status, inst.variables) == ("completed", {"after": True})
+    assert engine.tasks(instance_id=inst.id) == []
+    done = [(h.element_id, h.element_type) for h in engine.history(inst.id) if h.event == "activity_completed"]
+    assert ("S1", "manualTask") in done
 
 
 def test_state_is_persisted_between_engine_objects(settings):

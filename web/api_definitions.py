@@ -2,6 +2,7 @@
 
 ``POST /api/v1/deployments``                       multipart upload of .bpmn/.dmn files, all or nothing
                                                    (``stubUnsupported=true``: Java delegates become jobs)
+                                                   (``drawing=true``: import as drawings, never run)
 ``GET  /api/v1/definitions``                       every process with its versions
 ``GET  /api/v1/definitions/<key>``                 the latest version (``?version=`` for another)
 ``GET  /api/v1/definitions/<key>/versions/<n>``    one version
@@ -64,14 +65,20 @@ def deploy():  # type: ignore[no-untyped-def]
         for upload in every:  # large uploads are spooled to temporary files
             upload.close()
     source = request.form.get("source", "api")[:200].replace("\x00", "") or "api"
-    stub = (request.form.get("stubUnsupported") or request.args.get("stubUnsupported") or "").lower()
-    if stub not in ("", "true", "false"):
-        raise RequestError("'stubUnsupported' must be true or false", field="stubUnsupported")
     try:
-        result = get_engine().deploy_bytes(files, source=source, stub_unsupported=stub == "true")
+        result = get_engine().deploy_bytes(files, source=source, stub_unsupported=_flag("stubUnsupported"),
+                                           drawing=_flag("drawing"))
     except DeploymentError as exc:
         return {"error": {"code": exc.code, "message": str(exc), "details": exc.details}}, 400
     return result.to_dict(), 201 if result.changed else 200
+
+
+def _flag(name: str) -> bool:
+    """A true/false option of the deploy request, as a form field or in the query string."""
+    value = (request.form.get(name) or request.args.get(name) or "").lower()
+    if value not in ("", "true", "false"):
+        raise RequestError(f"'{name}' must be true or false", field=name)
+    return value == "true"
 
 
 def _read(upload: Any, limit: int) -> tuple[str, bytes]:
@@ -117,17 +124,20 @@ _KEY = path_param("key", "The process id in the diagram")
 _STUB = query_param("stubUnsupported", "true: Java delegates, Groovy/JavaScript scripts and connectors become "
                     "external tasks (listed in warnings) instead of failing the deployment (docs/camunda.md)",
                     {"type": "string", "enum": ["true", "false"]})
+_DRAWING = query_param("drawing", "true: import every process as a drawing (checked as XML, schema and references, "
+                      "shown in the cockpit, never started), for a model that cannot run as it stands",
+                      {"type": "string", "enum": ["true", "false"]})
 _VERSION = query_param("version", "A version number (default: the latest)", {"type": "integer", "minimum": 1})
 
 OPENAPI_PATHS: dict[str, Any] = {
     "/api/v1/deployments": {"post": operation(
         "Deploy .bpmn and .dmn files (all or nothing)", "definitions",
-        parameters=[_STUB],
+        parameters=[_STUB, _DRAWING],
         body={"multipart/form-data": {"schema": {
             "type": "object", "required": ["file"],
             "properties": {"file": {"type": "array", "items": {"type": "string", "format": "binary"}},
                            "source": {"type": "string", "maxLength": 200},
-                           "stubUnsupported": _STUB["schema"]}}}},
+                           "stubUnsupported": _STUB["schema"], "drawing": _DRAWING["schema"]}}}},
         responses={"201": json_response(ref("DeployResult"), "Deployed: new versions were stored"),
                    "200": json_response(ref("DeployResult"), "Nothing changed: every file was deployed before"),
                    **errors(400, description="Not multipart, not a .bpmn/.dmn file, or the model is not valid "
