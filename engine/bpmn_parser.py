@@ -58,8 +58,8 @@ from .compensation_parser import (
     CompensationStartEventParser,
     CompensationThrowEventParser,
 )
-from .flow_semantics import DocumentOrderGatewayParser
 from .extensions import PROPERTIES, is_external, job_definition, properties
+from .flow_semantics import DocumentOrderGatewayParser
 from .scopes import ScopeProcessParser, ScopeStartEvent
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
@@ -84,7 +84,7 @@ class ManualPassThroughTask(PassThroughTask):
 
 
 def is_camunda_diagram(root: Any) -> bool:
-    """True when the ``definitions`` element declares Camunda 7's or Zeebe's namespace or Camunda Modeler exported it."""
+    """True when ``definitions`` declares Camunda 7's or Zeebe's namespace or Camunda Modeler exported the file."""
     return bool({CAMUNDA_NS, ZEEBE_NS} & set(root.nsmap.values())) or \
         "camunda modeler" in (root.get("exporter") or "").lower()
 

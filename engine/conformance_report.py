@@ -24,9 +24,9 @@ baton conformance tests/corpus --expectations tests/conformance --write docs/con
 ```
 
 Each entry of `tests/conformance/<category>.toml` names its file, the JUnit test it restates, and
-`expect`: `"drawing"` (must import, the MIWG rule: deployed as it is, its executable processes started and run
-to their end or first wait, or, when its executable deploy fails, imported as a drawing), `"run"` (must deploy, start with the test's `variables` and pass its
-`steps`: complete tasks, correlate messages, move the clock, assert open tasks, status, variables, history;
+`expect`: `"drawing"` (must import, the MIWG rule: deployed as it is, its executable processes started and
+run to their end or first wait, or, when its executable deploy fails, imported as a drawing), `"run"` (must
+deploy, start with the test's `variables` and pass its `steps`: complete tasks, correlate messages, move the clock, assert open tasks, status, variables, history;
 the step vocabulary is described in `engine/conformance_steps.py`) or `"reject"` (the deploy must fail with
 an error containing `reject`, e.g. a Java delegate Baton cannot run). `known_miss = "reason"` records a file
 Baton does not pass yet and why; `tests/test_conformance.py` fails on any other miss, and on a known miss that
@@ -77,9 +77,9 @@ class Row:
         self.spiff_clean += bool(runs) and all(r == "completed-clean" for r in runs)
 
     def cells(self) -> list[str]:
-        return [self.category, *(str(v) for v in (self.files, self.deployed, self.as_drawing, self.ran, self.as_expected,
-                                                   self.rejected, self.missed, self.known, self.spiff_parsed,
-                                                   self.spiff_clean))]
+        counts = (self.files, self.deployed, self.as_drawing, self.ran, self.as_expected, self.rejected, self.missed,
+                  self.known, self.spiff_parsed, self.spiff_clean)
+        return [self.category, *(str(v) for v in counts)]
 
 
 def rows(report: Report) -> list[Row]:
