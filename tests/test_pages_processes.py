@@ -123,6 +123,18 @@ def test_a_refused_upload_names_file_line_and_element_and_is_kept_for_a_retry(en
     assert fixed.status_code == 200 and [d.key for d in engine.definitions()] == ["p"]
 
 
+def test_a_refused_upload_can_be_imported_as_a_drawing(engine, client):
+    prose = process_xml("prose", chain('<bpmn:intermediateCatchEvent id="{id}"><bpmn:timerEventDefinition/>'
+                                       "</bpmn:intermediateCatchEvent>"))
+    refused = upload(client, ("prose.bpmn", prose))
+    assert refused.status_code == 422 and 'name="drawing"' in refused.get_data(as_text=True)
+    resp = client.post("/deploy", data={"kept_name": "prose.bpmn", "kept_text": prose.decode(), "drawing": "on"},
+                       content_type="multipart/form-data")
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and "drawing" in text(html.split('data-deployed="prose"')[1].split("</li>")[0])
+    assert [(d.key, d.executable) for d in engine.definitions()] == [("prose", False)]
+
+
 def test_deploy_refuses_no_file_and_other_file_types(engine, client):
     empty = client.post("/deploy", data={}, content_type="multipart/form-data")
     assert empty.status_code == 400 and "Choose at least one .bpmn or .dmn file" in empty.get_data(as_text=True)

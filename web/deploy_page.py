@@ -5,6 +5,7 @@
                    kept from a refused upload, edited in the page).  All or nothing: on a validation error the
                    page names the file, the line and the element id, shows the lines around it, and keeps every
                    file in an editable box so the user can fix it and deploy again without re-uploading.
+                   ``drawing=on`` imports every process as a drawing (shown, never started).
 """
 
 from __future__ import annotations
@@ -66,18 +67,20 @@ def deploy():  # type: ignore[no-untyped-def]
 @bp.post("/deploy")
 def deploy_upload():  # type: ignore[no-untyped-def]
     files, problems = _uploads()
+    drawing = request.form.get("drawing") == "on"
     kept = [Kept(name, content.decode("utf-8", errors="replace")) for name, content in files]
     if not files and not problems:
         problems.append("Choose at least one .bpmn or .dmn file to deploy.")
     if problems:
-        return render_template("deploy.html", kept=kept, result=None, error=None, problems=problems), 400
+        return render_template("deploy.html", kept=kept, result=None, error=None, problems=problems,
+                               drawing=drawing), 400
     try:
-        result = get_engine().deploy_bytes(files, source="cockpit upload")
+        result = get_engine().deploy_bytes(files, source="cockpit upload", drawing=drawing)
     except DeploymentError as exc:
         bad_file = exc.file
         for k in kept:
             if k.name == bad_file:
                 k.error_line = exc.line
         kept.sort(key=lambda k: k.name != bad_file)  # the file with the error first
-        return render_template("deploy.html", kept=kept, result=None, error=exc, problems=[]), 422
+        return render_template("deploy.html", kept=kept, result=None, error=exc, problems=[], drawing=drawing), 422
     return render_template("deploy.html", kept=[], result=result, error=None, problems=[])
