@@ -248,6 +248,9 @@ class IntermediateThrowEventParser(CompensationThrowEventParser, BatonIntermedia
     """Intermediate throw events: compensation throws, else escalations, signals, messages, links."""
 
 
+INITIATOR = "camunda:initiator"
+
+
 class ProcessParser(CompensationProcessParser, ScopeProcessParser):
     """Processes: compensation handlers kept out of the flow, then event subprocesses, implicit ends, links;
     every element's ``camunda:asyncBefore`` / ``asyncAfter`` / retry cycle (``engine.continuations``) and
@@ -261,6 +264,9 @@ class ProcessParser(CompensationProcessParser, ScopeProcessParser):
             activity_io.mark(self.spec, node, self.filename)
             found = self.spec.task_specs.get(node.get("id"))
             props = properties(node)
+            initiator = node.get(f"{{{CAMUNDA_NS}}}initiator") if node.tag == full_tag("startEvent") else None
+            if initiator and found is not None and isinstance(getattr(found, "extensions", None), dict):
+                found.extensions[INITIATOR] = initiator.strip()  # the variable that gets the starting user
             if props and found is not None and isinstance(getattr(found, "extensions", None), dict):
                 found.extensions[PROPERTIES] = props  # shown with the task (engine.execution.properties_of)
         return task_spec

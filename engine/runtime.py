@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from . import call_activities, camunda_forms, compensation, event_specs, execution, forms
 from .agents import load_config
 from .assignment import AssignmentMixin, check_may_work_on
-from .bpmn_parser import BusinessRuleTaskParser
+from .bpmn_parser import INITIATOR, BusinessRuleTaskParser
 from .cockpit import CockpitMixin
 from .config import Settings
 from .continuations import ContinuationsMixin
@@ -268,8 +268,12 @@ class Engine(ContinuationsMixin, SuspensionMixin, VariablesMixin, SearchMixin, I
     # ---- instances ---------------------------------------------------------------------------------------
 
     def start(self, key: str, variables: dict[str, Any] | None = None, business_key: str | None = None,
-              version: int | None = None) -> Instance:
-        """Start an instance of the latest (or the given) version and run it until every path waits."""
+              version: int | None = None, initiator: str | None = None) -> Instance:
+        """Start an instance of the latest (or the given) version and run it until every path waits.
+
+        ``initiator`` is the user who starts it: a start event's ``camunda:initiator`` names the variable
+        that gets it (the web API and pages pass the signed-in user, ``baton start --initiator``).
+        """
         variables = dict(variables or {})
         check_variables(variables)
         with self._tx() as conn:
@@ -278,13 +282,14 @@ class Engine(ContinuationsMixin, SuspensionMixin, VariablesMixin, SearchMixin, I
                 raise InvalidStateError(
                     f"process '{key}' version {row.version} is not executable (isExecutable=\"false\", or deployed "
                     "as a drawing): it is stored as a drawing and cannot be started", key=key, version=row.version)
-            started = self._start_in(conn, row, variables, business_key)
+            started = self._start_in(conn, row, variables, business_key, initiator=initiator)
         self._log_outcome(started.id, "started", started.out)
         tasks = [Task.from_row(SimpleNamespace(business_key=business_key, **t)) for t in started.added]
         return Instance.from_row(SimpleNamespace(**started.values), tasks)
 
     def _start_in(self, conn: Connection, row: Any, variables: dict[str, Any], business_key: str | None,
-                  start_event: str | None = None, trigger: dict[str, Any] | None = None) -> SimpleNamespace:
+                  start_event: str | None = None, trigger: dict[str, Any] | None = None,
+                  initiator: str | None = None) -> SimpleNamespace:
         """Create and run an instance in the caller's transaction, from ``start_event`` when given.
 
         Without ``start_event`` a none start event starts it; a process with only event start events
@@ -295,6 +300,11 @@ class Engine(ContinuationsMixin, SuspensionMixin, VariablesMixin, SearchMixin, I
         instance_id = str(uuid.uuid4())
         workflow.baton_facts = {"instance_id": instance_id, "business_key": business_key, "process_key": row.key}
         event_specs.choose_start(workflow, start_event)
+        if initiator is not None:  # camunda:initiator on a start event names the variable for the starting user
+            for spec_ in workflow.spec.task_specs.values():
+                name = (getattr(spec_, "extensions", None) or {}).get(INITIATOR)
+                if name:
+                    variables.setdefault(name, initiator)
         if variables:
             for task in workflow.tasks.values():
                 if task.state == TaskState.READY:

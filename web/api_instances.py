@@ -19,7 +19,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint, g, request
 
 from engine.errors import InstanceNotFound
 from engine.execution import STATUSES
@@ -110,7 +110,8 @@ def start_instance():  # type: ignore[no-untyped-def]
     version = fields.integer("version", low=1, high=2**31 - 1)
     business_key = fields.text("businessKey", max_length=MAX_TEXT)
     variables = variables_of(fields)
-    instance = get_engine().start(str(key), variables, business_key=business_key, version=version)
+    instance = get_engine().start(str(key), variables, business_key=business_key, version=version,
+                                  initiator=g.user.name if g.user else None)
     return instance.to_dict(), 201
 
 
