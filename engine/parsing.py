@@ -6,11 +6,14 @@ Every deployment goes through :func:`parse_resources`:
    network, a size limit) and refused if it declares a DTD at all, which is
    how entity-expansion bombs and external entities arrive;
 2. it is validated against the BPMN 2.0 or DMN schema;
-3. sequence flows without an ``id`` (legal, common in other tools' files)
+3. references are checked (a flow's source and target, a boundary event's host, a gateway's default, a
+   diagram shape's element must exist); with ``drawing=True`` every process is then stored as a drawing and
+   nothing below applies to it; sequence flows without an ``id`` (legal, common in other tools' files)
    get one, because SpiffWorkflow silently drops them otherwise;
 4. Java delegates, Groovy/JavaScript scripts and connectors are rejected (``engine/unsupported.py``);
    JUEL (``${...}``) and FEEL (``= ...``) expressions are translated to Python in the parse tree
-   (``engine/expressions.py``; the stored file stays as uploaded); then scripts and expressions are
+   (``engine/expressions.py``; the stored file stays as uploaded); unconditional gateway flows become true and
+   implicit splits get a gateway (``engine/flow_semantics.py``); then scripts and expressions are
    compiled by the restricted compiler, so a syntax error is reported at deploy time with its element and line;
 5. SpiffWorkflow parses every executable process into a spec; call
    activities resolve to processes of the same deployment or, through the
