@@ -25,7 +25,6 @@ from SpiffWorkflow.bpmn.parser.task_parsers import ConditionalGatewayParser
 
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 NSMAP = {"bpmn": BPMN}
-XSI = "http://www.w3.org/2001/XMLSchema-instance"
 _GATEWAYS = {f"{{{BPMN}}}{t}" for t in ("exclusiveGateway", "inclusiveGateway", "parallelGateway",
                                          "eventBasedGateway", "complexGateway")}
 _CONDITIONAL = {f"{{{BPMN}}}{t}" for t in ("exclusiveGateway", "inclusiveGateway")}
@@ -44,11 +43,8 @@ def _has_condition(flow: Any) -> bool:
 
 def _set_true(flow: Any) -> None:
     cond = flow.find(f"{{{BPMN}}}conditionExpression")
-    if cond is None:
+    if cond is None:  # the parse tree only: the schema was checked before
         cond = etree.SubElement(flow, f"{{{BPMN}}}conditionExpression")
-        cond.set(f"{{{XSI}}}type", "bpmn:tFormalExpression")
-        flow.remove(cond)
-        flow.insert(0 if flow.find(f"{{{BPMN}}}documentation") is None else 1, cond)
     cond.text = "True"
 
 
