@@ -339,6 +339,7 @@ def parse_resources(
             if res.kind != "bpmn":
                 continue
             current = res
+            executable_here = False
             for node in res.tree.iter(f"{{{BPMN_NS}}}process"):
                 key = node.get("id")
                 if key in processes:
@@ -351,7 +352,9 @@ def parse_resources(
                     key=key, name=node.get("name") or key, resource=res,
                     executable=node.get("isExecutable", "true") == "true",
                 )
-            parser.add_bpmn_xml(res.tree, filename=res.name)
+                executable_here = executable_here or processes[key].executable
+            if executable_here:  # a file of drawings only is stored, not parsed for execution (data stores, ...)
+                parser.add_bpmn_xml(res.tree, filename=res.name)
         for proc in processes.values():
             if proc.executable:
                 current = proc.resource
