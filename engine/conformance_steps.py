@@ -8,11 +8,13 @@ after the start.  Each step is a TOML inline table whose **first key** names it;
 - ``{ message = name, business_key =, correlation =, variables = {}, all = false }``: correlate a message
 - ``{ signal = name, variables = {} }``: broadcast a signal
 - ``{ advance = "PT1H" }``: move the clock forward and fire due timers until none is due
+- ``{ start = key, variables = {}, business_key = "" }``: start another instance (as the original test does)
 - ``{ job = topicOrElementId, variables = {} }``, ``{ job_error = .., code = "E1" }``,
   ``{ job_fail = .., message = "boom" }``: complete, raise a BPMN error on, or fail the open job
 - ``{ status = "completed" }``, ``{ variables_include = {} }``, ``{ passed = [ids] }``, ``{ not_passed = [ids] }``,
   ``{ passed_count = {id = n} }``: assertions about the started instance, or, with ``process = key``, about
   the newest instance of that process (a called one, or one started by a message)
+- ``{ business_key = "bk" }``: the instance's business key (with ``process = key`` as above)
 - ``{ instances = {key = n} }``: how many instances of each process exist
 """
 
@@ -54,9 +56,10 @@ class StepRunner:
         self.instance_id = instance_id
         self.handlers: dict[str, Callable[[Any, dict[str, Any]], None]] = {
             "tasks": self.tasks, "complete": self.complete, "message": self.message, "signal": self.signal,
-            "advance": self.advance, "job": self.job, "job_error": self.job, "job_fail": self.job,
-            "status": self.status, "variables_include": self.variables_include, "passed": self.passed,
-            "not_passed": self.not_passed, "passed_count": self.passed_count, "instances": self.instances,
+            "advance": self.advance, "start": self.start, "job": self.job, "job_error": self.job,
+            "job_fail": self.job, "status": self.status, "variables_include": self.variables_include,
+            "passed": self.passed, "not_passed": self.not_passed, "passed_count": self.passed_count,
+            "instances": self.instances, "business_key": self.business_key,
         }
 
     def run(self, step: dict[str, Any]) -> None:
@@ -104,6 +107,9 @@ class StepRunner:
             if not self.eng.fire_due_timers():
                 return
         raise StepFailed(f"timers kept firing after advancing {value} (a cycle without end?)")
+
+    def start(self, value: Any, options: dict[str, Any]) -> None:
+        self.eng.start(str(value), options.get("variables"), business_key=options.get("business_key"))
 
     def job(self, value: Any, options: dict[str, Any]) -> None:
         kind = options["_kind"]
@@ -154,6 +160,11 @@ class StepRunner:
         wrong = {k: variables.get(k, "<unset>") for k, v in value.items() if variables.get(k, object()) != v}
         if wrong:
             raise StepFailed(f"variables differ: found {wrong}, expected {dict(value)}")
+
+    def business_key(self, value: Any, options: dict[str, Any]) -> None:
+        found = self._instance(options).business_key
+        if found != value:
+            raise StepFailed(f"business key is {found!r}, expected {value!r}")
 
     def passed(self, value: Any, options: dict[str, Any]) -> None:
         done = self._completed(options)
