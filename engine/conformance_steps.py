@@ -48,9 +48,10 @@ class ConformanceClock:
 
 
 class StepRunner:
-    """Runs the steps of one expectation against ``eng``, whose instance ``instance_id`` was just started."""
+    """Runs the steps of one expectation against ``eng``, whose instance ``instance_id`` was just started
+    (None when the entry says ``start = false``)."""
 
-    def __init__(self, eng: Any, clock: ConformanceClock, instance_id: str) -> None:
+    def __init__(self, eng: Any, clock: ConformanceClock, instance_id: str | None) -> None:
         self.eng = eng
         self.clock = clock
         self.instance_id = instance_id
@@ -138,6 +139,8 @@ class StepRunner:
     def _instance(self, options: dict[str, Any]) -> Any:
         key = options.get("process")
         if key is None:
+            if self.instance_id is None:
+                raise StepFailed("no instance was started (start = false): name one with process = ...")
             return self.eng.get_instance(self.instance_id)
         found = self.eng.instances(key=key, limit=1000)
         if not found:
