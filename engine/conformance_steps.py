@@ -4,11 +4,11 @@ An expectation (``tests/conformance/<category>.toml``, see ``docs/conformance.md
 after the start.  Each step is a TOML inline table whose **first key** names it; the other keys are its options:
 
 - ``{ tasks = [ids] }``: the open user, manual and waiting receive tasks of every instance (element ids, sorted)
+- ``{ start = key, variables = {}, business_key = "" }``: start another instance (e.g. one that throws a signal)
 - ``{ complete = id, variables = {} }``: complete the open user/manual task with that element id
 - ``{ message = name, business_key =, correlation =, variables = {}, all = false }``: correlate a message
 - ``{ signal = name, variables = {} }``: broadcast a signal
 - ``{ advance = "PT1H" }``: move the clock forward and fire due timers until none is due
-- ``{ start = key, variables = {}, business_key = "" }``: start another instance (as the original test does)
 - ``{ job = topicOrElementId, variables = {} }``, ``{ job_error = .., code = "E1" }``,
   ``{ job_fail = .., message = "boom" }``: complete, raise a BPMN error on, or fail the open job
 - ``{ status = "completed" }``, ``{ variables_include = {} }``, ``{ passed = [ids] }``, ``{ not_passed = [ids] }``,
@@ -56,11 +56,12 @@ class StepRunner:
         self.clock = clock
         self.instance_id = instance_id
         self.handlers: dict[str, Callable[[Any, dict[str, Any]], None]] = {
-            "tasks": self.tasks, "complete": self.complete, "message": self.message, "signal": self.signal,
-            "advance": self.advance, "start": self.start, "job": self.job, "job_error": self.job,
-            "job_fail": self.job, "status": self.status, "variables_include": self.variables_include,
-            "passed": self.passed, "not_passed": self.not_passed, "passed_count": self.passed_count,
-            "instances": self.instances, "business_key": self.business_key,
+            "tasks": self.tasks, "start": self.start, "complete": self.complete, "message": self.message,
+            "signal": self.signal,
+            "advance": self.advance, "job": self.job, "job_error": self.job, "job_fail": self.job,
+            "status": self.status, "variables_include": self.variables_include, "passed": self.passed,
+            "not_passed": self.not_passed, "passed_count": self.passed_count, "instances": self.instances,
+            "business_key": self.business_key,
         }
 
     def run(self, step: dict[str, Any]) -> None:
@@ -88,6 +89,9 @@ class StepRunner:
         if found != sorted(value):
             raise StepFailed(f"open tasks are {found}, expected {sorted(value)}")
 
+    def start(self, value: Any, options: dict[str, Any]) -> None:
+        self.eng.start(value, options.get("variables"), business_key=options.get("business_key"))
+
     def complete(self, value: Any, options: dict[str, Any]) -> None:
         task = next((t for t in self.eng.tasks(limit=1000) if t.element_id == value), None)
         if task is None:
@@ -108,9 +112,6 @@ class StepRunner:
             if not self.eng.fire_due_timers():
                 return
         raise StepFailed(f"timers kept firing after advancing {value} (a cycle without end?)")
-
-    def start(self, value: Any, options: dict[str, Any]) -> None:
-        self.eng.start(str(value), options.get("variables"), business_key=options.get("business_key"))
 
     def job(self, value: Any, options: dict[str, Any]) -> None:
         kind = options["_kind"]

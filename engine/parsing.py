@@ -34,6 +34,7 @@ from SpiffWorkflow.dmn.parser.BpmnDmnParser import SCHEMAS as DMN_SCHEMAS
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from . import event_specs, timers
+from .model_checks import check_structure
 from .bpmn_parser import NSMAP, BatonParser, BusinessRuleTaskParser
 from .errors import DeploymentError, MalformedXMLError, ModelError, SchemaError, UnsafeXMLError
 
@@ -292,6 +293,7 @@ def load_resources(resources: list[Resource], compile_check: Callable[[str, str]
             add_missing_flow_ids(root)
             check_expressions(res, root, compile_check)
             check_timers(res, root, compile_check)
+            check_structure(res.name, root)
         res.tree = root
 
 
