@@ -10,7 +10,8 @@ after the start.  Each step is a TOML inline table whose **first key** names it;
 - ``{ signal = name, variables = {} }``: broadcast a signal
 - ``{ advance = "PT1H" }``: move the clock forward and fire due timers until none is due
 - ``{ job = topicOrElementId, variables = {} }``, ``{ job_error = .., code = "E1" }``,
-  ``{ job_fail = .., message = "boom" }``: complete, raise a BPMN error on, or fail the open job
+  ``{ job_fail = .., message = "boom" }``: complete, raise a BPMN error on, or fail the open job (``job`` on an
+  asyncBefore/asyncAfter continuation runs it, as Camunda's ``executeJob``)
 - ``{ status = "completed" }``, ``{ variables_include = {} }``, ``{ passed = [ids] }``, ``{ not_passed = [ids] }``,
   ``{ passed_count = {id = n} }``: assertions about the started instance, or, with ``process = key``, about
   the newest instance of that process (a called one, or one started by a message)
@@ -28,6 +29,7 @@ from typing import Any
 from .durations import parse_duration
 
 WORKER = "conformance"
+CONTINUE_TOPIC = "baton:continue"  # the jobs of camunda:asyncBefore/asyncAfter continuations
 
 
 class StepFailed(Exception):
@@ -127,7 +129,9 @@ class StepRunner:
                 self.eng.unlock_job(other.id, WORKER)
         if job is None:
             raise StepFailed(f"job {value!r} could not be claimed (status {wanted.status})")
-        if kind == "job":
+        if kind == "job" and job.topic == CONTINUE_TOPIC:  # Camunda: managementService.executeJob
+            self.eng.continue_job(job.id, WORKER)
+        elif kind == "job":
             self.eng.complete_job(job.id, WORKER, options.get("variables"))
         elif kind == "job_error":
             self.eng.job_bpmn_error(job.id, WORKER, str(options.get("code", "")), options.get("message"),
