@@ -57,6 +57,7 @@ from SpiffWorkflow.util.task import TaskState
 from .scopes import ScopeStartEventParser, TransactionCancelMixin, is_event_subprocess, trigger_event_subprocess
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
+BUSINESS_KEY_EXPRESSIONS = ("${execution.processBusinessKey}", "#{execution.processBusinessKey}")
 END_EVENT_XPATHS = [MESSAGE_EVENT_XPATH, SIGNAL_EVENT_XPATH, CANCEL_EVENT_XPATH, ERROR_EVENT_XPATH,
                     ESCALATION_EVENT_XPATH, TERMINATION_EVENT_XPATH]
 
@@ -271,6 +272,19 @@ class CodeEventParserMixin:
                    code_variable=node.get(f"{{{CAMUNDA_NS}}}{tag}CodeVariable"),
                    message_variable=node.get(f"{{{CAMUNDA_NS}}}errorMessageVariable"),
                    description=self.process_parser.parser.spec_descriptions.get(node.tag))
+
+    def parse_signal_event(self, signal_event):
+        """A signal definition, with the ``<camunda:in>`` mappings of a throw (read by event_specs.BatonSignal)."""
+        definition = super().parse_signal_event(signal_event)  # type: ignore[misc]
+        inputs = [dict(item.attrib) for item in signal_event.iterfind(f"{{*}}extensionElements/{{{CAMUNDA_NS}}}in")]
+        for item in inputs:
+            key = item.get("businessKey")
+            if key is not None and key.replace(" ", "") not in BUSINESS_KEY_EXPRESSIONS:
+                self.raise_validation_exception(  # type: ignore[attr-defined]
+                    f"camunda:in businessKey=\"{key}\" is not supported on a signal: Baton passes the thrower's "
+                    "own business key (businessKey=\"${execution.processBusinessKey}\") or none")
+        definition.camunda_inputs = inputs or None
+        return definition
 
     def parse_error_event(self, error_event):
         return self._code_definition(error_event, "errorRef", "error", "errorCode", BatonErrorEventDefinition)
