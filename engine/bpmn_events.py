@@ -55,6 +55,7 @@ from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.util.task import TaskState
 
 from .scopes import ScopeStartEventParser, TransactionCancelMixin, is_event_subprocess, trigger_event_subprocess
+from .timers import unwrap
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 BUSINESS_KEY_EXPRESSIONS = ("${execution.processBusinessKey}", "#{execution.processBusinessKey}")
@@ -201,6 +202,15 @@ def route(thrower: Any, thrown: CodeEventDefinition, message: str | None = None,
     return catcher
 
 
+def thrown_message(definition: Any, task: Any) -> str | None:
+    """The ``camunda:errorMessage`` of a thrown error; an expression (``${...}``) is evaluated at the thrower."""
+    message = getattr(definition, "message", None)
+    if not message:
+        return message
+    text, is_expression = unwrap(message)
+    return str(task.workflow.script_engine.evaluate(task, text)) if is_expression else message
+
+
 def describe_thrower(task: Any) -> str:
     spec = task.task_spec
     name = getattr(spec, "bpmn_name", None)
@@ -222,7 +232,7 @@ class CodeThrowMixin:
             return super()._run_hook(my_task)  # type: ignore[misc]
         if isinstance(definition, ErrorEventDefinition) and find_catcher(my_task, definition) is None:
             my_task._set_state(TaskState.ERROR)
-            message = definition.message
+            message = thrown_message(definition, my_task)
             reason = f"BPMN error {definition.code!r} thrown by {describe_thrower(my_task)} was not caught"
             raise UncaughtBpmnError(reason + (f": {message}" if message else ""), task=my_task)
         return super(ThrowingEvent, self)._run_hook(my_task)  # type: ignore[misc]  # the base hook, not its throw
@@ -233,7 +243,7 @@ class CodeThrowMixin:
         super()._on_complete(my_task)  # type: ignore[misc]
         definition = self.event_definition
         if _kind(definition) is not None:
-            route(my_task, definition, definition.message)
+            route(my_task, definition, thrown_message(definition, my_task))
 
 
 class BatonEndEvent(CodeThrowMixin, TransactionCancelMixin, EndEvent):
