@@ -206,6 +206,9 @@ def run_model(corpus: Path, entry: dict[str, Any], url: str) -> Outcome:
         except BatonError as exc:
             where = f"step {step_no}" if step_no else "start"
             out.detail = f"{where}: {type(exc).__name__}: {exc}"
+        except Exception as exc:  # noqa: BLE001  (an engine bug: reported as a miss, the run goes on)
+            where = f"step {step_no}" if step_no else "start"
+            out.detail = f"{where}: the engine raised {type(exc).__name__} (not a Baton error): {exc}"
     return out
 
 

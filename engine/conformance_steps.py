@@ -5,6 +5,7 @@ after the start.  Each step is a TOML inline table whose **first key** names it;
 
 - ``{ tasks = [ids] }``: the open user, manual and waiting receive tasks of every instance (element ids, sorted)
 - ``{ start = key, variables = {}, business_key = "" }``: start another instance (e.g. one that throws a signal)
+- ``{ set = {name = value} }``: set variables of the started instance (as a user or an API client would)
 - ``{ complete = id, variables = {} }``: complete the open user/manual task with that element id
 - ``{ message = name, business_key =, correlation =, variables = {}, all = false }``: correlate a message
 - ``{ signal = name, variables = {} }``: broadcast a signal
@@ -17,6 +18,8 @@ after the start.  Each step is a TOML inline table whose **first key** names it;
   the newest instance of that process (a called one, or one started by a message)
 - ``{ business_key = "bk" }``: the instance's business key (with ``process = key`` as above)
 - ``{ instances = {key = n} }``: how many instances of each process exist
+- ``{ task = id, assignee = "", candidate_groups = [], candidate_users = [], name = "", due = "", priority = 0 }``:
+  fields of the first open task with that element id (due: ISO 8601; fields Baton's tasks lack fail the step)
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ class StepRunner:
         self.instance_id = instance_id
         self.handlers: dict[str, Callable[[Any, dict[str, Any]], None]] = {
             "tasks": self.tasks, "start": self.start, "complete": self.complete, "message": self.message,
-            "signal": self.signal,
+            "signal": self.signal, "set": self.set, "task": self.task,
             "advance": self.advance, "job": self.job, "job_error": self.job, "job_fail": self.job,
             "status": self.status, "variables_include": self.variables_include, "passed": self.passed,
             "not_passed": self.not_passed, "passed_count": self.passed_count, "instances": self.instances,
@@ -93,6 +96,9 @@ class StepRunner:
 
     def start(self, value: Any, options: dict[str, Any]) -> None:
         self.eng.start(value, options.get("variables"), business_key=options.get("business_key"))
+
+    def set(self, value: Any, options: dict[str, Any]) -> None:
+        self.eng.set_variables(self.instance_id, dict(value))
 
     def complete(self, value: Any, options: dict[str, Any]) -> None:
         task = next((t for t in self.eng.tasks(limit=1000) if t.element_id == value), None)
@@ -191,6 +197,22 @@ class StepRunner:
         wrong = {e: done[e] for e, n in value.items() if done[e] != n}
         if wrong:
             raise StepFailed(f"completion counts {wrong}, expected {dict(value)}")
+
+    def task(self, value: Any, options: dict[str, Any]) -> None:
+        task = next((t for t in self.eng.tasks(limit=1000) if t.element_id == value), None)
+        if task is None:
+            raise StepFailed(f"no open task {value!r} (open: {self.open_tasks()})")
+        for name, wanted in options.items():
+            if name in ("task", "_kind"):
+                continue
+            field = {"due": "due_date"}.get(name, name)
+            if not hasattr(task, field):
+                raise StepFailed(f"Baton's tasks have no {name!r} (expected {wanted!r})")
+            found = getattr(task, field)
+            if isinstance(found, dt.datetime):
+                found = found.isoformat()
+            if found != wanted:
+                raise StepFailed(f"task {value!r} has {name} {found!r}, expected {wanted!r}")
 
     def instances(self, value: Any, options: dict[str, Any]) -> None:
         counts = {key: len(self.eng.instances(key=key, limit=1000)) for key in value}

@@ -34,9 +34,9 @@ from SpiffWorkflow.dmn.parser.BpmnDmnParser import SCHEMAS as DMN_SCHEMAS
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from . import event_specs, timers
-from .model_checks import check_structure
 from .bpmn_parser import NSMAP, BatonParser, BusinessRuleTaskParser
 from .errors import DeploymentError, MalformedXMLError, ModelError, SchemaError, UnsafeXMLError
+from .model_checks import check_structure
 
 BPMN_NS = NSMAP["bpmn"]
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -232,7 +232,7 @@ def _expressions(root: Any) -> Iterable[tuple[Any, str, str]]:
                                                    "multiInstanceLoopCharacteristics")}
     for el in root.iter(f"{{{BPMN_NS}}}conditionExpression", f"{{{BPMN_NS}}}loopCondition",
                         f"{{{BPMN_NS}}}completionCondition", f"{{{BPMN_NS}}}script",
-                        f"{{{BPMN_NS}}}loopCardinality"):
+                        f"{{{BPMN_NS}}}loopCardinality", f"{{{BPMN_NS}}}condition"):
         text = (el.text or "").strip()
         if not text:
             continue
