@@ -179,12 +179,15 @@ def deliver(catcher: Catcher, thrown: CodeEventDefinition, message: str | None) 
     """Fire the catcher; an interrupting boundary event cancels its activity at once (so a subprocess whose
     error end event was caught cannot complete normally first)."""
     definition = catcher.definition
-    data = {**catcher.data, **definition.catcher_data(thrown, message)} if isinstance(definition, _CodeVariables) \
-        else dict(catcher.data)
+    caught = definition.catcher_data(thrown, message) if isinstance(definition, _CodeVariables) else {}
+    data = {**catcher.data, **caught}
     if catcher.boundary is not None:
         task = catcher.boundary
     else:
         task = trigger_event_subprocess(catcher.scope, catcher.event_subprocess, catcher.start_spec)
+        holder = _parent_task(task.workflow)  # the event subprocess in its scope
+        if holder is not None:  # as in Camunda, the code variables are the scope's at once, not once it ends
+            holder.data.update(caught)
     task.task_spec.catch(task, BpmnEvent(definition, payload=data))
     task.task_spec._update(task)
     if catcher.boundary is not None and catcher.interrupting:
