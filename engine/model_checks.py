@@ -1,4 +1,4 @@
-"""Structural rules of BPMN that Camunda enforces at deploy and SpiffWorkflow does not.
+"""Structural rules of BPMN that Camunda enforces at deploy and SpiffWorkflow does not, and what it ignores.
 
 Each check raises a :class:`ModelError` naming the file, line and element, so a model Camunda rejects is
 rejected by Baton too, with the reason, instead of running in a way its author cannot have meant.
@@ -46,3 +46,23 @@ def check_structure(name: str, root: Any) -> None:
                             f"event of an event subprocess (triggeredByEvent=\"true\"); {tag} '{sub.get('id')}' "
                             "is not one: its start event must be a none start event",
                             file=name, line=start.sourceline, element_id=start.get("id"))
+
+
+def drop_data_stores(root: Any) -> None:
+    """Remove data stores, their references and the data associations that read or write them, in the parse tree.
+
+    Like Camunda 7, Baton gives data stores no run-time meaning (they stand for a database or a system outside
+    the process); SpiffWorkflow would refuse every data store that has no Python implementation registered.
+    The deployed file keeps them: they still show in the diagram.
+    """
+    stores = list(root.iter(f"{{{BPMN}}}dataStore", f"{{{BPMN}}}dataStoreReference"))
+    ids = {el.get("id") for el in stores}
+    if not ids:
+        return
+    for assoc in list(root.iter(f"{{{BPMN}}}dataInputAssociation", f"{{{BPMN}}}dataOutputAssociation")):
+        refs = {(ref.text or "").strip() for ref in assoc if isinstance(ref.tag, str)
+                and ref.tag in (f"{{{BPMN}}}sourceRef", f"{{{BPMN}}}targetRef")}
+        if refs & ids:
+            assoc.getparent().remove(assoc)
+    for el in stores:
+        el.getparent().remove(el)

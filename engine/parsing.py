@@ -36,7 +36,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from . import event_specs, timers
 from .bpmn_parser import NSMAP, BatonParser, BusinessRuleTaskParser
 from .errors import DeploymentError, MalformedXMLError, ModelError, SchemaError, UnsafeXMLError
-from .model_checks import check_structure
+from .model_checks import check_structure, drop_data_stores
 
 BPMN_NS = NSMAP["bpmn"]
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -291,6 +291,7 @@ def load_resources(resources: list[Resource], compile_check: Callable[[str, str]
         validate_schema(res, root)
         if res.kind == "bpmn":
             add_missing_flow_ids(root)
+            drop_data_stores(root)
             check_expressions(res, root, compile_check)
             check_timers(res, root, compile_check)
             check_structure(res.name, root)

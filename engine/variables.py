@@ -23,7 +23,7 @@ from typing import Any
 
 from SpiffWorkflow.util.task import TaskState
 
-from . import execution
+from . import conditions, execution
 from .errors import InvalidStateError, VariableError
 from .records import Instance
 from .serialization import check_variables, to_jsonable
@@ -89,8 +89,9 @@ class VariablesMixin:
                             task.data.pop(name, None)
                         else:
                             task.data[name] = copy.deepcopy(new[name])
+            error = conditions.reevaluate(workflow)  # a conditional event may hold now
             self._refresh_job_inputs(conn, row, workflow)
-            out = execution.outcome(workflow, before, None)
+            out = execution.outcome(workflow, before, error)
             event = {"at": self.now(), "event": "variables_changed",
                      "details": to_jsonable({"mode": mode, "changes": changes})}
             self._save(conn, row, workflow, out, before, [event])
