@@ -205,7 +205,7 @@ class StepRunner:
         for name, wanted in options.items():
             if name in ("task", "_kind"):
                 continue
-            field = {"due": "due_date"}.get(name, name)
+            field = name
             if not hasattr(task, field):
                 raise StepFailed(f"Baton's tasks have no {name!r} (expected {wanted!r})")
             found = getattr(task, field)

@@ -244,6 +244,21 @@ def add_missing_flow_ids(root: Any) -> None:
             used.add(candidate)
 
 
+ACTIVITI_NS = "http://activiti.org/bpmn"
+
+
+def alias_activiti(root: Any) -> None:
+    """Read ``activiti:`` attributes and extension elements as ``camunda:`` ones, as Camunda 7 does."""
+    camunda = NSMAP["camunda"]
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        if el.tag.startswith(f"{{{ACTIVITI_NS}}}"):
+            el.tag = f"{{{camunda}}}{el.tag.split('}', 1)[1]}"
+        for name in [n for n in el.attrib if n.startswith(f"{{{ACTIVITI_NS}}}")]:
+            el.set(f"{{{camunda}}}{name.split('}', 1)[1]}", el.attrib.pop(name))
+
+
 def _expressions(root: Any) -> Iterable[tuple[Any, str, str]]:
     """(element, text, mode) for every script and expression a process evaluates."""
     owner_tags = {f"{{{BPMN_NS}}}{t}" for t in ("sequenceFlow", "scriptTask", "standardLoopCharacteristics",
@@ -320,6 +335,7 @@ def load_resources(resources: list[Resource], compile_check: Callable[[str, str]
         validate_schema(res, root)
         if res.kind == "bpmn":
             add_missing_flow_ids(root)
+            alias_activiti(root)
             drop_data_stores(root)
             res.warnings = unsupported.check_tree(res.name, root, stub_unsupported)
             expressions.translate_tree(res.name, root)  # JUEL / FEEL to Python, in the parse tree only
