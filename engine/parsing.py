@@ -40,7 +40,7 @@ from .bpmn_parser import NSMAP, BatonParser, BusinessRuleTaskParser
 from .call_activities import CALL
 from .errors import DeploymentError, MalformedXMLError, ModelError, SchemaError, UnsafeXMLError
 from .extensions import CAMUNDA
-from .model_checks import check_structure, drop_data_stores
+from .model_checks import check_called_elements, check_structure, drop_data_stores
 
 BPMN_NS = NSMAP["bpmn"]
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -332,6 +332,8 @@ def load_resources(resources: list[Resource], compile_check: Callable[[str, str]
             continue
         root = safe_parse(res.content, res.name, max_bytes)
         res.kind = _classify(res, root)
+        if res.kind == "bpmn":
+            check_called_elements(res.name, root)
         validate_schema(res, root)
         if res.kind == "bpmn":
             add_missing_flow_ids(root)
