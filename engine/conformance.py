@@ -6,7 +6,8 @@ expectations folder holds one ``<category>.toml`` per category with one ``[[mode
 ``expect = "drawing"`` (must import: deployed as it is, or, when that fails, with ``drawing=True`` and the
 reason it cannot run recorded; executable processes that deploy are started and must reach their end or
 first wait, passing ``steps`` if any), ``"run"`` (must deploy, start and pass its ``steps``, see
-``engine.conformance_steps``) or ``"reject"`` (deploy must fail with an error containing ``reject``).
+``engine.conformance_steps``; ``start = false`` starts nothing, for models that a start timer starts) or
+``"reject"`` (deploy must fail with an error containing ``reject``).
 Each model runs in a database of its own (a fresh SQLite file, or the ``--database`` one emptied first) with a
 clock that only ``advance`` steps move.  ``known_miss = "reason"`` marks an entry Baton is known to miss: it
 is counted apart, and a test fails when it starts passing (so the mark goes) or when any other entry misses.
@@ -191,11 +192,13 @@ def run_model(corpus: Path, entry: dict[str, Any], url: str) -> Outcome:
             return out
         step_no = 0
         try:
+            keys = [] if entry.get("start") is False else \
+                _process_keys(entry, deployed, every=entry["expect"] == "drawing")  # start = false: timers
             started = [eng.start(key, entry.get("variables"), business_key=entry.get("business_key"),
                                  initiator=entry.get("initiator"))
-                       for key in _process_keys(entry, deployed, every=entry["expect"] == "drawing")]
+                       for key in keys]
             out.ran = True
-            runner = StepRunner(eng, clock, started[0].id)
+            runner = StepRunner(eng, clock, started[0].id if started else None)
             steps = entry.get("steps", [])
             for number, step in enumerate(steps, start=1):
                 step_no = number  # named in the miss when the step fails

@@ -26,12 +26,13 @@ baton conformance tests/corpus --expectations tests/conformance --write docs/con
 Each entry of `tests/conformance/<category>.toml` names its file, the JUnit test it restates, and `expect`:
 `"drawing"` (must import, the MIWG rule: deployed as it is, its executable processes started and run to their
 end or first wait, or, when its executable deploy fails, imported as a drawing), `"run"` (must deploy, start
-with the test's `variables`, `business_key` and `initiator`, and pass its `steps`: complete tasks, correlate
-messages, move the clock, assert open tasks, status, variables, history; the step vocabulary is described in
-`engine/conformance_steps.py`) or `"reject"` (the deploy must fail with an error containing `reject`, e.g. a
-Java delegate Baton cannot run). `known_miss = "reason"` records a file Baton does not pass yet and why;
-`tests/test_conformance.py` fails on any other miss, and on a known miss that passes (so the mark is removed).
-`baton conformance DIR --only TEXT` runs just the files whose path contains TEXT.
+with the test's `variables`, `business_key` and `initiator` (`start = false` when a start event of its own
+starts it), and pass its `steps`: complete tasks, correlate messages, move the clock, assert open tasks,
+status, variables, history; the step vocabulary is described in `engine/conformance_steps.py`) or `"reject"`
+(the deploy must fail with an error containing `reject`, e.g. a Java delegate Baton cannot run). `known_miss =
+"reason"` records a file Baton does not pass yet and why; `tests/test_conformance.py` fails on any other miss,
+and on a known miss that passes (so the mark is removed). `baton conformance DIR --only TEXT` runs just the
+files whose path contains TEXT.
 
 Columns: **files** in the category; **deployed** (import succeeded, executable or as a drawing); **as
 drawing** (the executable deploy failed, so the file was imported with `baton deploy --drawing`: it is shown,

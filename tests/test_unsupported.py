@@ -156,3 +156,16 @@ def test_java_variable_mapping_on_a_call_activity_is_rejected_or_dropped(eng, at
     result = eng.deploy_bytes([("pay.bpmn", bpmn('<bpmn:task id="{id}"/>')),
                                ("caller.bpmn", process_xml("caller", chain(call)))], stub_unsupported=True)
     assert any(f"camunda:{attr}=" in w and "dropped" in w for w in result.warnings)
+
+
+def test_the_old_activiti_namespace_is_read_as_camunda(eng):
+    xml = bpmn('<bpmn:serviceTask id="{id}" activiti:class="org.acme.Legacy"/>').replace(
+        b"<bpmn:definitions ", b'<bpmn:definitions xmlns:activiti="http://activiti.org/bpmn" ', 1)
+    with pytest.raises(UnsupportedConstruct) as err:
+        eng.deploy_bytes([("pay.bpmn", xml)])
+    assert 'camunda:class="org.acme.Legacy"' in str(err.value)
+    eng.deploy_bytes([("pay.bpmn", xml.replace(b'activiti:class="org.acme.Legacy"',
+                                                b'activiti:type="external" activiti:topic="legacy"'))])
+    inst = eng.start("pay")
+    [job] = eng.claim_jobs("worker-1", ["legacy"])
+    assert job.instance_id == inst.id
