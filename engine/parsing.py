@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -368,6 +369,8 @@ def _model_error(exc: SpiffWorkflowException, res_by_name: dict[str, Resource], 
     if not isinstance(line, int):
         line = line_of(res.tree, element_id) if res is not None and res.tree is not None else None
     message = str(exc.args[0]) if exc.args else str(exc)
+    # SpiffWorkflow sometimes puts an lxml element in its text: name the element, not its memory address
+    message = re.sub(r"<Element \{[^}]*\}(\w+) at 0x[0-9a-f]+>", r"(its bpmn:\1 names nothing in the file)", message)
     notes = getattr(exc, "notes", None)
     if notes:
         message += " (" + "; ".join(notes) + ")"
