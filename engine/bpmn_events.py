@@ -54,7 +54,13 @@ from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.util.task import TaskState
 
-from .scopes import ScopeStartEventParser, TransactionCancelMixin, is_event_subprocess, trigger_event_subprocess
+from .scopes import (
+    ScopeStartEventParser,
+    TransactionCancelMixin,
+    cancel_tree,
+    is_event_subprocess,
+    trigger_event_subprocess,
+)
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 END_EVENT_XPATHS = [MESSAGE_EVENT_XPATH, SIGNAL_EVENT_XPATH, CANCEL_EVENT_XPATH, ERROR_EVENT_XPATH,
@@ -116,10 +122,19 @@ def _pick(candidates: list[tuple[Any, Any]], thrown: CodeEventDefinition) -> tup
 
 def _boundary_catchers(activity: Any) -> list[tuple[Any, Any]]:
     split = activity.parent
+    if split is not None and is_loop_instance(activity):  # one instance of a multi-instance activity:
+        split = split.parent  # the boundary events are attached to the multi-instance activity
     if split is None or not isinstance(split.task_spec, BoundaryEventSplit):
         return []
     return [(t, t.task_spec.event_definition) for t in split.children
             if isinstance(t.task_spec, BoundaryEvent) and t.state == TaskState.WAITING]
+
+
+def is_loop_instance(task: Any) -> bool:
+    """True for one instance ("X [child]") of a multi-instance or loop activity."""
+    parent = task.parent
+    return parent is not None and getattr(parent.task_spec, "task_spec", None) == task.task_spec.name \
+        and parent.task_spec.name != task.task_spec.name
 
 
 def _event_subprocess_catchers(workflow: Any) -> list[tuple[Any, Any]]:
@@ -188,7 +203,7 @@ def deliver(catcher: Catcher, thrown: CodeEventDefinition, message: str | None) 
     if catcher.boundary is not None and catcher.interrupting:
         for sibling in catcher.boundary.parent.children:
             if not isinstance(sibling.task_spec, BoundaryEvent):
-                sibling.cancel()
+                cancel_tree(sibling)
 
 
 def route(thrower: Any, thrown: CodeEventDefinition, message: str | None = None,
