@@ -1,0 +1,143 @@
+"""Engine bugs the conformance corpus found (issue 6), each restated as a regression test.
+
+The corpus files are Camunda 7's own test models (tests/corpus, Apache-2.0); the JUnit test each restates is
+named in its docstring.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from helpers import flows, process_xml
+
+from engine.store import event_queries as eq
+
+BPMN = Path(__file__).parent / "corpus" / "camunda7" / "bpmn"
+
+
+def deploy(engine, *files: str) -> None:
+    engine.deploy_bytes([(Path(f).name, (BPMN / f).read_bytes()) for f in files])
+
+
+def ready(engine, inst) -> list[str]:
+    return sorted(t.element_id for t in engine.tasks(instance_id=inst.id))
+
+
+def complete(engine, inst, element_id: str, variables=None):
+    task = next(t for t in engine.tasks(instance_id=inst.id) if t.element_id == element_id)
+    return engine.complete_task(task.id, variables or {})
+
+
+def subscriptions(engine, inst) -> set[tuple[str, str]]:
+    with engine._tx() as conn:
+        _, subscribed = eq.instance_waits(conn, inst.id)
+    return {(kind, name) for subs in subscribed.values() for kind, name, _ in subs}
+
+
+# ---- an interrupting event subprocess ends the other subscriptions of its scope -------------------------
+
+
+def test_interrupting_event_subprocess_stops_the_other_event_subprocesses_listening(engine):
+    """InterruptingEventSubProcessTest#testCancelEventSubscriptionsWhenReceivingAMessage: once the message event
+    subprocess has started, the signal event subprocess no longer listens (its subscription row is gone in
+    the same transaction) and a later signal changes nothing."""
+    deploy(engine, "subprocess/InterruptingEventSubProcessTest.testCancelEventSubscriptions.bpmn")
+    inst = engine.start("process")
+    assert subscriptions(engine, inst) == {("message", "newMessage"), ("signal", "newSignal")}
+    assert engine.correlate_message("newMessage").delivered_to == [inst.id]
+    assert ready(engine, inst) == ["taskAfterMessageStartEvent"]
+    assert subscriptions(engine, inst) == set()
+    assert engine.broadcast_signal("newSignal").delivered_to == []
+    assert ready(engine, inst) == ["taskAfterMessageStartEvent"]
+    assert complete(engine, inst, "taskAfterMessageStartEvent").status == "completed"
+    passed = {h.element_id for h in engine.history(inst.id) if h.event == "activity_completed"}
+    assert "tastAfterSignalStartEvent" not in passed
+
+
+# ---- errors of processes called by a multi-instance call activity -----------------------------------------
+
+
+MI = "multiinstance/MultiInstanceTest."
+
+
+def test_error_end_event_of_a_process_called_by_a_parallel_multi_instance_call_activity_is_caught(engine):
+    """MultiInstanceTest#testMultiInstanceCallActivityWithErrorBoundaryEvent: the first called process ends with
+    error errorId1; the boundary event on the multi-instance call activity catches it and the other call is
+    cancelled."""
+    deploy(engine, MI + "callActivityWithBoundaryErrorEvent.bpmn20.xml", MI + "throwingErrorEventSubProcess.bpmn20.xml")
+    inst = engine.start("process", {"assignees": ["kermit", "gonzo"]})
+    assert ready(engine, inst) == ["usertask1", "usertask1"]
+    inst = complete(engine, inst, "usertask1", {"done": False})
+    assert inst.status == "waiting", inst.error
+    assert ready(engine, inst) == ["handleErrorTask"]
+    assert complete(engine, inst, "handleErrorTask").status == "completed"
+    passed = [h.element_id for h in engine.history(inst.id) if h.event == "activity_completed"]
+    assert "boundaryerror1" in passed and "endevent1" not in passed
+
+
+def test_error_end_event_of_a_process_called_by_a_sequential_multi_instance_call_activity_is_caught(engine):
+    """MultiInstanceTest#testSequentialMultiInstanceCallActivityWithErrorBoundaryEvent"""
+    deploy(engine, MI + "callActivityWithBoundaryErrorEventSequential.bpmn20.xml",
+           MI + "throwingErrorEventSubProcess.bpmn20.xml")
+    inst = engine.start("process", {"assignees": ["kermit", "gonzo"]})
+    assert ready(engine, inst) == ["usertask1"]
+    inst = complete(engine, inst, "usertask1", {"done": False})
+    assert ready(engine, inst) == ["handleErrorTask"]
+    assert complete(engine, inst, "handleErrorTask").status == "completed"
+
+
+# ---- Camunda's multi-instance variables ----------------------------------------------------------------
+
+
+def test_completion_condition_reads_nr_of_completed_instances_and_nr_of_instances(engine):
+    """MultiInstanceTest#testParallelUserTasksCompletionCondition: nrOfCompletedInstances/nrOfInstances >= 0.5
+    ends the five parallel tasks after the third."""
+    deploy(engine, MI + "testParallelUserTasksCompletionCondition.bpmn20.xml")
+    inst = engine.start("miParallelUserTasksCompletionCondition")
+    assert ready(engine, inst) == ["miTasks"] * 5
+    for left in (4, 3):
+        inst = complete(engine, inst, "miTasks")
+        assert ready(engine, inst) == ["miTasks"] * left
+    inst = complete(engine, inst, "miTasks")
+    assert inst.status == "completed", inst.error
+    assert not {"nrOfInstances", "nrOfCompletedInstances", "nrOfActiveInstances", "loopCounter"} & set(
+        inst.variables), "the multi-instance variables are local to the activity"
+
+
+def test_loop_counter_reaches_assignees_and_sequential_completion_condition(engine):
+    """MultiInstanceTest#testSequentialUserTasks: assignee kermit_${loopCounter}, one task after the other."""
+    deploy(engine, MI + "sequentialUserTasks.bpmn20.xml")
+    inst = engine.start("miSequentialUserTasks", {"nrOfLoops": 3})
+    for n in range(3):
+        [task] = engine.tasks(instance_id=inst.id)
+        assert task.assignee == f"kermit_{n}"
+        inst = engine.complete_task(task.id)
+    assert inst.status == "completed", inst.error
+
+
+def test_multi_instance_variables_in_scripts_of_an_embedded_subprocess(engine):
+    """Scripts and assignees inside a multi-instance embedded subprocess see its instance's loopCounter."""
+    body = '''
+<bpmn:startEvent id="start"/>
+<bpmn:subProcess id="each">
+  <bpmn:multiInstanceLoopCharacteristics isSequential="false">
+    <bpmn:loopCardinality>3</bpmn:loopCardinality>
+    <bpmn:completionCondition>${nrOfCompletedInstances == 2}</bpmn:completionCondition>
+  </bpmn:multiInstanceLoopCharacteristics>
+  <bpmn:startEvent id="s"/>
+  <bpmn:scriptTask id="note" scriptFormat="python"><bpmn:script>who = f"w{loopCounter}of{nrOfInstances}"</bpmn:script></bpmn:scriptTask>
+  <bpmn:userTask id="work" camunda:assignee="${who}-${loopCounter}"/>
+  <bpmn:endEvent id="e"/>
+''' + flows("s>note", "note>work", "work>e") + '''
+</bpmn:subProcess>
+<bpmn:endEvent id="end"/>
+''' + flows("start>each", "each>end")
+    engine.deploy_bytes([("mi.bpmn", process_xml("mi", body))])
+    inst = engine.start("mi")
+    tasks = engine.tasks(instance_id=inst.id)
+    assert len(tasks) == 3
+    assert sorted(t.assignee for t in tasks) == ["w0of3-0", "w1of3-1", "w2of3-2"]
+    inst = engine.complete_task(tasks[0].id)
+    assert inst.status == "waiting"
+    inst = engine.complete_task(tasks[1].id)
+    assert inst.status == "completed", "the completion condition ends the activity after two of three"
