@@ -20,7 +20,7 @@ from SpiffWorkflow.bpmn.specs.mixins.service_task import ServiceTask
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
-from . import compensation, continuations
+from . import compensation, continuations, timers
 from .bpmn_parser import JobTask
 from .errors import BatonError
 from .extensions import PROPERTIES
@@ -90,12 +90,15 @@ class RunError:
 
 def run(workflow: BpmnWorkflow) -> RunError | None:
     """Run every engine task until each path waits or fails (compensation handlers included)."""
+    timers.forget_armed(workflow)
     try:
-        workflow.refresh_timers()  # timers whose due time the engine's clock has passed become ready
         for _ in range(_MAX_SETTLE):
             continuations.engine_steps(workflow, all_tasks)  # do_engine_steps, stopping at async boundaries
             while compensation.settle(workflow):
                 continuations.engine_steps(workflow, all_tasks)
+            # timers whose due time the engine's clock has passed become ready, once what the change made
+            # ready has run (a caught event that ends an event-based gateway cancels the gateway's timers)
+            workflow.refresh_timers()
             # do_engine_steps looks at timers last: one that is already due is ready but has not run yet
             if not any(t.state == READY and not t.task_spec.manual for t in all_tasks(workflow)):
                 break
