@@ -6,10 +6,15 @@ named in its docstring.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from helpers import flows, process_xml
+from test_scheduler import wait_for
+from test_timers import catch_process
 
+from engine import Engine
+from engine.scheduler import TimerScheduler
 from engine.store import event_queries as eq
 
 BPMN = Path(__file__).parent / "corpus" / "camunda7" / "bpmn"
@@ -141,3 +146,49 @@ def test_multi_instance_variables_in_scripts_of_an_embedded_subprocess(engine):
     assert inst.status == "waiting"
     inst = engine.complete_task(tasks[1].id)
     assert inst.status == "completed", "the completion condition ends the activity after two of three"
+
+
+# ---- a timer already due when armed fires after the call that armed it --------------------------------------
+
+
+GATEWAY = "gateway/EventBasedGatewayTest."
+
+
+def test_a_signal_sent_right_after_the_start_wins_over_a_pt0s_timer(engine):
+    """EventBasedGatewayTest#testCatchSignalCancelsTimer: the PT0S timer of the event-based gateway is armed
+    due now but does not fire inside the start call; the signal thrown by the next start takes its path and
+    the timer is dropped."""
+    deploy(engine, GATEWAY + "testCatchAlertAndTimer.bpmn20.xml", GATEWAY + "throwAlertSignal.bpmn20.xml")
+    inst = engine.start("catchSignal")
+    assert inst.status == "waiting" and ready(engine, inst) == []
+    [timer] = engine.timers(inst.id)
+    assert timer["due_at"] <= engine.now()
+    assert engine.start("throwSignal").status == "completed"
+    assert ready(engine, inst) == ["task2"]
+    assert engine.timers(inst.id) == [] and engine.fire_due_timers() == []
+    assert complete(engine, inst, "task2").status == "completed"
+
+
+def test_a_pt0s_timer_fires_on_the_next_look_at_due_timers(engine):
+    deploy(engine, GATEWAY + "testCatchAlertAndTimer.bpmn20.xml")
+    inst = engine.start("catchSignal")
+    assert [f["instance_id"] for f in engine.fire_due_timers()] == [inst.id]
+    assert ready(engine, inst) == ["task1"]
+
+
+def test_the_scheduler_fires_a_pt0s_timer_promptly_after_the_start_commits(settings):
+    eng = Engine(settings)
+    scheduler = TimerScheduler(eng, poll=600)  # only the wake-up after the commit can fire it in time
+    scheduler.start()
+    try:
+        eng.deploy_bytes([("z.bpmn", catch_process("zero", "timeDuration", "PT0S"))])
+        began = time.monotonic()
+        inst = eng.start("zero")
+        assert inst.status == "waiting"
+        assert wait_for(lambda: eng.get_instance(inst.id).status == "completed", 5)
+        delay = time.monotonic() - began
+        [fired] = [h for h in eng.history(inst.id) if h.event == "timer_fired"]
+        assert fired.details["late_by"] < 0.5 and delay < 1.0, (fired.details, delay)
+    finally:
+        scheduler.stop()
+        eng.close()
