@@ -9,11 +9,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from helpers import flows, process_xml
 from test_scheduler import wait_for
 from test_timers import catch_process
 
 from engine import Engine
+from engine.errors import ModelError
 from engine.scheduler import TimerScheduler
 from engine.store import event_queries as eq
 
@@ -192,3 +194,31 @@ def test_the_scheduler_fires_a_pt0s_timer_promptly_after_the_start_commits(setti
     finally:
         scheduler.stop()
         eng.close()
+
+
+# ---- references to messages and signals that do not exist ------------------------------------------------
+
+
+@pytest.mark.parametrize("definition, kind, ref", [
+    ('<bpmn:messageEventDefinition messageRef="nowhere"/>', "message", "nowhere"),
+    ('<bpmn:signalEventDefinition signalRef="ghost"/>', "signal", "ghost"),
+])
+def test_a_throw_event_referring_to_an_undeclared_message_or_signal_is_refused_at_deploy(engine, definition, kind,
+                                                                                         ref):
+    body = (f'<bpmn:startEvent id="start"/><bpmn:intermediateThrowEvent id="shout">{definition}'
+            '</bpmn:intermediateThrowEvent><bpmn:endEvent id="end"/>' + flows("start>shout", "shout>end"))
+    with pytest.raises(ModelError) as info:
+        engine.deploy_bytes([("refs.bpmn", process_xml("refs", body))])
+    error = info.value
+    assert error.element_id == "shout" and error.file == "refs.bpmn" and error.line
+    assert f"refers to {kind} '{ref}', which the file does not declare" in str(error)
+    assert engine.definitions() == []
+
+
+def test_a_receive_task_referring_to_an_undeclared_message_is_refused_and_the_corpus_model_names_it(engine):
+    body = ('<bpmn:startEvent id="start"/><bpmn:receiveTask id="wait" messageRef="m1"/><bpmn:endEvent id="end"/>'
+            + flows("start>wait", "wait>end"))
+    with pytest.raises(ModelError, match="receiveTask of 'wait' refers to message 'm1'"):
+        engine.deploy_bytes([("r.bpmn", process_xml("r", body))])
+    with pytest.raises(ModelError, match="'intermediateThrowEvent' refers to message 'testMessage1'"):
+        deploy(engine, "exclusive/ExclusiveThrowEventTest.testExclusiveThrowEvent.bpmn")
