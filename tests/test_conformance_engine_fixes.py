@@ -15,7 +15,7 @@ from test_scheduler import wait_for
 from test_timers import catch_process
 
 from engine import Engine
-from engine.errors import ModelError
+from engine.errors import ModelError, ScriptError
 from engine.scheduler import TimerScheduler
 from engine.store import event_queries as eq
 
@@ -222,3 +222,52 @@ def test_a_receive_task_referring_to_an_undeclared_message_is_refused_and_the_co
         engine.deploy_bytes([("r.bpmn", process_xml("r", body))])
     with pytest.raises(ModelError, match="'intermediateThrowEvent' refers to message 'testMessage1'"):
         deploy(engine, "exclusive/ExclusiveThrowEventTest.testExclusiveThrowEvent.bpmn")
+
+
+# ---- a failure while applying an engine call's own change is a Baton error and changes nothing -----------
+
+
+MI_CONDITION = '''
+<bpmn:startEvent id="start"/>
+<bpmn:userTask id="review">
+  <bpmn:multiInstanceLoopCharacteristics isSequential="false">
+    <bpmn:loopCardinality>2</bpmn:loopCardinality>
+    <bpmn:completionCondition>${approvals &gt; 1}</bpmn:completionCondition>
+  </bpmn:multiInstanceLoopCharacteristics>
+</bpmn:userTask>
+<bpmn:endEvent id="end"/>
+''' + flows("start>review", "review>end")
+
+
+def test_a_completion_condition_failing_when_a_task_is_completed_is_a_script_error_and_changes_nothing(engine):
+    engine.deploy_bytes([("cc.bpmn", process_xml("cc", MI_CONDITION))])
+    inst = engine.start("cc")
+    first, second = engine.tasks(instance_id=inst.id)
+    history = len(engine.history(inst.id))
+    with pytest.raises(ScriptError) as info:
+        engine.complete_task(first.id, {"note": "ok"})
+    assert info.value.element_id == "review"
+    assert "completing task review failed" in str(info.value) and "approvals" in str(info.value)
+    assert "nothing was changed" in str(info.value)
+    after = engine.get_instance(inst.id)
+    assert after.status == "waiting" and "note" not in after.variables
+    assert sorted(t.id for t in engine.tasks(instance_id=inst.id)) == sorted([first.id, second.id])
+    assert len(engine.history(inst.id)) == history
+    assert engine.complete_task(first.id, {"approvals": 2}).status == "completed", "the task can be completed again"
+
+
+def test_an_output_mapping_failing_on_a_job_result_is_a_script_error_and_the_job_stays_locked(engine):
+    from helpers import chain, service_task
+
+    io = ('<camunda:inputOutput><camunda:outputParameter name="receipt">R-${charge_id}</camunda:outputParameter>'
+          '</camunda:inputOutput>')
+    engine.deploy_bytes([("j.bpmn", process_xml("j", chain(service_task("payment", io))))])
+    inst = engine.start("j")
+    [job] = engine.claim_jobs("w1", ["payment"])
+    with pytest.raises(ScriptError, match=f"taking the result of job {job.id} failed"):
+        engine.complete_job(job.id, "w1", {})
+    [still] = engine.jobs()
+    assert (still.id, still.lock_owner) == (job.id, "w1")
+    assert engine.get_instance(inst.id).status == "running"
+    engine.complete_job(job.id, "w1", {"charge_id": 7})
+    assert engine.get_instance(inst.id).variables["receipt"] == "R-7"
