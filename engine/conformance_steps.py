@@ -11,7 +11,8 @@ after the start.  Each step is a TOML inline table whose **first key** names it;
 - ``{ signal = name, variables = {} }``: broadcast a signal
 - ``{ advance = "PT1H" }``: move the clock forward and fire due timers until none is due
 - ``{ job = topicOrElementId, variables = {} }``, ``{ job_error = .., code = "E1" }``,
-  ``{ job_fail = .., message = "boom" }``: complete, raise a BPMN error on, or fail the open job
+  ``{ job_fail = .., message = "boom" }``: complete, raise a BPMN error on, or fail the open job (``job`` on
+  the continuation job of a ``camunda:asyncBefore``/``asyncAfter`` element runs it, as a worker would)
 - ``{ status = "completed" }``, ``{ variables_include = {} }``, ``{ passed = [ids] }``, ``{ not_passed = [ids] }``,
   ``{ passed_count = {id = n} }``: assertions about the started instance, or, with ``process = key``, about
   the newest instance of that process (a called one, or one started by a message)
@@ -27,6 +28,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from . import continuations
 from .durations import parse_duration
 
 WORKER = "conformance"
@@ -130,7 +132,10 @@ class StepRunner:
                 self.eng.unlock_job(other.id, WORKER)
         if job is None:
             raise StepFailed(f"job {value!r} could not be claimed (status {wanted.status})")
-        if kind == "job":
+        if kind == "job" and job.topic == continuations.TOPIC:  # an async continuation: a worker runs it
+            if not self.eng.continue_job(job.id, WORKER):
+                raise StepFailed(f"the continuation job of {job.element_id!r} failed")
+        elif kind == "job":
             self.eng.complete_job(job.id, WORKER, options.get("variables"))
         elif kind == "job_error":
             self.eng.job_bpmn_error(job.id, WORKER, str(options.get("code", "")), options.get("message"),
@@ -192,7 +197,7 @@ class StepRunner:
         for name, wanted in options.items():
             if name in ("task", "_kind"):
                 continue
-            field = {"due": "due_date"}.get(name, name)
+            field = name
             if not hasattr(task, field):
                 raise StepFailed(f"Baton's tasks have no {name!r} (expected {wanted!r})")
             found = getattr(task, field)
