@@ -22,7 +22,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
-from . import compensation, continuations, timers
+from . import compensation, continuations
 from .bpmn_parser import JobTask
 from .errors import BatonError, ScriptError
 from .extensions import PROPERTIES
@@ -92,7 +92,6 @@ class RunError:
 
 def run(workflow: BpmnWorkflow) -> RunError | None:
     """Run every engine task until each path waits or fails (compensation handlers included)."""
-    timers.forget_armed(workflow)
     try:
         for _ in range(_MAX_SETTLE):
             continuations.engine_steps(workflow, all_tasks)  # do_engine_steps, stopping at async boundaries

@@ -276,13 +276,9 @@ def armed_now(task: Any) -> bool:
     As in Camunda, whose job executor runs a due timer job after the transaction that created it, a timer
     already due when armed (``PT0S``, a past date) does not fire inside the call that armed it, so a message
     or signal sent right after that call can still win; the scheduler fires it as soon as the call commits.
+    The marks live on the workflow object, which every engine call loads (or creates) anew.
     """
     return task.id in (getattr(task.workflow.top_workflow, ARMED_NOW, None) or ())
-
-
-def forget_armed(workflow: Any) -> None:
-    """A new engine call begins: timers armed by earlier calls may fire."""
-    setattr(workflow, ARMED_NOW, set())
 
 
 def _other_event_caught(task: Any) -> bool:
