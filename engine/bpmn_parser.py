@@ -49,7 +49,7 @@ from .compensation_parser import (
     CompensationStartEventParser,
     CompensationThrowEventParser,
 )
-from .extensions import PROPERTIES, is_external, job_definition, properties
+from .extensions import CAMUNDA, INITIATOR, PROPERTIES, is_external, job_definition, properties
 from .scopes import ScopeProcessParser, ScopeStartEvent
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
@@ -231,6 +231,9 @@ class ProcessParser(CompensationProcessParser, ScopeProcessParser):
             props = properties(node)
             if props and found is not None and isinstance(getattr(found, "extensions", None), dict):
                 found.extensions[PROPERTIES] = props  # shown with the task (engine.execution.properties_of)
+            initiator = node.get(f"{{{CAMUNDA}}}initiator") if node.tag == full_tag("startEvent") else None
+            if initiator and found is not None and isinstance(getattr(found, "extensions", None), dict):
+                found.extensions[INITIATOR] = initiator.strip()  # engine.runtime.Engine.start sets it
         return task_spec
 
 

@@ -183,7 +183,8 @@ def run_model(corpus: Path, entry: dict[str, Any], url: str) -> Outcome:
             return out
         step_no = 0
         try:
-            started = [eng.start(key, entry.get("variables"), business_key=entry.get("business_key"))
+            started = [eng.start(key, entry.get("variables"), business_key=entry.get("business_key"),
+                                 initiator=entry.get("initiator"))
                        for key in _process_keys(entry, deployed)]
             out.ran = True
             runner = StepRunner(eng, clock, started[0].id)

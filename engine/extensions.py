@@ -23,6 +23,12 @@ CAMUNDA = "http://camunda.org/schema/1.0/bpmn"
 ZEEBE = "http://camunda.org/schema/zeebe/1.0"
 SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 PROPERTIES = "baton:properties"  # key of an element's properties in its task spec's extensions
+INITIATOR = "baton:initiator"  # a start event's camunda:initiator: the variable that receives the starting user
+
+
+def initiator_variables(names: list[str], user: str) -> dict[str, str]:
+    """The variables a start by ``user`` sets: one per ``camunda:initiator`` of the process's start events."""
+    return {name: user for name in names}
 
 
 def _q(ns: str, name: str) -> str:

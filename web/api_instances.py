@@ -19,7 +19,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint, g, request
 
 from engine.errors import InstanceNotFound
 from engine.execution import STATUSES
@@ -103,6 +103,11 @@ def _boolean(name: str) -> bool | None:
     return None if raw == "" else raw == "true"
 
 
+def _user_name() -> str | None:
+    user = getattr(g, "user", None)
+    return getattr(user, "name", None)
+
+
 @bp.post("/instances")
 def start_instance():  # type: ignore[no-untyped-def]
     fields = Fields(json_body())
@@ -110,7 +115,8 @@ def start_instance():  # type: ignore[no-untyped-def]
     version = fields.integer("version", low=1, high=2**31 - 1)
     business_key = fields.text("businessKey", max_length=MAX_TEXT)
     variables = variables_of(fields)
-    instance = get_engine().start(str(key), variables, business_key=business_key, version=version)
+    instance = get_engine().start(str(key), variables, business_key=business_key, version=version,
+                                  initiator=_user_name())
     return instance.to_dict(), 201
 
 

@@ -119,7 +119,8 @@ def start(key: str):  # type: ignore[no-untyped-def]
     eng = get_engine()
     definition = eng.get_definition(_key(key), version_arg())
     try:
-        inst = eng.start(definition.key, variables=variables, business_key=business_key, version=definition.version)
+        inst = eng.start(definition.key, variables=variables, business_key=business_key, version=definition.version,
+                         initiator=getattr(getattr(g, "user", None), "name", None))
     except VariableError as exc:
         return process(key, {**entered, "error": str(exc)}, 400)
     return redirect(url_for("pages.instance", instance_id=inst.id))

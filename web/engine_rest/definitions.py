@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import request
+from flask import g, request
 
 from engine.errors import DefinitionNotFound
 from engine.records import Definition, Instance
@@ -166,5 +166,6 @@ def start(key: str | None = None, definition_id: str | None = None):  # type: ig
         raise RequestError("'withVariablesInReturn' must be true or false", field="withVariablesInReturn")
     # by key: the latest version when the instance starts (as Camunda); by id: exactly that version
     instance = get_engine().start(d.key, variables, business_key=business_key,
-                                  version=None if key is not None else d.version)
+                                  version=None if key is not None else d.version,
+                                  initiator=getattr(getattr(g, "user", None), "name", None))
     return instance_dto(instance, variables=with_variables)
