@@ -54,6 +54,7 @@ from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.util.task import TaskState
 
+from .loop_variables import is_loop_instance
 from .scopes import (
     ScopeStartEventParser,
     TransactionCancelMixin,
@@ -128,13 +129,6 @@ def _boundary_catchers(activity: Any) -> list[tuple[Any, Any]]:
         return []
     return [(t, t.task_spec.event_definition) for t in split.children
             if isinstance(t.task_spec, BoundaryEvent) and t.state == TaskState.WAITING]
-
-
-def is_loop_instance(task: Any) -> bool:
-    """True for one instance ("X [child]") of a multi-instance or loop activity."""
-    parent = task.parent
-    return parent is not None and getattr(parent.task_spec, "task_spec", None) == task.task_spec.name \
-        and parent.task_spec.name != task.task_spec.name
 
 
 def _event_subprocess_catchers(workflow: Any) -> list[tuple[Any, Any]]:

@@ -16,7 +16,7 @@ from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity
 from SpiffWorkflow.util.task import TaskState
 
 
-def _is_instance(task: Any) -> bool:
+def is_loop_instance(task: Any) -> bool:
     """True for one instance ("X [child]") of a multi-instance activity."""
     parent = task.parent
     return (parent is not None and hasattr(parent.task_spec, "condition")
@@ -27,13 +27,13 @@ def _is_instance(task: Any) -> bool:
 def _instance_of(task: Any) -> Any:
     """The multi-instance instance task that ``task`` is, or runs inside (through embedded subprocesses)."""
     while task is not None:
-        if _is_instance(task):
+        if is_loop_instance(task):
             return task
         workflow = task.workflow
         if workflow.parent_task_id is None:
             return None
         task = workflow.top_workflow.get_task_from_id(workflow.parent_task_id)
-        if task is not None and isinstance(task.task_spec, CallActivity) and not _is_instance(task):
+        if task is not None and isinstance(task.task_spec, CallActivity) and not is_loop_instance(task):
             return None  # a called process does not see its caller's loop
     return None
 

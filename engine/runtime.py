@@ -44,7 +44,7 @@ from .errors import (
     TaskNotFound,
 )
 from .events import ARMED, OUTBOX, EventsMixin
-from .extensions import INITIATOR, initiator_variables
+from .extensions import initiator_variables
 from .incidents import IncidentsMixin
 from .metrics import MetricsMixin
 from .parsing import (
@@ -271,8 +271,6 @@ class Engine(ContinuationsMixin, SuspensionMixin, VariablesMixin, SearchMixin, I
         stores it in variable ``v`` (as Camunda does with the authenticated user).
         """
         variables = dict(variables or {})
-        if initiator is not None:
-            variables = {**variables, **initiator_variables(self._initiator_names(key, version), initiator)}
         check_variables(variables)
         with self._tx() as conn:
             row = self._definition_row(conn, key, version, executable_only=False)
@@ -280,17 +278,12 @@ class Engine(ContinuationsMixin, SuspensionMixin, VariablesMixin, SearchMixin, I
                 raise InvalidStateError(
                     f"process '{key}' version {row.version} is not executable (isExecutable=\"false\"): "
                     "it is stored as a drawing and cannot be started", key=key, version=row.version)
+            if initiator is not None:
+                variables = {**variables, **initiator_variables(self._spec(conn, row.id)[0], initiator)}
             started = self._start_in(conn, row, variables, business_key)
         self._log_outcome(started.id, "started", started.out)
         tasks = [Task.from_row(SimpleNamespace(business_key=business_key, **t)) for t in started.added]
         return Instance.from_row(SimpleNamespace(**started.values), tasks)
-
-    def _initiator_names(self, key: str, version: int | None) -> list[str]:
-        with self._tx() as conn:
-            row = self._definition_row(conn, key, version, executable_only=False)
-            spec, _ = self._spec(conn, row.id)
-        return [name for s in event_specs.start_events(spec)
-                if (name := (getattr(s, "extensions", None) or {}).get(INITIATOR))]
 
     def _start_in(self, conn: Connection, row: Any, variables: dict[str, Any], business_key: str | None,
                   start_event: str | None = None, trigger: dict[str, Any] | None = None) -> SimpleNamespace:
