@@ -62,8 +62,10 @@ from .scopes import (
     is_event_subprocess,
     trigger_event_subprocess,
 )
+from .timers import unwrap
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
+BUSINESS_KEY_EXPRESSIONS = ("${execution.processBusinessKey}", "#{execution.processBusinessKey}")
 END_EVENT_XPATHS = [MESSAGE_EVENT_XPATH, SIGNAL_EVENT_XPATH, CANCEL_EVENT_XPATH, ERROR_EVENT_XPATH,
                     ESCALATION_EVENT_XPATH, TERMINATION_EVENT_XPATH]
 
@@ -186,12 +188,15 @@ def deliver(catcher: Catcher, thrown: CodeEventDefinition, message: str | None) 
     """Fire the catcher; an interrupting boundary event cancels its activity at once (so a subprocess whose
     error end event was caught cannot complete normally first)."""
     definition = catcher.definition
-    data = {**catcher.data, **definition.catcher_data(thrown, message)} if isinstance(definition, _CodeVariables) \
-        else dict(catcher.data)
+    caught = definition.catcher_data(thrown, message) if isinstance(definition, _CodeVariables) else {}
+    data = {**catcher.data, **caught}
     if catcher.boundary is not None:
         task = catcher.boundary
     else:
         task = trigger_event_subprocess(catcher.scope, catcher.event_subprocess, catcher.start_spec)
+        holder = _parent_task(task.workflow)  # the event subprocess in its scope
+        if holder is not None:  # as in Camunda, the code variables are the scope's at once, not once it ends
+            holder.data.update(caught)
     task.task_spec.catch(task, BpmnEvent(definition, payload=data))
     task.task_spec._update(task)
     if catcher.boundary is not None and catcher.interrupting:
@@ -207,6 +212,15 @@ def route(thrower: Any, thrown: CodeEventDefinition, message: str | None = None,
     if catcher is not None:
         deliver(catcher, thrown, message)
     return catcher
+
+
+def thrown_message(definition: Any, task: Any) -> str | None:
+    """The ``camunda:errorMessage`` of a thrown error; an expression (``${...}``) is evaluated at the thrower."""
+    message = getattr(definition, "message", None)
+    if not message:
+        return message
+    text, is_expression = unwrap(message)
+    return str(task.workflow.script_engine.evaluate(task, text)) if is_expression else message
 
 
 def describe_thrower(task: Any) -> str:
@@ -230,7 +244,7 @@ class CodeThrowMixin:
             return super()._run_hook(my_task)  # type: ignore[misc]
         if isinstance(definition, ErrorEventDefinition) and find_catcher(my_task, definition) is None:
             my_task._set_state(TaskState.ERROR)
-            message = definition.message
+            message = thrown_message(definition, my_task)
             reason = f"BPMN error {definition.code!r} thrown by {describe_thrower(my_task)} was not caught"
             raise UncaughtBpmnError(reason + (f": {message}" if message else ""), task=my_task)
         return super(ThrowingEvent, self)._run_hook(my_task)  # type: ignore[misc]  # the base hook, not its throw
@@ -241,7 +255,7 @@ class CodeThrowMixin:
         super()._on_complete(my_task)  # type: ignore[misc]
         definition = self.event_definition
         if _kind(definition) is not None:
-            route(my_task, definition, definition.message)
+            route(my_task, definition, thrown_message(definition, my_task))
 
 
 class BatonEndEvent(CodeThrowMixin, TransactionCancelMixin, EndEvent):
@@ -280,6 +294,19 @@ class CodeEventParserMixin:
                    code_variable=node.get(f"{{{CAMUNDA_NS}}}{tag}CodeVariable"),
                    message_variable=node.get(f"{{{CAMUNDA_NS}}}errorMessageVariable"),
                    description=self.process_parser.parser.spec_descriptions.get(node.tag))
+
+    def parse_signal_event(self, signal_event):
+        """A signal definition, with the ``<camunda:in>`` mappings of a throw (read by event_specs.BatonSignal)."""
+        definition = super().parse_signal_event(signal_event)  # type: ignore[misc]
+        inputs = [dict(item.attrib) for item in signal_event.iterfind(f"{{*}}extensionElements/{{{CAMUNDA_NS}}}in")]
+        for item in inputs:
+            key = item.get("businessKey")
+            if key is not None and key.replace(" ", "") not in BUSINESS_KEY_EXPRESSIONS:
+                self.raise_validation_exception(  # type: ignore[attr-defined]
+                    f"camunda:in businessKey=\"{key}\" is not supported on a signal: Baton passes the thrower's "
+                    "own business key (businessKey=\"${execution.processBusinessKey}\") or none")
+        definition.camunda_inputs = inputs or None
+        return definition
 
     def parse_error_event(self, error_event):
         return self._code_definition(error_event, "errorRef", "error", "errorCode", BatonErrorEventDefinition)

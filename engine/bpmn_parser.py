@@ -49,7 +49,7 @@ from .compensation_parser import (
     CompensationStartEventParser,
     CompensationThrowEventParser,
 )
-from .extensions import CAMUNDA, INITIATOR, PROPERTIES, is_external, job_definition, properties
+from .extensions import PROPERTIES, is_external, job_definition, properties
 from .scopes import ScopeProcessParser, ScopeStartEvent
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
@@ -216,6 +216,9 @@ class IntermediateThrowEventParser(CompensationThrowEventParser, BatonIntermedia
     """Intermediate throw events: compensation throws, else escalations, signals, messages, links."""
 
 
+INITIATOR = "camunda:initiator"
+
+
 class ProcessParser(CompensationProcessParser, ScopeProcessParser):
     """Processes: compensation handlers kept out of the flow, then event subprocesses, implicit ends, links;
     every element's ``camunda:asyncBefore`` / ``asyncAfter`` / retry cycle (``engine.continuations``) and
@@ -229,11 +232,11 @@ class ProcessParser(CompensationProcessParser, ScopeProcessParser):
             activity_io.mark(self.spec, node, self.filename)
             found = self.spec.task_specs.get(node.get("id"))
             props = properties(node)
+            initiator = node.get(f"{{{CAMUNDA_NS}}}initiator") if node.tag == full_tag("startEvent") else None
+            if initiator and found is not None and isinstance(getattr(found, "extensions", None), dict):
+                found.extensions[INITIATOR] = initiator.strip()  # the variable that gets the starting user
             if props and found is not None and isinstance(getattr(found, "extensions", None), dict):
                 found.extensions[PROPERTIES] = props  # shown with the task (engine.execution.properties_of)
-            initiator = node.get(f"{{{CAMUNDA}}}initiator") if node.tag == full_tag("startEvent") else None
-            if initiator and found is not None and isinstance(getattr(found, "extensions", None), dict):
-                found.extensions[INITIATOR] = initiator.strip()  # engine.runtime.Engine.start sets it
         return task_spec
 
 

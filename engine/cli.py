@@ -170,16 +170,18 @@ def definitions(settings: Settings, key: str | None, all_versions: bool, as_json
 @click.argument("key")
 @click.option("--version", "version", type=int, default=None, help="Start this version (default: the latest).")
 @click.option("--business-key", default=None, help="Your own reference for the instance (an order number...).")
+@click.option("--initiator", default=None,
+              help="The user who starts it (a start event's camunda:initiator variable gets this name).")
 @var_option
 @vars_json_option
 @json_option
 @pass_settings
-def start(settings: Settings, key: str, version: int | None, business_key: str | None, var: tuple[str, ...],
-          vars_json: str | None, as_json: bool) -> None:
+def start(settings: Settings, key: str, version: int | None, business_key: str | None, initiator: str | None,
+          var: tuple[str, ...], vars_json: str | None, as_json: bool) -> None:
     """Start an instance of process KEY and run it until every path waits."""
     variables = parse_vars(var, vars_json)
     with open_engine(settings) as eng:
-        inst = eng.start(key, variables=variables, business_key=business_key, version=version)
+        inst = eng.start(key, variables=variables, business_key=business_key, version=version, initiator=initiator)
     emit(as_json, inst.to_dict(), lambda: print_outcome(inst))
 
 

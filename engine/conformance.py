@@ -4,7 +4,8 @@ A corpus folder holds BPMN files and a ``manifest.tsv`` (one row per file: ``fil
 ``expected``, ``deployed_with`` and plain SpiffWorkflow's results, see ``tests/corpus/README.md``).  The
 expectations folder holds one ``<category>.toml`` per category with one ``[[model]]`` entry per file:
 ``expect = "drawing"`` (must deploy), ``"run"`` (must deploy, start and pass its ``steps``, see
-``engine.conformance_steps``) or ``"reject"`` (deploy must fail with an error containing ``reject``).
+``engine.conformance_steps``; ``start = false`` starts nothing, for models that a start timer starts) or
+``"reject"`` (deploy must fail with an error containing ``reject``).
 Each model runs in a database of its own (a fresh SQLite file, or the ``--database`` one emptied first) with a
 clock that only ``advance`` steps move.  ``known_miss = "reason"`` marks an entry Baton is known to miss: it
 is counted apart, and a test fails when it starts passing (so the mark goes) or when any other entry misses.
@@ -183,11 +184,12 @@ def run_model(corpus: Path, entry: dict[str, Any], url: str) -> Outcome:
             return out
         step_no = 0
         try:
+            keys = [] if entry.get("start") is False else _process_keys(entry, deployed)  # start = false: timers
             started = [eng.start(key, entry.get("variables"), business_key=entry.get("business_key"),
                                  initiator=entry.get("initiator"))
-                       for key in _process_keys(entry, deployed)]
+                       for key in keys]
             out.ran = True
-            runner = StepRunner(eng, clock, started[0].id)
+            runner = StepRunner(eng, clock, started[0].id if started else None)
             steps = entry.get("steps", [])
             for number, step in enumerate(steps, start=1):
                 step_no = number  # named in the miss when the step fails

@@ -23,14 +23,14 @@ checks, as restated in `tests/conformance/<category>.toml` (one entry per file).
 baton conformance tests/corpus --expectations tests/conformance --write docs/conformance.md
 ```
 
-Each entry of `tests/conformance/<category>.toml` names its file, the JUnit test it restates, and
-`expect`: `"drawing"` (must deploy), `"run"` (must deploy, start with the test's `variables`, and as the
-test's authenticated user `initiator` when given, and pass its `steps`: complete tasks, correlate messages,
-move the clock, assert open tasks, status, variables, history; the step vocabulary is described in
-`engine/conformance_steps.py`) or `"reject"` (the deploy must fail with an error containing `reject`, e.g. a
-Java delegate Baton cannot run). `known_miss = "reason"` records a file
-Baton does not pass yet and why; `tests/test_conformance.py` fails on any other miss, and on a known miss that
-passes (so the mark is removed). `baton conformance DIR --only TEXT` runs just the files whose path contains TEXT.
+Each entry of `tests/conformance/<category>.toml` names its file, the JUnit test it restates, and `expect`:
+`"drawing"` (must deploy), `"run"` (must deploy, start with the test's `variables`, `business_key` and
+`initiator` (`start = false` when a start event of its own starts it), and pass its `steps`: complete tasks,
+correlate messages, move the clock, assert open tasks, status, variables, history; the step vocabulary is
+described in `engine/conformance_steps.py`) or `"reject"` (the deploy must fail with an error containing
+`reject`, e.g. a Java delegate Baton cannot run). `known_miss = "reason"` records a file Baton does not pass
+yet and why; `tests/test_conformance.py` fails on any other miss, and on a known miss that passes (so the mark
+is removed). `baton conformance DIR --only TEXT` runs just the files whose path contains TEXT.
 
 Columns: **files** in the category; **deployed** (import succeeded); **ran** (an instance started);
 **as expected** (drawing imported, steps all held, or rejected for the stated reason); **rejected** (deploy

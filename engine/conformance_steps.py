@@ -11,11 +11,12 @@ after the start.  Each step is a TOML inline table whose **first key** names it;
 - ``{ signal = name, variables = {} }``: broadcast a signal
 - ``{ advance = "PT1H" }``: move the clock forward and fire due timers until none is due
 - ``{ job = topicOrElementId, variables = {} }``, ``{ job_error = .., code = "E1" }``,
-  ``{ job_fail = .., message = "boom" }``: complete, raise a BPMN error on, or fail the open job (``job`` on
-  the continuation job of a ``camunda:asyncBefore``/``asyncAfter`` element runs it, as a worker would)
+  ``{ job_fail = .., message = "boom" }``: complete, raise a BPMN error on, or fail the open job (``job`` on an
+  asyncBefore/asyncAfter continuation runs it, as Camunda's ``executeJob``)
 - ``{ status = "completed" }``, ``{ variables_include = {} }``, ``{ passed = [ids] }``, ``{ not_passed = [ids] }``,
   ``{ passed_count = {id = n} }``: assertions about the started instance, or, with ``process = key``, about
   the newest instance of that process (a called one, or one started by a message)
+- ``{ business_key = "bk" }``: the instance's business key (with ``process = key`` as above)
 - ``{ instances = {key = n} }``: how many instances of each process exist
 - ``{ task = id, assignee = "", candidate_groups = [], candidate_users = [], name = "", due = "", priority = 0 }``:
   fields of the first open task with that element id (due: ISO 8601; fields Baton's tasks lack fail the step)
@@ -28,10 +29,10 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from . import continuations
 from .durations import parse_duration
 
 WORKER = "conformance"
+CONTINUE_TOPIC = "baton:continue"  # the jobs of camunda:asyncBefore/asyncAfter continuations
 
 
 class StepFailed(Exception):
@@ -52,9 +53,10 @@ class ConformanceClock:
 
 
 class StepRunner:
-    """Runs the steps of one expectation against ``eng``, whose instance ``instance_id`` was just started."""
+    """Runs the steps of one expectation against ``eng``, whose instance ``instance_id`` was just started
+    (None when the entry says ``start = false``)."""
 
-    def __init__(self, eng: Any, clock: ConformanceClock, instance_id: str) -> None:
+    def __init__(self, eng: Any, clock: ConformanceClock, instance_id: str | None) -> None:
         self.eng = eng
         self.clock = clock
         self.instance_id = instance_id
@@ -64,6 +66,7 @@ class StepRunner:
             "advance": self.advance, "job": self.job, "job_error": self.job, "job_fail": self.job,
             "status": self.status, "variables_include": self.variables_include, "passed": self.passed,
             "not_passed": self.not_passed, "passed_count": self.passed_count, "instances": self.instances,
+            "business_key": self.business_key,
         }
 
     def run(self, step: dict[str, Any]) -> None:
@@ -132,9 +135,8 @@ class StepRunner:
                 self.eng.unlock_job(other.id, WORKER)
         if job is None:
             raise StepFailed(f"job {value!r} could not be claimed (status {wanted.status})")
-        if kind == "job" and job.topic == continuations.TOPIC:  # an async continuation: a worker runs it
-            if not self.eng.continue_job(job.id, WORKER):
-                raise StepFailed(f"the continuation job of {job.element_id!r} failed")
+        if kind == "job" and job.topic == CONTINUE_TOPIC:  # Camunda: managementService.executeJob
+            self.eng.continue_job(job.id, WORKER)
         elif kind == "job":
             self.eng.complete_job(job.id, WORKER, options.get("variables"))
         elif kind == "job_error":
@@ -148,6 +150,8 @@ class StepRunner:
     def _instance(self, options: dict[str, Any]) -> Any:
         key = options.get("process")
         if key is None:
+            if self.instance_id is None:
+                raise StepFailed("no instance was started (start = false): name one with process = ...")
             return self.eng.get_instance(self.instance_id)
         found = self.eng.instances(key=key, limit=1000)
         if not found:
@@ -156,9 +160,8 @@ class StepRunner:
 
     def _completed(self, options: dict[str, Any]) -> Counter[str]:
         inst = self._instance(options)
-        # a multi-instance activity's body is not counted: Camunda records it as "<id>#multiInstanceBody"
         return Counter(h.element_id for h in self.eng.history(inst.id)
-                       if h.event == "activity_completed" and h.element_id and h.element_type != "loop")
+                       if h.event == "activity_completed" and h.element_id)
 
     def status(self, value: Any, options: dict[str, Any]) -> None:
         inst = self._instance(options)
@@ -171,6 +174,11 @@ class StepRunner:
         wrong = {k: variables.get(k, "<unset>") for k, v in value.items() if variables.get(k, object()) != v}
         if wrong:
             raise StepFailed(f"variables differ: found {wrong}, expected {dict(value)}")
+
+    def business_key(self, value: Any, options: dict[str, Any]) -> None:
+        found = self._instance(options).business_key
+        if found != value:
+            raise StepFailed(f"business key is {found!r}, expected {value!r}")
 
     def passed(self, value: Any, options: dict[str, Any]) -> None:
         done = self._completed(options)

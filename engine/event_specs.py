@@ -40,12 +40,42 @@ ZEEBE_KEY = "zeebe_correlation_key"  # the correlation property Baton makes of a
 
 
 class BatonSignal(SignalEventDefinition):
-    """A signal that is caught inside its own instance *and* broadcast to every other one."""
+    """A signal that is caught inside its own instance *and* broadcast to every other one.
+
+    ``inputs``: the ``<camunda:in>`` mappings of a throwing signal (``source``/``target``,
+    ``sourceExpression``/``target``, ``variables="all"``, ``businessKey``), as Camunda 7 reads them; the
+    payload then holds only what they name.  Without them the thrower's variables all go with the signal.
+    """
+
+    def __init__(self, name: str, inputs: list[dict[str, str]] | None = None, **kwargs: Any) -> None:
+        super().__init__(name, **kwargs)
+        self.inputs = inputs
+
+    @property
+    def passes_business_key(self) -> bool:
+        """Whether an instance this signal starts gets the thrower's business key (``camunda:in businessKey``)."""
+        return any("businessKey" in item for item in self.inputs or [])
+
+    def payload(self, my_task: Any) -> dict[str, Any]:
+        data = my_task.data
+        if not self.inputs:
+            return deepcopy(data)
+        payload: dict[str, Any] = {}
+        for item in self.inputs:
+            if item.get("variables") == "all":
+                payload.update(deepcopy(data))
+            elif "source" in item and item["source"] in data:
+                payload[item.get("target") or item["source"]] = deepcopy(data[item["source"]])
+            elif "sourceExpression" in item:
+                expression = timers.unwrap(item["sourceExpression"])[0]
+                payload[item.get("target") or expression] = my_task.workflow.script_engine.evaluate(my_task,
+                                                                                                  expression)
+        return payload
 
     def throw(self, my_task: Any) -> None:
         workflow = my_task.workflow.top_workflow
         queued = len(workflow.bpmn_events)
-        event = BpmnEvent(self, payload=deepcopy(my_task.data))
+        event = BpmnEvent(self, payload=self.payload(my_task))
         workflow.catch(event)
         if len(workflow.bpmn_events) == queued:  # caught inside: it still goes out to the others
             workflow.bpmn_events.append(event)
@@ -75,7 +105,8 @@ def _replace(definition: Any, zeebe_keys: dict[str, str]) -> Any:
     if cls is not None:
         return cls(definition.name, definition.expression, description=definition.description)
     if type(definition) is SignalEventDefinition:
-        return BatonSignal(definition.name, description=definition.description)
+        return BatonSignal(definition.name, getattr(definition, "camunda_inputs", None),
+                           description=definition.description)
     if type(definition) is MessageEventDefinition:
         definition = BatonMessage(definition.name, definition.correlation_properties,
                                   description=definition.description)

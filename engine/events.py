@@ -174,7 +174,11 @@ class EventsMixin:
                                          "task_id": None,
                                          "details": {"message": definition.name, "correlation_key": key}}])
         elif isinstance(definition, SignalEventDefinition):
-            self._signal_in(conn, definition.name, payload, details, exclude=source_id)
+            business_key = None
+            if getattr(definition, "passes_business_key", False):  # camunda:in businessKey on the throw
+                source = q.get_instance(conn, source_id)
+                business_key = None if source is None else source.business_key
+            self._signal_in(conn, definition.name, payload, details, exclude=source_id, business_key=business_key)
 
     def _deliver(self, conn: Connection, instance_id: str, task_id: str, kind: str, name: str,
                  payload: dict[str, Any], details: dict[str, Any]) -> bool:
@@ -296,12 +300,12 @@ class EventsMixin:
             return self._deliver(conn, instance_id, task_id, kind, name, payload, {})
 
     def _signal_in(self, conn: Connection, name: str, payload: dict[str, Any], details: dict[str, Any],
-                   exclude: str | None = None) -> None:
+                   exclude: str | None = None, business_key: str | None = None) -> None:
         for sub in eq.find_waiting(conn, "signal", name):
             if sub.instance_id != exclude:
                 self._deliver(conn, sub.instance_id, sub.task_id, "signal", name, payload, details)
         for sub in eq.start_subscriptions(conn, "signal_start", name):
-            self._start_by(conn, sub, payload, None, {"signal": name, **details})
+            self._start_by(conn, sub, payload, business_key, {"signal": name, **details})
 
     def _start_by(self, conn: Connection, sub: Any, variables: dict[str, Any], business_key: str | None,
                   details: dict[str, Any]) -> str:

@@ -142,6 +142,11 @@ class _Pass:
         for el in scope.iter(f"{{{ZEEBE}}}assignmentDefinition"):
             for name in ("assignee", "candidateGroups", "candidateUsers"):
                 self.attr(el, name, _wrapped_list)
+        for el in scope.iter(f"{{{ZEEBE}}}taskSchedule"):
+            for name in ("dueDate", "followUpDate"):
+                self.attr(el, name, _wrapped, f"zeebe:taskSchedule {name}")
+        for el in scope.iter(f"{{{ZEEBE}}}priorityDefinition"):
+            self.attr(el, "priority", _wrapped, "zeebe:priorityDefinition priority")
         for el in scope.iter():
             if isinstance(el.tag, str):
                 for name in _CAMUNDA_ATTRS:

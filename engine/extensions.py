@@ -18,21 +18,11 @@ from __future__ import annotations
 from typing import Any
 
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 
 CAMUNDA = "http://camunda.org/schema/1.0/bpmn"
 ZEEBE = "http://camunda.org/schema/zeebe/1.0"
 SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 PROPERTIES = "baton:properties"  # key of an element's properties in its task spec's extensions
-INITIATOR = "baton:initiator"  # a start event's camunda:initiator: the variable that receives the starting user
-
-
-def initiator_variables(spec: Any, user: str) -> dict[str, str]:
-    """The variables a start of process ``spec`` by ``user`` sets: one per ``camunda:initiator`` of its start
-    events (not those of its event subprocesses, which are other specs)."""
-    names = [(getattr(s, "extensions", None) or {}).get(INITIATOR) for s in spec.task_specs.values()
-             if isinstance(s, StartEvent)]
-    return {name: user for name in names if name}
 
 
 def _q(ns: str, name: str) -> str:

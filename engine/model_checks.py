@@ -24,6 +24,20 @@ def _executable(el: Any) -> bool:
     return not process or process[0].get("isExecutable", "true") == "true"
 
 
+def check_called_elements(name: str, root: Any) -> None:
+    """A call activity whose ``calledElement`` is an expression: Baton binds called processes at deploy.
+
+    Checked before the XML schema, which would only say that ``${...}`` is not a valid QName."""
+    for call in root.iter(f"{{{BPMN}}}callActivity"):
+        called = (call.get("calledElement") or "").strip()
+        if _executable(call) and called.startswith(("${", "#{")):
+            raise ModelError(
+                f"calledElement {called!r} is an expression: Baton resolves the called process when the caller is "
+                "deployed (calledElementBinding latest, deployment, version or versionTag), so it cannot depend on "
+                "variables; name the process key, or choose between call activities with a gateway",
+                file=name, line=call.sourceline, element_id=call.get("id"))
+
+
 def check_structure(name: str, root: Any) -> None:
     """Reject asyncAfter on event-based gateways, timers without a time and event start events in subprocesses
     that are not event subprocesses (Camunda's BpmnParse rules)."""

@@ -40,7 +40,7 @@ from .bpmn_parser import NSMAP, BatonParser, BusinessRuleTaskParser
 from .call_activities import CALL
 from .errors import DeploymentError, MalformedXMLError, ModelError, SchemaError, UnsafeXMLError
 from .extensions import CAMUNDA
-from .model_checks import check_structure, drop_data_stores
+from .model_checks import check_called_elements, check_structure, drop_data_stores
 
 BPMN_NS = NSMAP["bpmn"]
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -244,6 +244,21 @@ def add_missing_flow_ids(root: Any) -> None:
             used.add(candidate)
 
 
+ACTIVITI_NS = "http://activiti.org/bpmn"
+
+
+def alias_activiti(root: Any) -> None:
+    """Read ``activiti:`` attributes and extension elements as ``camunda:`` ones, as Camunda 7 does."""
+    camunda = NSMAP["camunda"]
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        if el.tag.startswith(f"{{{ACTIVITI_NS}}}"):
+            el.tag = f"{{{camunda}}}{el.tag.split('}', 1)[1]}"
+        for name in [n for n in el.attrib if n.startswith(f"{{{ACTIVITI_NS}}}")]:
+            el.set(f"{{{camunda}}}{name.split('}', 1)[1]}", el.attrib.pop(name))
+
+
 def _expressions(root: Any) -> Iterable[tuple[Any, str, str]]:
     """(element, text, mode) for every script and expression a process evaluates."""
     owner_tags = {f"{{{BPMN_NS}}}{t}" for t in ("sequenceFlow", "scriptTask", "standardLoopCharacteristics",
@@ -317,9 +332,12 @@ def load_resources(resources: list[Resource], compile_check: Callable[[str, str]
             continue
         root = safe_parse(res.content, res.name, max_bytes)
         res.kind = _classify(res, root)
+        if res.kind == "bpmn":
+            check_called_elements(res.name, root)
         validate_schema(res, root)
         if res.kind == "bpmn":
             add_missing_flow_ids(root)
+            alias_activiti(root)
             drop_data_stores(root)
             res.warnings = unsupported.check_tree(res.name, root, stub_unsupported)
             expressions.translate_tree(res.name, root)  # JUEL / FEEL to Python, in the parse tree only

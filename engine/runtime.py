@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from . import call_activities, camunda_forms, compensation, event_specs, execution, forms
 from .agents import load_config
 from .assignment import AssignmentMixin, check_may_work_on
-from .bpmn_parser import BusinessRuleTaskParser
+from .bpmn_parser import INITIATOR, BusinessRuleTaskParser
 from .cockpit import CockpitMixin
 from .config import Settings
 from .continuations import ContinuationsMixin
@@ -44,7 +44,6 @@ from .errors import (
     TaskNotFound,
 )
 from .events import ARMED, OUTBOX, EventsMixin
-from .extensions import initiator_variables
 from .incidents import IncidentsMixin
 from .metrics import MetricsMixin
 from .parsing import (
@@ -267,8 +266,8 @@ class Engine(ContinuationsMixin, SuspensionMixin, VariablesMixin, SearchMixin, I
               version: int | None = None, initiator: str | None = None) -> Instance:
         """Start an instance of the latest (or the given) version and run it until every path waits.
 
-        ``initiator``: the name of the signed-in user who starts it; a start event's ``camunda:initiator="v"``
-        stores it in variable ``v`` (as Camunda does with the authenticated user).
+        ``initiator`` is the user who starts it: a start event's ``camunda:initiator`` names the variable
+        that gets it (the web API and pages pass the signed-in user, ``baton start --initiator``).
         """
         variables = dict(variables or {})
         check_variables(variables)
@@ -278,15 +277,14 @@ class Engine(ContinuationsMixin, SuspensionMixin, VariablesMixin, SearchMixin, I
                 raise InvalidStateError(
                     f"process '{key}' version {row.version} is not executable (isExecutable=\"false\"): "
                     "it is stored as a drawing and cannot be started", key=key, version=row.version)
-            if initiator is not None:
-                variables = {**variables, **initiator_variables(self._spec(conn, row.id)[0], initiator)}
-            started = self._start_in(conn, row, variables, business_key)
+            started = self._start_in(conn, row, variables, business_key, initiator=initiator)
         self._log_outcome(started.id, "started", started.out)
         tasks = [Task.from_row(SimpleNamespace(business_key=business_key, **t)) for t in started.added]
         return Instance.from_row(SimpleNamespace(**started.values), tasks)
 
     def _start_in(self, conn: Connection, row: Any, variables: dict[str, Any], business_key: str | None,
-                  start_event: str | None = None, trigger: dict[str, Any] | None = None) -> SimpleNamespace:
+                  start_event: str | None = None, trigger: dict[str, Any] | None = None,
+                  initiator: str | None = None) -> SimpleNamespace:
         """Create and run an instance in the caller's transaction, from ``start_event`` when given.
 
         Without ``start_event`` a none start event starts it; a process with only event start events
@@ -297,6 +295,11 @@ class Engine(ContinuationsMixin, SuspensionMixin, VariablesMixin, SearchMixin, I
         instance_id = str(uuid.uuid4())
         workflow.baton_facts = {"instance_id": instance_id, "business_key": business_key, "process_key": row.key}
         event_specs.choose_start(workflow, start_event)
+        if initiator is not None:  # camunda:initiator on a start event names the variable for the starting user
+            for spec_ in workflow.spec.task_specs.values():
+                name = (getattr(spec_, "extensions", None) or {}).get(INITIATOR)
+                if name:
+                    variables.setdefault(name, initiator)
         if variables:
             for task in workflow.tasks.values():
                 if task.state == TaskState.READY:
@@ -432,8 +435,7 @@ class Engine(ContinuationsMixin, SuspensionMixin, VariablesMixin, SearchMixin, I
                 raise TaskAlreadyCompleted(f"task {task_id} is no longer ready", task_id=task_id)
             before = execution.snapshot(workflow)
             task.data.update(variables)
-            with execution.applying(workflow, f"completing task {human.element_id}"):
-                task.run()
+            task.run()
             error = execution.run(workflow)
             out = execution.outcome(workflow, before, error)
             for event in out.events:

@@ -24,9 +24,9 @@ from SpiffWorkflow.bpmn.serializer.default.event_definition import ErrorEscalati
 from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter, EventConverter
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.helpers.registry import DefaultRegistry
+from SpiffWorkflow.bpmn.serializer.helpers.spec import EventDefinitionConverter
 from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
 from SpiffWorkflow.bpmn.specs.defaults import CallActivity
-from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.camunda.serializer.task_spec import UserTaskConverter
 from SpiffWorkflow.camunda.specs.business_rule_task import BusinessRuleTask
@@ -115,6 +115,15 @@ class CodeEventDefinitionConverter(ErrorEscalationEventDefinitionConverter):
         return dct
 
 
+class BatonSignalConverter(EventDefinitionConverter):
+    """A signal definition with the ``camunda:in`` mappings of its throw."""
+
+    def to_dict(self, event_definition: BatonSignal) -> dict[str, Any]:
+        dct = super().to_dict(event_definition)
+        dct["inputs"] = event_definition.inputs
+        return dct
+
+
 class SpeclessWorkflowConverter(BpmnWorkflowConverter):
     """The top workflow without its specs; they are stored once per process version."""
 
@@ -146,7 +155,7 @@ def _registry() -> DefaultRegistry:
     config[BpmnWorkflow] = SpeclessWorkflowConverter
     for spiff_timer, baton_timer in REPLACEMENTS.items():
         config[baton_timer] = config[spiff_timer]
-    config[BatonSignal] = config[SignalEventDefinition]
+    config[BatonSignal] = BatonSignalConverter
     config[BatonMessage] = config[MessageEventDefinition]
     config[CompensateEventDefinition] = CompensateEventDefinitionConverter
     config[CompensationThrowEvent] = EventConverter

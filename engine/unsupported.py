@@ -4,7 +4,11 @@ Baton runs no Java, Groovy or JavaScript.  :func:`check_tree` looks at every exe
 file for
 
 - Java delegates on service, send and business rule tasks: ``camunda:class``, ``camunda:delegateExpression``,
-  ``camunda:expression`` (a bean or method call);
+  ``camunda:expression`` that calls a bean or a Java method (an expression JUEL can evaluate on its own, such
+  as ``${true}`` or ``${amount * 2}``, runs: the task becomes a Python script task that evaluates it and
+  stores the value in ``camunda:resultVariable`` when one is given);
+- call activities that map variables with Java (``camunda:variableMappingClass``,
+  ``camunda:variableMappingDelegateExpression``);
 - Camunda connectors (``<camunda:connector>``);
 - ``camunda:executionListener`` / ``camunda:taskListener`` with a class, delegate expression, expression or a
   script that is not Python;
@@ -28,7 +32,8 @@ from typing import Any
 
 from lxml import etree
 
-from .errors import UnsupportedConstruct
+from . import juel
+from .errors import ExpressionError, UnsupportedConstruct
 
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 CAMUNDA = "http://camunda.org/schema/1.0/bpmn"
@@ -72,6 +77,18 @@ def _topic(task: Any) -> str:
     return str(task.get("id"))
 
 
+def _expression_script(task: Any) -> str | None:
+    """The Python script of a ``camunda:expression`` service task, None when the expression needs Java."""
+    if task.get(_c("class")) or task.get(_c("delegateExpression")) or not task.get(_c("expression")):
+        return None
+    try:
+        python = juel.translate(task.get(_c("expression")))
+    except ExpressionError:
+        return None
+    target = (task.get(_c("resultVariable")) or "").strip()
+    return f"{target} = {python}" if target.isidentifier() else python
+
+
 class _Check:
     def __init__(self, file: str, stub: bool) -> None:
         self.file, self.stub = file, stub
@@ -101,9 +118,20 @@ class _Check:
         task.set(_c("topic"), topic)
         self.warn(task, f"{construct} stubbed as an external job on topic '{topic}'")
 
+    @staticmethod
+    def to_script(task: Any, script: str) -> None:
+        for attr in ("expression", "resultVariable"):
+            task.attrib.pop(_c(attr), None)
+        task.tag = _b("scriptTask")
+        etree.SubElement(task, _b("script")).text = script
+
     def task(self, task: Any) -> None:
         kind = etree.QName(task).localname
         construct = None
+        script = _expression_script(task) if kind in _DELEGATE_TASKS else None
+        if script is not None and task.get(_c("type")) != "external":
+            self.to_script(task, script)
+            return
         if kind in _DELEGATE_TASKS and task.get(_c("type")) != "external":
             attr = next((a for a in _DELEGATES if task.get(_c(a))), None)
             if attr:
@@ -161,7 +189,20 @@ class _Check:
                 f"{construct} cannot run in Baton: write it as a JUEL ${{...}}, FEEL =... or Python expression",
                 file=self.file, line=el.sourceline, element_id=_owner(el).get("id"), construct=construct)
 
+    def variable_mapping(self, call: Any) -> None:
+        for attr in ("variableMappingClass", "variableMappingDelegateExpression"):
+            if not call.get(_c(attr)):
+                continue
+            construct = f'camunda:{attr}="{call.get(_c(attr))}" (Java that maps the called process\'s variables)'
+            if not self.stub:
+                raise self.problem(call, construct, "map the variables with camunda:in / camunda:out "
+                                   "(docs/camunda.md)")
+            self.warn(call, f"{construct} dropped (Baton does not run it)")
+            call.attrib.pop(_c(attr))
+
     def run(self, process: Any) -> None:
+        for el in list(process.iter(_b("callActivity"))):
+            self.variable_mapping(el)
         for el in list(process.iter(_c("executionListener"), _c("taskListener"))):
             self.listener(el)
         for el in list(process.iter(_c("script"))):

@@ -143,3 +143,24 @@ def test_suspend_resume_and_cancel(client, review):
     events = [h["event"] for h in client.get(f"{base}/history").get_json()]
     assert events.index("instance_suspended") < events.index("instance_resumed") < events.index("instance_cancelled")
     assert client.post("/api/v1/instances/nope/suspend").status_code == 404
+
+
+INITIATOR_XML = b"""<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn"
+             id="d" targetNamespace="t">
+  <process id="lead" isExecutable="true">
+    <startEvent id="start" camunda:initiator="initiator"/>
+    <sequenceFlow id="f1" sourceRef="start" targetRef="provide"/>
+    <userTask id="provide" name="Provide details" camunda:assignee="${initiator}"/>
+    <sequenceFlow id="f2" sourceRef="provide" targetRef="end"/>
+    <endEvent id="end"/>
+  </process>
+</definitions>"""
+
+
+def test_the_signed_in_user_who_starts_is_the_camunda_initiator(engine, client_as):
+    engine.deploy_bytes([("lead.bpmn", INITIATOR_XML)])
+    started = start(client_as("user", name="bono"), key="lead")
+    assert started["variables"] == {"initiator": "bono"}
+    assert started["tasks"][0]["assignee"] == "bono"
+    assert engine.start("lead").variables == {}  # nobody signed in: the variable is not set

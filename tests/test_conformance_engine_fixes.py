@@ -271,27 +271,3 @@ def test_an_output_mapping_failing_on_a_job_result_is_a_script_error_and_the_job
     assert engine.get_instance(inst.id).status == "running"
     engine.complete_job(job.id, "w1", {"charge_id": 7})
     assert engine.get_instance(inst.id).variables["receipt"] == "R-7"
-
-
-# ---- camunda:initiator ------------------------------------------------------------------------------------
-
-
-def test_initiator_variable_holds_the_user_who_started_the_instance(engine):
-    """InitiatorTest#testInitiator: camunda:initiator="initiator"; the task's assignee ${initiator} is then bono."""
-    deploy(engine, "usertask/InitiatorTest.testInitiator.bpmn20.xml")
-    inst = engine.start("InitiatorProcess", {"initiator": "mallory"}, initiator="bono")
-    assert inst.variables["initiator"] == "bono", "the signed-in user wins over a variable of that name"
-    [task] = engine.tasks(instance_id=inst.id)
-    assert task.assignee == "bono"
-    assert "initiator" not in engine.start("InitiatorProcess").variables, "no signed-in user, no variable"
-
-
-def test_the_api_and_engine_rest_start_as_the_signed_in_user(engine, client_as):
-    deploy(engine, "usertask/InitiatorTest.testInitiator.bpmn20.xml")
-    ops = client_as("operator", name="kim")
-    started = ops.post("/api/v1/instances", json={"key": "InitiatorProcess"})
-    assert started.status_code == 201, started.get_json()
-    assert started.get_json()["variables"]["initiator"] == "kim"
-    rest = ops.post("/engine-rest/process-definition/key/InitiatorProcess/start", json={"withVariablesInReturn": True})
-    assert rest.status_code == 200, rest.get_json()
-    assert rest.get_json()["variables"]["initiator"]["value"] == "kim"

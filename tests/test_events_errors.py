@@ -75,6 +75,16 @@ def test_error_code_and_message_variables_are_set_on_the_catching_path(engine):
     assert (variables["code"], variables["msg"]) == ("A", "A went wrong")
 
 
+def test_an_error_message_expression_is_evaluated_where_the_error_is_thrown(engine):
+    """ErrorEndEventTest#testErrorMessageExpression: camunda:errorMessage="${why}" gives the thrower's value."""
+    errors = '<bpmn:error id="errX" errorCode="X" camunda:errorMessage="${why + \'!\'}"/>'
+    attrs = ' camunda:errorCodeVariable="code" camunda:errorMessageVariable="msg"'
+    inst = deploy_start(engine, around(sub_throwing("errX"), boundary("bAll", None, attrs=attrs)), extra=errors,
+                        variables={"why": "out of stock"})
+    variables = engine.get_instance(inst.id).variables
+    assert (variables["code"], variables["msg"]) == ("X", "out of stock!")
+
+
 def test_uncaught_error_fails_the_instance_naming_code_and_element(engine):
     inst = deploy_start(engine, around(sub_throwing("errA"), boundary("bB", "errB")))
     got = engine.get_instance(inst.id)

@@ -99,3 +99,12 @@ def test_interrupting_escalation_event_subprocess_cancels_the_process(engine):
     inst = engine.complete_task(engine.tasks(instance_id=inst.id)[0].id)
     assert inst.status == "completed"
     assert "after" not in [h.element_id for h in engine.history(inst.id) if h.event == "task_created"]
+
+
+def test_an_escalation_event_subprocess_sets_its_code_variable_while_it_runs(engine):
+    """EscalationEventSubprocessTest#test...RetrieveEscalationCodeInSuperProcess: Camunda sets the
+    escalationCodeVariable on the instance at once, so it is there while the event subprocess's task is open."""
+    for interrupting, open_tasks in (("true", ["handle"]), ("false", ["after", "handle"])):
+        inst = run(engine, ESCALATION_EVENT_SUBPROCESS.replace("INTERRUPTING", interrupting), pid=f"p{interrupting}")
+        assert ready(engine, inst) == open_tasks
+        assert engine.get_instance(inst.id).variables["code"] == "A"

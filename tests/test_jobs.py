@@ -203,8 +203,9 @@ def test_cancelling_an_instance_removes_its_jobs_and_resolves_incidents(eng):
 
 def test_bad_input_mapping_is_refused_at_deploy(eng):
     bad = "<camunda:inputOutput><camunda:inputParameter name='x'>${a +}</camunda:inputParameter></camunda:inputOutput>"
-    with pytest.raises(ModelError, match="cannot be compiled"):
+    with pytest.raises(ModelError, match="inputParameter 'x' '\\$\\{a \\+\\}' cannot be translated to Python") as err:
         deploy(eng, service_task("t", bad))
+    assert err.value.element_id == "S1"
 
 
 def test_input_mapping_failing_at_run_time_is_an_incident_fixed_by_retry(eng):

@@ -7,7 +7,7 @@ from conftest import signed_in_client
 from helpers import process_xml
 
 from engine import Engine
-from engine.errors import NoSubscription
+from engine.errors import ModelError, NoSubscription
 from web import create_app
 
 ZEEBE = 'xmlns:zeebe="http://camunda.org/schema/zeebe/1.0"'
@@ -193,6 +193,59 @@ def test_signal_thrown_inside_a_process_reaches_other_instances(engine):
     waiting = [engine.start("catcher").id for _ in range(2)]
     engine.start("thrower")
     assert all(engine.get_instance(i).status == "completed" for i in waiting)
+
+
+def mapped_thrower(pid: str, inputs: str) -> bytes:
+    """Waits in a user task, then throws 'alert' with the given ``<camunda:in>`` mappings."""
+    body = f"""
+    <bpmn:startEvent id="s"/>
+    <bpmn:userTask id="prepare"/>
+    <bpmn:intermediateThrowEvent id="raise"><bpmn:signalEventDefinition signalRef="sig">
+      <bpmn:extensionElements>{inputs}</bpmn:extensionElements>
+    </bpmn:signalEventDefinition></bpmn:intermediateThrowEvent>
+    <bpmn:endEvent id="e"/>
+    {flows(("s", "prepare"), ("prepare", "raise"), ("raise", "e"))}"""
+    return process_xml(pid, body, extra='<bpmn:signal id="sig" name="alert"/>')
+
+
+def signal_started(pid: str) -> bytes:
+    body = f"""
+    <bpmn:startEvent id="on_alert"><bpmn:signalEventDefinition signalRef="sig"/></bpmn:startEvent>
+    <bpmn:userTask id="handle"/>
+    <bpmn:endEvent id="e"/>
+    {flows(("on_alert", "handle"), ("handle", "e"))}"""
+    return process_xml(pid, body, extra='<bpmn:signal id="sig" name="alert"/>')
+
+
+def test_camunda_in_mappings_choose_what_a_thrown_signal_carries(engine):
+    """Camunda 7's signal payload (SignalEventPayloadTest): only the mapped variables, renamed, and the
+    thrower's business key go to the instance the signal starts; the mappings survive the wait before the throw."""
+    inputs = ('<camunda:in source="amount" target="total"/><camunda:in source="missing" target="nothing"/>'
+              '<camunda:in businessKey="${execution.processBusinessKey}"/>')
+    deploy(engine, ("t.bpmn", mapped_thrower("thrower", inputs)), ("h.bpmn", signal_started("handler")))
+    thrower = engine.start("thrower", {"amount": 5, "secret": "s3"}, business_key="order-7")
+    [task] = engine.tasks(thrower.id)
+    assert engine.complete_task(task.id).status == "completed"
+    [started] = engine.instances(key="handler")
+    assert started.variables == {"total": 5}
+    assert started.business_key == "order-7"
+
+
+def test_camunda_in_all_variables_and_no_mappings_send_everything(engine):
+    deploy(engine, ("t.bpmn", mapped_thrower("thrower", '<camunda:in variables="all"/>')),
+           ("u.bpmn", mapped_thrower("plain", "")), ("h.bpmn", signal_started("handler")))
+    for key in ("thrower", "plain"):
+        inst = engine.start(key, {"amount": 5, "secret": "s3"}, business_key="order-7")
+        engine.complete_task(engine.tasks(inst.id)[0].id)
+    started = engine.instances(key="handler")
+    assert [i.variables for i in started] == [{"amount": 5, "secret": "s3"}] * 2
+    assert [i.business_key for i in started] == [None, None]  # no businessKey mapping: none passed
+
+
+def test_a_signal_business_key_other_than_the_throwers_is_refused_at_deploy(engine):
+    with pytest.raises(ModelError) as err:
+        deploy(engine, ("t.bpmn", mapped_thrower("thrower", '<camunda:in businessKey="${orderId}"/>')))
+    assert "businessKey" in str(err.value) and err.value.element_id == "raise"
 
 
 # ---- REST and CLI ----------------------------------------------------------------------------------------

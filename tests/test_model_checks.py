@@ -102,3 +102,12 @@ def test_a_timer_without_a_time_is_refused(engine):
         engine.deploy_bytes([("timer.bpmn", process_xml("t", body))])
     assert err.value.element_id == "wait" and err.value.file == "timer.bpmn"
     assert "timer event 'wait' has no timeDate, timeDuration or timeCycle" in str(err.value)
+
+
+def test_a_called_element_given_by_an_expression_is_refused_with_the_reason(engine):
+    with pytest.raises(ModelError) as err:
+        engine.deploy_bytes([("caller.bpmn", process_xml("caller", chain(
+            '<bpmn:callActivity id="{id}" calledElement="${whichProcess}"/>')))])
+    message = str(err.value)
+    assert "element 'S1'" in message and "calledElement '${whichProcess}' is an expression" in message
+    assert "QName" not in message  # not the schema's wording

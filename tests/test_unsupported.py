@@ -135,3 +135,37 @@ def test_cli_shows_the_reason_without_a_stack_trace_and_stubs_with_the_flag(db_u
     assert done.returncode == 0, done.stderr
     assert "pay" in done.stdout and "new version" in done.stdout
     assert "stubbed as an external job on topic 'ChargeCardDelegate'" in done.stderr
+
+
+def test_an_expression_service_task_that_needs_no_java_runs_and_stores_its_result(eng):
+    task = ('<bpmn:serviceTask id="{id}" camunda:expression="${amount * 2 + execution.getVariable(\'fee\')}" '
+            'camunda:resultVariable="total"/>')
+    eng.deploy_bytes([("pay.bpmn", bpmn(task))])
+    inst = eng.start("pay", {"amount": 5, "fee": 1})
+    assert [t.element_id for t in eng.tasks(inst.id)] == ["S2"]
+    assert eng.get_instance(inst.id).variables["total"] == 11
+    assert eng.claim_jobs("worker-1", ["S1", "pay"]) == []  # evaluated by the engine, not left to a worker
+
+
+@pytest.mark.parametrize("attr", ["variableMappingClass", "variableMappingDelegateExpression"])
+def test_java_variable_mapping_on_a_call_activity_is_rejected_or_dropped(eng, attr):
+    call = f'<bpmn:callActivity id="{{id}}" calledElement="pay" camunda:{attr}="org.acme.Mapping"/>'
+    with pytest.raises(UnsupportedConstruct) as err:
+        eng.deploy_bytes([("caller.bpmn", process_xml("caller", chain(call)))])
+    assert f"camunda:{attr}=" in str(err.value) and "camunda:in" in str(err.value)
+    result = eng.deploy_bytes([("pay.bpmn", bpmn('<bpmn:task id="{id}"/>')),
+                               ("caller.bpmn", process_xml("caller", chain(call)))], stub_unsupported=True)
+    assert any(f"camunda:{attr}=" in w and "dropped" in w for w in result.warnings)
+
+
+def test_the_old_activiti_namespace_is_read_as_camunda(eng):
+    xml = bpmn('<bpmn:serviceTask id="{id}" activiti:class="org.acme.Legacy"/>').replace(
+        b"<bpmn:definitions ", b'<bpmn:definitions xmlns:activiti="http://activiti.org/bpmn" ', 1)
+    with pytest.raises(UnsupportedConstruct) as err:
+        eng.deploy_bytes([("pay.bpmn", xml)])
+    assert 'camunda:class="org.acme.Legacy"' in str(err.value)
+    eng.deploy_bytes([("pay.bpmn", xml.replace(b'activiti:class="org.acme.Legacy"',
+                                                b'activiti:type="external" activiti:topic="legacy"'))])
+    inst = eng.start("pay")
+    [job] = eng.claim_jobs("worker-1", ["legacy"])
+    assert job.instance_id == inst.id

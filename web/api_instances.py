@@ -103,11 +103,6 @@ def _boolean(name: str) -> bool | None:
     return None if raw == "" else raw == "true"
 
 
-def _user_name() -> str | None:
-    user = getattr(g, "user", None)
-    return getattr(user, "name", None)
-
-
 @bp.post("/instances")
 def start_instance():  # type: ignore[no-untyped-def]
     fields = Fields(json_body())
@@ -116,7 +111,7 @@ def start_instance():  # type: ignore[no-untyped-def]
     business_key = fields.text("businessKey", max_length=MAX_TEXT)
     variables = variables_of(fields)
     instance = get_engine().start(str(key), variables, business_key=business_key, version=version,
-                                  initiator=_user_name())
+                                  initiator=g.user.name if g.user else None)
     return instance.to_dict(), 201
 
 

@@ -120,7 +120,7 @@ def start(key: str):  # type: ignore[no-untyped-def]
     definition = eng.get_definition(_key(key), version_arg())
     try:
         inst = eng.start(definition.key, variables=variables, business_key=business_key, version=definition.version,
-                         initiator=getattr(getattr(g, "user", None), "name", None))
+                         initiator=g.user.name if g.user else None)
     except VariableError as exc:
         return process(key, {**entered, "error": str(exc)}, 400)
     return redirect(url_for("pages.instance", instance_id=inst.id))

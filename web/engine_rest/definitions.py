@@ -167,5 +167,5 @@ def start(key: str | None = None, definition_id: str | None = None):  # type: ig
     # by key: the latest version when the instance starts (as Camunda); by id: exactly that version
     instance = get_engine().start(d.key, variables, business_key=business_key,
                                   version=None if key is not None else d.version,
-                                  initiator=getattr(getattr(g, "user", None), "name", None))
+                                  initiator=g.user.name if g.user else None)
     return instance_dto(instance, variables=with_variables)
