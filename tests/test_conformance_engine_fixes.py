@@ -271,3 +271,20 @@ def test_an_output_mapping_failing_on_a_job_result_is_a_script_error_and_the_job
     assert engine.get_instance(inst.id).status == "running"
     engine.complete_job(job.id, "w1", {"charge_id": 7})
     assert engine.get_instance(inst.id).variables["receipt"] == "R-7"
+
+
+# ---- an escalation passing a call activity takes its output mappings ---------------------------------------
+
+
+def test_an_uncaught_escalation_passes_the_called_process_outputs_to_the_caller(engine):
+    """EscalationEventTest#testPropagateOutputVariablesWithoutCatchEscalation: nothing catches the called
+    process's escalation, which goes on to its task; the call activity's camunda:out (input -> output) has
+    already given the caller its output."""
+    esc = "event/escalation/EscalationEventTest."
+    deploy(engine, esc + "testPropagateOutputVariablesWithoutCatchEscalation.bpmn20.xml",
+           esc + "throwEscalationEvent.bpmn20.xml")
+    inst = engine.start("catchEscalationProcess", {"input": 42})
+    assert ready(engine, inst) == ["task"]
+    assert inst.variables["output"] == 42
+    assert complete(engine, inst, "task").status == "completed"
+    assert engine.get_instance(inst.id).variables["output"] == 42
