@@ -54,7 +54,15 @@ from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.util.task import TaskState
 
-from .scopes import ScopeStartEventParser, TransactionCancelMixin, is_event_subprocess, trigger_event_subprocess
+from .call_activities import outputs_at_throw
+from .loop_variables import is_loop_instance
+from .scopes import (
+    ScopeStartEventParser,
+    TransactionCancelMixin,
+    cancel_tree,
+    is_event_subprocess,
+    trigger_event_subprocess,
+)
 from .timers import unwrap
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
@@ -118,6 +126,8 @@ def _pick(candidates: list[tuple[Any, Any]], thrown: CodeEventDefinition) -> tup
 
 def _boundary_catchers(activity: Any) -> list[tuple[Any, Any]]:
     split = activity.parent
+    if split is not None and is_loop_instance(activity):  # one instance of a multi-instance activity:
+        split = split.parent  # the boundary events are attached to the multi-instance activity
     if split is None or not isinstance(split.task_spec, BoundaryEventSplit):
         return []
     return [(t, t.task_spec.event_definition) for t in split.children
@@ -153,26 +163,36 @@ class Catcher:
 def find_catcher(thrower: Any, thrown: CodeEventDefinition, payload: dict[str, Any] | None = None) -> Catcher | None:
     """The catcher of an error/escalation thrown at task ``thrower``, from the inside out, or None.
 
-    ``payload``: variables handed to the catcher (default: the thrower's, left out past a call activity).
+    ``payload``: variables handed to the catcher (default: the thrower's; past a call activity, what its
+    ``camunda:out`` mappings take of them).
     """
+    return _search(thrower, thrown, payload)[0]
+
+
+def _search(thrower: Any, thrown: CodeEventDefinition,
+            payload: dict[str, Any] | None) -> tuple[Catcher | None, list[tuple[Any, dict[str, Any]]]]:
+    """The catcher (or None) and the call activities the throw passed on its way out, each with its outputs."""
     data = deepcopy(thrower.data) if payload is None else dict(payload)
+    crossed: list[tuple[Any, dict[str, Any]]] = []
     activity = thrower
     while activity is not None:
         hit = _pick(_boundary_catchers(activity), thrown)
         if hit is not None:
             task, definition = hit
-            return Catcher(definition, bool(task.task_spec.cancel_activity), data, boundary=task)
+            return Catcher(definition, bool(task.task_spec.cancel_activity), data, boundary=task), crossed
         workflow = activity.workflow
         if not is_event_subprocess(activity):
             found = _pick(_event_subprocess_catchers(workflow), thrown)
             if found is not None:
                 (name, start_spec), definition = found
                 return Catcher(definition, getattr(start_spec, "interrupting", True), data, scope=workflow,
-                               event_subprocess=name, start_spec=start_spec)
+                               event_subprocess=name, start_spec=start_spec), crossed
         activity = _parent_task(workflow)
         if activity is not None and isinstance(activity.task_spec, CallActivity):
-            data = {}  # a called process's variables reach the caller only through its output mappings
-    return None
+            # a called process's variables reach the caller only through its output mappings
+            data = outputs_at_throw(activity, data)
+            crossed.append((activity, data))
+    return None, crossed
 
 
 def deliver(catcher: Catcher, thrown: CodeEventDefinition, message: str | None) -> None:
@@ -193,13 +213,19 @@ def deliver(catcher: Catcher, thrown: CodeEventDefinition, message: str | None) 
     if catcher.boundary is not None and catcher.interrupting:
         for sibling in catcher.boundary.parent.children:
             if not isinstance(sibling.task_spec, BoundaryEvent):
-                sibling.cancel()
+                cancel_tree(sibling)
 
 
 def route(thrower: Any, thrown: CodeEventDefinition, message: str | None = None,
           payload: dict[str, Any] | None = None) -> Catcher | None:
-    """Find the catcher of a throw and fire it; None when nothing catches it."""
-    catcher = find_catcher(thrower, thrown, payload)
+    """Find the catcher of a throw and fire it; None when nothing catches it.
+
+    Each call activity the throw passes on its way out takes its ``camunda:out`` mappings at once (as in
+    Camunda, also when nothing catches an escalation and the called process goes on).
+    """
+    catcher, crossed = _search(thrower, thrown, payload)
+    for call_task, outputs in crossed:
+        call_task.data.update(deepcopy(outputs))
     if catcher is not None:
         deliver(catcher, thrown, message)
     return catcher

@@ -114,6 +114,14 @@ class BatonCallActivity(CallActivity):
             super().update_data(my_task, subworkflow)
 
 
+def outputs_at_throw(task: Any, child: dict[str, Any]) -> dict[str, Any]:
+    """What call activity ``task``'s ``camunda:out`` mappings take of the called process's variables ``child``
+    when an error or escalation thrown in it passes the call activity ({} without such mappings)."""
+    ext = getattr(task.task_spec, "extensions", None)
+    call = (ext.get(CALL) if isinstance(ext, dict) else None) or {}
+    return _mapped(task, call["outs"], child) if call.get("outs") is not None else {}
+
+
 def _mapped(task: Any, mappings: list[dict[str, Any]], scope: dict[str, Any]) -> dict[str, Any]:
     from .activity_io import mapping_value
 

@@ -225,6 +225,8 @@ def event_subprocess_triggers(workflow: Any, instance_id: str) -> dict[str, Trig
     found: dict[str, Trigger] = {}
     scopes = [("", workflow)] + [(str(key), sub) for key, sub in workflow.subprocesses.items() if not sub.completed]
     for scope, owner in scopes:
+        if _interrupted(workflow, owner):
+            continue  # an interrupting event subprocess runs: the scope's other event subprocesses stop listening
         for name in getattr(owner.spec.start, "trigger_specs", []):
             for start in getattr(workflow.subprocess_specs.get(name), "bpmn_start_events", []):
                 waits: Waits = set()
@@ -237,6 +239,20 @@ def event_subprocess_triggers(workflow: Any, instance_id: str) -> dict[str, Trig
                     key = uuid.uuid5(uuid.NAMESPACE_URL, f"{instance_id}/{scope}/{name}/{start.bpmn_id}")
                     found[str(key)] = Trigger(start.bpmn_id, waits, scope, name, start)
     return found
+
+
+def _interrupted(workflow: Any, owner: Any) -> bool:
+    """True when an interrupting event subprocess of scope ``owner`` has started (it ends the scope)."""
+    names = set(getattr(owner.spec.start, "trigger_specs", []))
+    for task in owner.tasks.values():
+        if task.task_spec.name not in names or task.state & (TaskState.CANCELLED | TaskState.PREDICTED_MASK):
+            continue
+        sub = workflow.subprocesses.get(task.id)
+        if sub is not None and any(getattr(t.task_spec, "interrupting", True) for t in sub.tasks.values()
+                                   if isinstance(t.task_spec, StartEvent) and t.state & TaskState.FINISHED_MASK
+                                   and t.state != TaskState.CANCELLED):
+            return True
+    return False
 
 
 def trigger_definition(trigger: Trigger, kind: str, name: str) -> Any:

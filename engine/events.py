@@ -197,6 +197,21 @@ class EventsMixin:
             return False
         before = execution.snapshot(workflow)
         event = BpmnEvent(definition, payload=dict(payload))
+        with execution.applying(workflow, f"delivering {kind} {name!r}"):
+            self._catch(workflow, trigger, task, event)
+        out = execution.outcome(workflow, before, execution.run(workflow))
+        spec = task.task_spec if task is not None else None
+        history = {"at": self.now(), "event": f"{kind}_received",
+                   "element_id": spec.bpmn_id if spec else trigger.start_id if trigger else None,
+                   "element_name": spec.bpmn_name if spec else None,
+                   "element_type": execution.element_type(spec) if spec else "startEvent",
+                   "task_id": task_id if task is not None else None,
+                   "details": {kind: name, "variables": payload, **details}}
+        self._save(conn, row, workflow, out, before, [history])
+        return True
+
+    @staticmethod
+    def _catch(workflow: BpmnWorkflow, trigger: Any, task: Any, event: BpmnEvent) -> None:
         if trigger is not None and not trigger.scope:  # SpiffWorkflow starts the process's own when it catches
             workflow.catch(event)
         elif trigger is not None:  # one of an embedded subprocess: Baton starts it, its start event catches
@@ -208,16 +223,6 @@ class EventsMixin:
             task.task_spec.catch(task, event)
             event_specs.rearm_boundary(task)
             task.task_spec._update(task)
-        out = execution.outcome(workflow, before, execution.run(workflow))
-        spec = task.task_spec if task is not None else None
-        history = {"at": self.now(), "event": f"{kind}_received",
-                   "element_id": spec.bpmn_id if spec else trigger.start_id if trigger else None,
-                   "element_name": spec.bpmn_name if spec else None,
-                   "element_type": execution.element_type(spec) if spec else "startEvent",
-                   "task_id": task_id if task is not None else None,
-                   "details": {kind: name, "variables": payload, **details}}
-        self._save(conn, row, workflow, out, before, [history])
-        return True
 
     # ---- messages ----------------------------------------------------------------------------------------
 

@@ -11,18 +11,20 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.specs.mixins.service_task import ServiceTask
+from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from . import compensation, continuations
 from .bpmn_parser import JobTask
-from .errors import BatonError
+from .errors import BatonError, ScriptError
 from .extensions import PROPERTIES
 from .scripting import describe_error
 from .serialization import to_jsonable
@@ -91,11 +93,13 @@ class RunError:
 def run(workflow: BpmnWorkflow) -> RunError | None:
     """Run every engine task until each path waits or fails (compensation handlers included)."""
     try:
-        workflow.refresh_timers()  # timers whose due time the engine's clock has passed become ready
         for _ in range(_MAX_SETTLE):
             continuations.engine_steps(workflow, all_tasks)  # do_engine_steps, stopping at async boundaries
             while compensation.settle(workflow):
                 continuations.engine_steps(workflow, all_tasks)
+            # timers whose due time the engine's clock has passed become ready, once what the change made
+            # ready has run (a caught event that ends an event-based gateway cancels the gateway's timers)
+            workflow.refresh_timers()
             # do_engine_steps looks at timers last: one that is already due is ready but has not run yet
             if not any(t.state == READY and not t.task_spec.manual for t in all_tasks(workflow)):
                 break
@@ -103,24 +107,48 @@ def run(workflow: BpmnWorkflow) -> RunError | None:
     except BatonError:
         raise
     except Exception as exc:  # a script, expression or model failure inside the instance
-        failed = next((t for t in all_tasks(workflow) if t.state == ERROR), None)
-        info = describe_error(exc)
-        spec = failed.task_spec if failed is not None else getattr(exc, "task_spec", None)
-        element_id = getattr(spec, "bpmn_id", None)
-        name = getattr(spec, "bpmn_name", None)
-        where = (f" in '{name}' ({element_id})" if name and name != element_id
-                 else f" in '{element_id}'" if element_id else "")
-        line = info.get("line")
-        at_line = f" at line {line}" if line else ""
-        return RunError(
-            element_id=element_id,
-            element_name=getattr(spec, "bpmn_name", None),
-            task_id=str(failed.id) if failed is not None else None,
-            message=f"{info['error_type']}{where}{at_line}: {info['reason']}",
-            reason=info["reason"],
-            line=line,
-            error_type=info["error_type"],
-        )
+        return run_error(workflow, exc)
+
+
+def run_error(workflow: BpmnWorkflow, exc: BaseException) -> RunError:
+    """What failed where: the element (the task in ERROR, else the one the exception names) and the reason."""
+    failed = next((t for t in all_tasks(workflow) if t.state == ERROR), None)
+    info = describe_error(exc)
+    spec = failed.task_spec if failed is not None else getattr(exc, "task_spec", None)
+    element_id = getattr(spec, "bpmn_id", None)
+    name = getattr(spec, "bpmn_name", None)
+    where = (f" in '{name}' ({element_id})" if name and name != element_id
+             else f" in '{element_id}'" if element_id else "")
+    line = info.get("line")
+    at_line = f" at line {line}" if line else ""
+    return RunError(
+        element_id=element_id,
+        element_name=getattr(spec, "bpmn_name", None),
+        task_id=str(failed.id) if failed is not None else None,
+        message=f"{info['error_type']}{where}{at_line}: {info['reason']}",
+        reason=info["reason"],
+        line=line,
+        error_type=info["error_type"],
+    )
+
+
+@contextmanager
+def applying(workflow: BpmnWorkflow, what: str) -> Iterator[None]:
+    """Apply the change an engine call asks for (complete a task, deliver an event, take a job's result).
+
+    A SpiffWorkflow failure while applying it (an output mapping, a completion condition, a script run by the
+    change itself) becomes a :class:`ScriptError` naming the element; the engine call's transaction is then
+    rolled back, so the instance is as it was.  Failures in the steps that follow are the instance's own
+    (:func:`run` records them and the instance fails).
+    """
+    try:
+        yield
+    except BatonError:
+        raise
+    except SpiffWorkflowException as exc:
+        found = run_error(workflow, exc)
+        raise ScriptError(f"{what} failed: {found.message}; nothing was changed", element_id=found.element_id,
+                          line=found.line, reason=found.reason) from exc
 
 
 def form_of(task_spec: Any) -> dict[str, Any] | None:

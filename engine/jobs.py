@@ -267,8 +267,9 @@ class JobsMixin:
         with self._tx() as conn:
             job, row, workflow, task, before = self._reported_job(conn, job_id, worker_id)
             _refuse_continuation(job)
-            self._apply_outputs(task, variables)
-            task.complete()
+            with execution.applying(workflow, f"taking the result of job {job.id}"):
+                self._apply_outputs(task, variables)
+                task.complete()
             out = execution.outcome(workflow, before, execution.run(workflow))
             jq.delete_job(conn, job.id)
             out.gone_jobs.remove(job.task_id)  # deleted just now; nothing else to clean up for it

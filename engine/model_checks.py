@@ -54,6 +54,7 @@ def check_structure(name: str, root: Any) -> None:
             raise ModelError(
                 f"timer event '{event.get('id')}' has no timeDate, timeDuration or timeCycle: it could never fire",
                 file=name, line=timer.sourceline, element_id=event.get("id"))
+    check_event_references(name, root)
     for tag in ("subProcess", "transaction", "adHocSubProcess"):
         for sub in root.iter(f"{{{BPMN}}}{tag}"):
             if sub.get("triggeredByEvent") == "true" or not _executable(sub):
@@ -67,6 +68,29 @@ def check_structure(name: str, root: Any) -> None:
                             f"event of an event subprocess (triggeredByEvent=\"true\"); {tag} '{sub.get('id')}' "
                             "is not one: its start event must be a none start event",
                             file=name, line=start.sourceline, element_id=start.get("id"))
+
+
+_EVENT_REFERENCES = (("messageEventDefinition", "messageRef", "message"),
+                     ("signalEventDefinition", "signalRef", "signal"),
+                     ("receiveTask", "messageRef", "message"), ("sendTask", "messageRef", "message"))
+
+
+def check_event_references(name: str, root: Any) -> None:
+    """Reject a ``messageRef`` / ``signalRef`` that names no ``<message>`` / ``<signal>`` of the file.
+
+    (An ``errorRef`` / ``escalationRef`` naming nothing is Camunda's way of giving the code itself: allowed.)
+    """
+    declared = {kind: {el.get("id") for el in root.iter(f"{{{BPMN}}}{kind}")} for kind in ("message", "signal")}
+    for tag, attr, kind in _EVENT_REFERENCES:
+        for el in root.iter(f"{{{BPMN}}}{tag}"):
+            ref = (el.get(attr) or "").strip()
+            if not ref or not _executable(el) or ref.rsplit(":", 1)[-1] in declared[kind] or ref in declared[kind]:
+                continue
+            element = el if tag in ("receiveTask", "sendTask") else el.getparent()
+            raise ModelError(
+                f"{tag} of '{element.get('id')}' refers to {kind} {ref!r}, which the file does not declare: add "
+                f'<bpmn:{kind} id="{ref}" name="..."/> to the definitions or correct the {attr}',
+                file=name, line=el.sourceline, element_id=element.get("id"))
 
 
 def drop_data_stores(root: Any) -> None:

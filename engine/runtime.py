@@ -440,7 +440,8 @@ class Engine(ContinuationsMixin, SuspensionMixin, VariablesMixin, SearchMixin, I
                 raise TaskAlreadyCompleted(f"task {task_id} is no longer ready", task_id=task_id)
             before = execution.snapshot(workflow)
             task.data.update(variables)
-            task.run()
+            with execution.applying(workflow, f"completing task {human.element_id}"):
+                task.run()
             error = execution.run(workflow)
             out = execution.outcome(workflow, before, error)
             for event in out.events:

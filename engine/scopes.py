@@ -75,7 +75,20 @@ def interrupt_scope(holder: Any) -> None:
     """Cancel every open path of the scope that holds event subprocess task ``holder``, except ``holder``."""
     for task in list(holder.workflow.task_tree.children):
         if task is not holder:
-            task.cancel()
+            cancel_tree(task)
+
+
+def cancel_tree(task: Any) -> None:
+    """Cancel ``task`` and what follows it, the instances of a multi-instance activity in it included.
+
+    SpiffWorkflow's cancel drops an open task's children from the tree without cancelling them, so the
+    called processes and subprocesses of a multi-instance activity's instances would go on running
+    without their parent task: cancel those instances first (a cancelled task stays in the tree).
+    """
+    for child in list(task.children):
+        if child.state & TaskState.NOT_FINISHED_MASK:
+            cancel_tree(child)
+    task.cancel()
 
 
 def trigger_event_subprocess(workflow: Any, name: str, start_spec: Any) -> Any:

@@ -74,6 +74,7 @@ from engine.errors import ConfigurationError, ScriptError
 
 from .expression_helpers import HELPERS as _EXPRESSION_HELPERS
 from .expression_helpers import NAMES as _EXPRESSION_NAMES
+from .loop_variables import loop_variables
 from .watchdog import WATCHDOG as _WATCHDOG
 from .watchdog import Deadline as _Deadline
 from .watchdog import ScriptTimeout as _Timeout
@@ -491,7 +492,8 @@ class RestrictedScriptEngine(PythonScriptEngine):
         workflow = getattr(workflow, "top_workflow", None) or workflow
         facts = dict(getattr(workflow, "baton_facts", None) or {})
         facts["activity_id"] = getattr(getattr(task, "task_spec", None), "bpmn_id", None)
-        return {**(external_context or {}), "_juel_facts": facts}
+        loop = loop_variables(task) if task is not None and getattr(task, "parent", None) is not None else {}
+        return {**loop, **(external_context or {}), "_juel_facts": facts}
 
     @staticmethod
     def _task_error(task: Any, failure: ScriptFailure) -> WorkflowTaskException:

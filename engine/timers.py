@@ -257,6 +257,37 @@ def _due_from(value: Any, start: dt.datetime, zone: dt.tzinfo, element: str) -> 
     raise TimerValueError(f"{element} timer value {value!r} is neither a date nor a duration")
 
 
+ARMED_NOW = "baton_armed_now"
+
+
+def mark_armed(task: Any) -> None:
+    """Remember that ``task``'s timer was armed by the engine call now running (see :func:`armed_now`)."""
+    workflow = task.workflow.top_workflow
+    armed = getattr(workflow, ARMED_NOW, None)
+    if armed is None:
+        armed = set()
+        setattr(workflow, ARMED_NOW, armed)
+    armed.add(task.id)
+
+
+def armed_now(task: Any) -> bool:
+    """True for a timer armed by the engine call now running: it fires only after that call has committed.
+
+    As in Camunda, whose job executor runs a due timer job after the transaction that created it, a timer
+    already due when armed (``PT0S``, a past date) does not fire inside the call that armed it, so a message
+    or signal sent right after that call can still win; the scheduler fires it as soon as the call commits.
+    The marks live on the workflow object, which every engine call loads (or creates) anew.
+    """
+    return task.id in (getattr(task.workflow.top_workflow, ARMED_NOW, None) or ())
+
+
+def _other_event_caught(task: Any) -> bool:
+    """True when an event-based gateway (or multiple catch event) already caught another of its events: the
+    first event wins, its timers no longer fire (SpiffWorkflow would take the timer's path too)."""
+    multiple = getattr(task.task_spec, "event_definition", None)
+    return bool(task.internal_data.get("seen_events")) and not getattr(multiple, "parallel", True)
+
+
 class _Armed:
     """Shared behaviour: a due time computed once, and fired when the engine's clock has passed it."""
 
@@ -268,7 +299,9 @@ class _Armed:
     def has_fired(self, task: Any) -> bool:
         if task._get_internal_data("event_fired", False):
             return True
-        if self.due(task) <= now_of(task):
+        if _other_event_caught(task):
+            return False
+        if self.due(task) <= now_of(task) and not armed_now(task):
             task._set_internal_data(event_fired=True)
             return True
         return False
@@ -287,6 +320,7 @@ class BatonTimeDate(_Armed, TimeDateEventDefinition):
             due = _due_from(evaluate(task, self.expression), now_of(task), zone_of(task), "timeDate")
             value = due.isoformat()
             task._set_internal_data(event_value=value)
+            mark_armed(task)
         return dt.datetime.fromisoformat(value)
 
 
@@ -306,6 +340,7 @@ class BatonCycle(_Armed, CycleTimerEventDefinition):
         if value is None:
             value = start_schedule(evaluate(task, self.expression), now_of(task), zone_of(task))
             task._set_internal_data(event_value=value)
+            mark_armed(task)
         return dict(value)
 
     def due(self, task: Any) -> dt.datetime:

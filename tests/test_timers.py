@@ -108,7 +108,7 @@ def test_intermediate_timer_fires_once_its_due_time_has_passed(eng, clock, value
     assert "timer_fired" in [h.event for h in eng.history(inst.id)]
 
 
-def test_time_date_timer_and_past_dates_fire_at_once(eng, clock):
+def test_time_date_timer_and_past_dates_fire_right_after_the_start(eng, clock):
     eng.deploy_bytes([("d.bpmn", catch_process("at_date", "timeDate", "2026-01-01T13:00:00Z"))])
     inst = eng.start("at_date")
     assert eng.timers(inst.id)[0]["due_at"] == dt.datetime(2026, 1, 1, 13, tzinfo=dt.UTC)
@@ -116,7 +116,11 @@ def test_time_date_timer_and_past_dates_fire_at_once(eng, clock):
     eng.fire_due_timers()
     assert eng.get_instance(inst.id).status == "completed"
     eng.deploy_bytes([("p.bpmn", catch_process("past", "timeDate", "2020-01-01T00:00:00Z"))])
-    assert eng.start("past").status == "completed"  # already due: it fires in the same step
+    past = eng.start("past")  # already due: armed due now, it fires once the start has committed (as in Camunda)
+    assert past.status == "waiting"
+    assert eng.timers(past.id)[0]["due_at"] <= clock()
+    assert len(eng.fire_due_timers()) == 1  # without moving the clock
+    assert eng.get_instance(past.id).status == "completed"
 
 
 def test_an_intermediate_cycle_fires_once_and_goes_on(eng, clock):
