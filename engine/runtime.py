@@ -1,4 +1,4 @@
-"""The Engine facade: deploy, start, complete, inspect, cancel, retry.
+"""The Engine facade: start, complete, inspect, cancel, retry (deploying is in ``engine/deployments.py``).
 
 Each public method is one database transaction (see ../DESIGN.md, "the core
 contract"): it loads what it needs, advances the SpiffWorkflow instance until
@@ -10,14 +10,12 @@ instance's ``lock_version`` (optimistic locking).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -26,17 +24,17 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from . import call_activities, camunda_forms, compensation, event_specs, execution, forms
+from . import compensation, event_specs, execution, forms
 from .agents import load_config
 from .assignment import AssignmentMixin, check_may_work_on
-from .bpmn_parser import INITIATOR, BusinessRuleTaskParser
+from .bpmn_parser import INITIATOR
 from .cockpit import CockpitMixin
 from .config import Settings
 from .continuations import ContinuationsMixin
+from .deployments import DeploymentsMixin
 from .errors import (
     BatonError,
     ConcurrentModification,
-    DefinitionNotFound,
     InstanceNotFound,
     InvalidStateError,
     StorageError,
@@ -46,22 +44,12 @@ from .errors import (
 from .events import ARMED, OUTBOX, EventsMixin
 from .incidents import IncidentsMixin
 from .metrics import MetricsMixin
-from .parsing import (
-    ParsedDeployment,
-    ParsedProcess,
-    Resource,
-    form_lookup,
-    parse_resources,
-    read_resources,
-)
-from .records import Definition, DeployResult, HistoryEntry, Instance, Task
-from .scripting import DEFAULT_ALLOWED_MODULES, RestrictedScriptEngine, compile_check
+from .records import HistoryEntry, Instance, Task
+from .scripting import DEFAULT_ALLOWED_MODULES, RestrictedScriptEngine
 from .search import SearchMixin
 from .serialization import (
-    SPEC_FORMAT,
     STATE_FORMAT,
     check_variables,
-    dump_spec,
     dump_state,
     load_spec,
     load_state,
@@ -78,8 +66,8 @@ from .variables import VariablesMixin
 log = logging.getLogger("baton.engine")
 
 
-class Engine(ContinuationsMixin, SuspensionMixin, VariablesMixin, SearchMixin, IncidentsMixin, EventsMixin,
-             TasklistMixin, MetricsMixin, UsersMixin, AssignmentMixin, CockpitMixin):
+class Engine(DeploymentsMixin, ContinuationsMixin, SuspensionMixin, VariablesMixin, SearchMixin, IncidentsMixin,
+             EventsMixin, TasklistMixin, MetricsMixin, UsersMixin, AssignmentMixin, CockpitMixin):
     """Baton's engine over one database.  Safe to share between threads.
 
     ``clock`` (a callable returning an aware UTC datetime) lets tests drive time: due times, leases,
@@ -182,88 +170,6 @@ class Engine(ContinuationsMixin, SuspensionMixin, VariablesMixin, SearchMixin, I
         # whether it may have timers or subscription rows to keep in step
         workflow.baton_waited = bool(workflow.event_manager.tasks) or bool(workflow.spec.start.trigger_specs)
         return workflow
-
-    # ---- deploy ------------------------------------------------------------------------------------------
-
-    def deploy(self, paths: Iterable[str | Path], source: str | None = None,
-               progress: Callable[[Resource], None] | None = None, stub_unsupported: bool = False,
-               drawing: bool = False) -> DeployResult:
-        """Deploy .bpmn/.dmn files or folders of them, all or nothing.
-
-        ``stub_unsupported`` turns Java delegates, Groovy/JavaScript script tasks and connectors into external
-        jobs and drops listeners (``engine/unsupported.py``); the result's ``warnings`` list each one.
-        ``drawing`` imports every process as a drawing, as a modeler opens a file: the XML is checked (safe
-        parse, schema, references) and stored to be shown, but the processes are not parsed for execution
-        and can never be started (for models that cannot run as they stand).
-        """
-        resources = read_resources(paths, self.settings.max_xml_bytes)
-        return self.deploy_resources(resources, source=source, progress=progress, stub_unsupported=stub_unsupported,
-                                     drawing=drawing)
-
-    def deploy_bytes(self, files: Iterable[tuple[str, bytes]], source: str | None = None,
-                     stub_unsupported: bool = False, drawing: bool = False) -> DeployResult:
-        resources = [Resource(name=name, content=content) for name, content in files]
-        return self.deploy_resources(resources, source=source, stub_unsupported=stub_unsupported, drawing=drawing)
-
-    def deploy_resources(self, resources: list[Resource], source: str | None = None,
-                         progress: Callable[[Resource], None] | None = None,
-                         stub_unsupported: bool = False, drawing: bool = False) -> DeployResult:
-        with self._tx() as conn:
-
-            def lookup_process(key: str, version: int | None = None, version_tag: str | None = None) -> Any:
-                if version_tag is not None:
-                    row = call_activities.tagged_definition(conn, key, version_tag)
-                elif version is not None:
-                    row = q.definition_by_version(conn, key, version)
-                else:
-                    row = q.latest_definition(conn, key, executable_only=True)
-                if row is None or not row.executable:
-                    return None
-                return row.id, self._spec(conn, row.id)
-
-            def lookup_decision(key: str) -> bytes | None:
-                row = q.latest_decision(conn, key)
-                found = q.resource_content(conn, row.resource_id) if row is not None else None
-                return found[1].encode() if found else None
-
-            def lookup_form(kind: str, value: str) -> dict[str, Any] | None:
-                return camunda_forms.stored(conn, kind, value)
-
-            parsed = parse_resources(resources, compile_check, lookup_process, lookup_decision,
-                                     self.settings.max_xml_bytes, progress, stub_unsupported, lookup_form, drawing)
-            result = _Writer(conn, parsed, source).write()
-            result.warnings.extend(w for res in resources for w in res.warnings)
-            for d in result.definitions:
-                if d.new and d.executable:
-                    self._arm_start_events(conn, d)
-        for d in result.definitions:
-            log.info("deployed", extra={"process_key": d.key, "version": d.version, "new": d.new})
-        for warning in result.warnings:
-            log.warning("deploy: %s", warning)
-        return result
-
-    def definitions(self, key: str | None = None, latest_only: bool = False) -> list[Definition]:
-        with self._tx() as conn:
-            return [Definition.from_row(r) for r in q.list_definitions(conn, key, latest_only)]
-
-    def get_definition(self, key: str, version: int | None = None) -> Definition:
-        with self._tx() as conn:
-            return Definition.from_row(self._definition_row(conn, key, version, executable_only=False))
-
-    def definition_xml(self, key: str, version: int | None = None) -> str:
-        with self._tx() as conn:
-            row = self._definition_row(conn, key, version, executable_only=False)
-            found = q.resource_content(conn, row.resource_id)
-            assert found is not None
-            return found[1]
-
-    def _definition_row(self, conn: Connection, key: str, version: int | None, executable_only: bool) -> Any:
-        row = (q.definition_by_version(conn, key, version) if version is not None
-               else q.latest_definition(conn, key, executable_only=executable_only))
-        if row is None:
-            which = f"version {version} of " if version is not None else ""
-            raise DefinitionNotFound(f"no {which}process '{key}' is deployed", key=key, version=version)
-        return row
 
     # ---- instances ---------------------------------------------------------------------------------------
 
@@ -528,76 +434,3 @@ class Engine(ContinuationsMixin, SuspensionMixin, VariablesMixin, SearchMixin, I
             log.warning("instance %s: %s", what, out.status, extra=extra)
         else:
             log.info("instance %s: %s", what, out.status, extra=extra)
-
-
-class _Writer:
-    """Stores a parsed deployment: new versions only for content that changed."""
-
-    def __init__(self, conn: Connection, parsed: ParsedDeployment, source: str | None) -> None:
-        self.conn, self.parsed, self.source = conn, parsed, source
-        self.deployment_id: int | None = None
-        self.resource_ids: dict[str, int] = {}
-
-    def _deployment(self) -> int:
-        if self.deployment_id is None:
-            self.deployment_id = q.insert_deployment(self.conn, self.source)
-        return self.deployment_id
-
-    def _resource(self, res: Resource) -> int:
-        if res.name not in self.resource_ids:
-            self.resource_ids[res.name] = q.insert_resource(
-                self.conn, self._deployment(), res.name, res.kind, res.checksum,
-                res.content.decode("utf-8", errors="replace"))
-        return self.resource_ids[res.name]
-
-    def write(self) -> DeployResult:
-        for form in self.parsed.forms:  # kept for later deployments that refer to it (engine.camunda_forms)
-            if not q.has_resource(self.conn, "form", form.checksum):
-                self._resource(form)
-        decisions = [self._write_decision(key, res) for key, res in sorted(self.parsed.decisions.items())]
-        definitions = [self._write_process(p) for p in self.parsed.processes.values()]
-        return DeployResult(deployment_id=self.deployment_id, definitions=definitions, decisions=decisions)
-
-    def _write_decision(self, key: str, res: Resource) -> dict[str, Any]:
-        latest = q.latest_decision(self.conn, key)
-        if latest is not None and latest.checksum == res.checksum:
-            return {"key": key, "version": latest.version, "new": False}
-        version = q.next_version(self.conn, q.decisions, key)
-        q.insert_decision(self.conn, key=key, version=version, name=None, deployment_id=self._deployment(),
-                          resource_id=self._resource(res), checksum=res.checksum)
-        return {"key": key, "version": version, "new": True}
-
-    def _checksum(self, proc: ParsedProcess) -> str:
-        """The file's checksum, plus what it calls and decides with, so a changed callee makes a new version."""
-        parts = [proc.resource.checksum] + (["drawing"] if self.parsed.drawing else [])  # never the executable one
-        for name in sorted(proc.subprocess_specs):
-            local = self.parsed.processes.get(name)
-            if local is not None and local.resource is not proc.resource:
-                parts.append(f"{name}={local.resource.checksum}")
-            elif name in proc.external_calls:
-                parts.append(f"{name}=definition:{proc.external_calls[name]}")
-        lookup = form_lookup(self.parsed.forms, lambda kind, value: camunda_forms.stored(self.conn, kind, value))
-        parts += camunda_forms.checksums(proc.resource.tree, lookup)  # a changed form makes a new version too
-        for el in proc.resource.tree.iter("{*}businessRuleTask"):
-            ref = BusinessRuleTaskParser.get_decision_ref(el)
-            if ref in self.parsed.decisions:
-                parts.append(f"decision:{ref}={self.parsed.decisions[ref].checksum}")
-            elif ref:
-                stored = q.latest_decision(self.conn, ref)
-                parts.append(f"decision:{ref}={stored.checksum if stored else '-'}")
-        return hashlib.sha256("|".join(parts).encode()).hexdigest()
-
-    def _write_process(self, proc: ParsedProcess) -> Definition:
-        checksum = self._checksum(proc)
-        latest = q.latest_definition(self.conn, proc.key)
-        if latest is not None and latest.checksum == checksum:
-            return Definition.from_row(latest, new=False, resource_name=proc.resource.name)
-        spec = json.dumps(dump_spec(proc.spec, proc.subprocess_specs)) if proc.executable else None
-        version = q.next_version(self.conn, q.definitions, proc.key)
-        new_id = q.insert_definition(
-            self.conn, key=proc.key, version=version, name=proc.name, deployment_id=self._deployment(),
-            resource_id=self._resource(proc.resource), checksum=checksum, executable=proc.executable,
-            spec=spec, spec_format=SPEC_FORMAT if spec else None,
-            calls=proc.external_calls or None,
-        )
-        return Definition.from_row(q.definition_by_id(self.conn, new_id), new=True, resource_name=proc.resource.name)
