@@ -35,6 +35,7 @@ from sqlalchemy import Table, update
 from .durations import parse_duration
 from .errors import AccessDenied, TaskClaimed, TaskNotFound
 from .expressions import split_names
+from .extensions import BPMN as _BPMN
 from .extensions import CAMUNDA, ZEEBE
 from .records import Task
 from .store import queries as q
@@ -48,7 +49,6 @@ _CAMUNDA_ATTRS = {"assignee": "assignee", "candidate_users": "candidateUsers",
                   "priority": "priority"}
 _ZEEBE_SCHEDULE = {"due_date": ("taskSchedule", "dueDate"), "follow_up_date": ("taskSchedule", "followUpDate"),
                    "priority": ("priorityDefinition", "priority")}
-_BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 
 
 def read_assignment(node: Any) -> dict[str, str] | None:

@@ -55,6 +55,7 @@ from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.util.task import TaskState
 
 from .call_activities import outputs_at_throw
+from .extensions import CAMUNDA as CAMUNDA_NS
 from .loop_variables import is_loop_instance
 from .scopes import (
     ScopeStartEventParser,
@@ -65,7 +66,6 @@ from .scopes import (
 )
 from .timers import unwrap
 
-CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 BUSINESS_KEY_EXPRESSIONS = ("${execution.processBusinessKey}", "#{execution.processBusinessKey}")
 END_EVENT_XPATHS = [MESSAGE_EVENT_XPATH, SIGNAL_EVENT_XPATH, CANCEL_EVENT_XPATH, ERROR_EVENT_XPATH,
                     ESCALATION_EVENT_XPATH, TERMINATION_EVENT_XPATH]

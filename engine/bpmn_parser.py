@@ -58,13 +58,12 @@ from .compensation_parser import (
     CompensationStartEventParser,
     CompensationThrowEventParser,
 )
+from .extensions import CAMUNDA as CAMUNDA_NS
 from .extensions import PROPERTIES, is_external, job_definition, properties
+from .extensions import SPIFF as SPIFF_NS
+from .extensions import ZEEBE as ZEEBE_NS
 from .flow_semantics import DocumentOrderGatewayParser
 from .scopes import ScopeProcessParser, ScopeStartEvent
-
-CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
-SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
-ZEEBE_NS = "http://camunda.org/schema/zeebe/1.0"
 
 NSMAP = {**DEFAULT_NSMAP, "camunda": CAMUNDA_NS, "spiffworkflow": SPIFF_NS, "zeebe": ZEEBE_NS}
 

@@ -34,10 +34,10 @@ from typing import Any
 from SpiffWorkflow.bpmn.parser.task_parsers import CallActivityParser
 from SpiffWorkflow.bpmn.specs.defaults import CallActivity
 
+from .extensions import BPMN as _BPMN
 from .extensions import CAMUNDA, ZEEBE, expression_constant, expression_of
 
 CALL = "baton:call"
-_BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 BINDINGS = ("latest", "deployment", "version", "versionTag")
 
 

@@ -38,9 +38,9 @@ from typing import Any
 from SpiffWorkflow.camunda.specs.user_task import EnumFormField, FormField
 
 from .errors import DeploymentError
+from .extensions import BPMN as _BPMN
 from .extensions import CAMUNDA, ZEEBE
 
-_BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 _TYPES = {"textfield": "string", "textarea": "string", "number": "number", "checkbox": "boolean",
           "select": "enum", "radio": "enum", "datetime": "date"}
 _DISPLAY_ONLY = {"text", "button", "spacer", "separator", "image", "html", "iframe", "table", "expression"}

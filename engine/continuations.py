@@ -24,6 +24,8 @@ from SpiffWorkflow.util.task import TaskState
 
 from .durations import parse_retry_cycle
 from .errors import ConfigurationError
+from .extensions import BPMN as _BPMN
+from .extensions import CAMUNDA as _CAMUNDA
 
 TOPIC = "baton:continue"
 HOLD = "baton_hold"  # internal data of a held task: "before" or "after:<element id>"
@@ -31,8 +33,6 @@ PASSED = "baton_passed"  # internal data of a task whose boundary was passed (ru
 _AFTER_DONE = "baton_after_done"
 BEFORE, AFTER, CYCLE = "baton:asyncBefore", "baton:asyncAfter", "baton:retryCycle"
 
-_CAMUNDA = "http://camunda.org/schema/1.0/bpmn"
-_BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 
 
 def _flag(node: Any, name: str) -> bool:

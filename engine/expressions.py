@@ -36,10 +36,8 @@ from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
 
 from . import feel, juel
 from .errors import ExpressionError
+from .extensions import BPMN, CAMUNDA, ZEEBE
 
-BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
-CAMUNDA = "http://camunda.org/schema/1.0/bpmn"
-ZEEBE = "http://camunda.org/schema/zeebe/1.0"
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _FEEL_NAME = re.compile(r"_juel_vars\.get\('([A-Za-z][A-Za-z0-9_]*)'\)")
 _ALWAYS = ("conditionExpression", "condition", "loopCardinality", "completionCondition", "loopCondition")

@@ -19,6 +19,8 @@ from typing import Any
 
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 
+#: the XML namespaces every reader of BPMN files here uses (one definition for the whole engine)
+BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 CAMUNDA = "http://camunda.org/schema/1.0/bpmn"
 ZEEBE = "http://camunda.org/schema/zeebe/1.0"
 SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"

@@ -23,7 +23,8 @@ from typing import Any
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.task_parsers import ConditionalGatewayParser
 
-BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+from .extensions import BPMN
+
 NSMAP = {"bpmn": BPMN}
 _GATEWAYS = {f"{{{BPMN}}}{t}" for t in ("exclusiveGateway", "inclusiveGateway", "parallelGateway",
                                          "eventBasedGateway", "complexGateway")}

@@ -11,9 +11,9 @@ from typing import Any
 
 from .bpmn_parser import NSMAP
 from .errors import ModelError
+from .extensions import CAMUNDA
 
 BPMN = NSMAP["bpmn"]
-CAMUNDA = "http://camunda.org/schema/1.0/bpmn"
 _START_DEFINITIONS = ("errorEventDefinition", "signalEventDefinition", "messageEventDefinition",
                       "timerEventDefinition", "escalationEventDefinition", "conditionalEventDefinition",
                       "compensateEventDefinition")

@@ -34,9 +34,8 @@ from lxml import etree
 
 from . import juel
 from .errors import ExpressionError, UnsupportedConstruct
+from .extensions import BPMN, CAMUNDA
 
-BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
-CAMUNDA = "http://camunda.org/schema/1.0/bpmn"
 _DELEGATES = ("class", "delegateExpression", "expression")
 _DELEGATE_TASKS = ("serviceTask", "sendTask", "businessRuleTask")
 _PYTHON = ("", "python", "python3")
