@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 from html import unescape
 from urllib.parse import parse_qs, urlparse
 
@@ -160,7 +161,18 @@ def test_the_dashboard_draws_its_charts_with_the_numbers(client, waiting, engine
     assert 'data-series="started" data-total="3"' in html
     assert "No open incidents" in html
     assert 'data-element="Task_Review"' in html and "Review purchase request" in html
-    assert page(client, "/dashboard") == html
+    assert _same_minute_pages(client, "/", "/dashboard")
+
+
+def _same_minute_pages(client, first: str, second: str) -> bool:
+    """The two pages render the same figures; the per-minute chart's axis moves on at a minute boundary, so a
+    pair of renders that straddles one is taken again."""
+    for _ in range(3):
+        minute = datetime.now(timezone.utc).strftime("%H:%M")
+        a, b = page(client, first), page(client, second)
+        if datetime.now(timezone.utc).strftime("%H:%M") == minute:
+            return a == b
+    raise AssertionError("the clock kept crossing minute boundaries")
 
 
 def test_the_dashboard_of_an_empty_engine(client):
