@@ -5,63 +5,30 @@ two command agents produced after it, open the history, download a version; scre
 from __future__ import annotations
 
 import os
-import shutil
-import threading
 from pathlib import Path
 
 import pytest
 from test_artifacts import SCRIBE, TWO_STEPS, drain
-from test_browser import ARTIFACTS, VIEWPORT, browser, chromium_path, login  # noqa: F401  (fixtures)
-from werkzeug.serving import make_server
+from test_browser import ARTIFACTS, browser, chromium_path  # noqa: F401  (fixtures)
+from test_browser_ops import ops_site, page, sign_in  # noqa: F401  (fixtures)
 
-from engine import Engine, Settings
 from engine.worker import Worker
-from web import create_app
 
 pytestmark = pytest.mark.browser
-ADMIN = ("admin", "admin-password")
 
 
-@pytest.fixture
-def site(tmp_path, sqlite_template):
-    path = tmp_path / "baton.db"
-    shutil.copy(sqlite_template, path)
-    engine = Engine(Settings(database_url=f"sqlite:///{path}", script_timeout=2.0, auto_migrate=False))
-    engine.add_user(*ADMIN[:1], "admin", ADMIN[1])
-    server = make_server("127.0.0.1", 0, create_app({"SECRET_KEY": "browser tests"}, engine=engine), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="baton-artifacts-server", daemon=True)
-    thread.start()
-    try:
-        yield {"url": f"http://127.0.0.1:{server.server_port}", "engine": engine}
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-        engine.close()
-
-
-@pytest.fixture
-def page(browser):  # noqa: F811
-    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
-    context.set_default_timeout(15_000)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
-
-
-def shot(page, name: str) -> None:
-    page.screenshot(path=str(ARTIFACTS / f"artifacts-{name}.png"), full_page=True)
+def shot(tab, name: str) -> None:
+    tab.screenshot(path=str(ARTIFACTS / f"artifacts-{name}.png"), full_page=True)
     if os.environ.get("BATON_SHOTS"):
         Path(os.environ["BATON_SHOTS"]).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(os.environ["BATON_SHOTS"]) / f"artifacts-{name}.png"), full_page=True)
+        tab.screenshot(path=str(Path(os.environ["BATON_SHOTS"]) / f"artifacts-{name}.png"), full_page=True)
 
 
-def test_upload_then_agents_add_versions_and_the_history_downloads(page, site, tmp_path):
-    engine = site["engine"]
+def test_upload_then_agents_add_versions_and_the_history_downloads(page, ops_site, tmp_path):  # noqa: F811
+    site, engine = ops_site, ops_site["engine"]
     engine.deploy_bytes([("notes.bpmn", TWO_STEPS)])
     inst = engine.start("notes", {"line": "reviewed by the scribe agent"})
-    login(page, site["url"], *ADMIN)
+    sign_in(page, site)
     page.goto(f"{site['url']}/instances/{inst.id}")
     section = page.locator("#instance-artifacts")
     assert "No artifacts yet" in section.inner_text()
