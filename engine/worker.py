@@ -23,6 +23,7 @@ from typing import Any
 
 from . import continuations
 from .adapters.base import CallContext
+from .agent_calls import CallInfo
 from .agents import AgentConfig, build_adapter
 from .errors import AgentFailure, BatonError, BpmnErrorRaised, JobNotFound, LockLost
 from .records import Job
@@ -165,6 +166,7 @@ class Worker:
             self.processed += 1
             return
         cfg = self.agents[job.topic]
+        call = CallInfo(cfg.adapter, self.engine.now())
         try:
             try:
                 result = self._adapter(job.topic).call(dict(job.variables), self.context(job))
@@ -177,7 +179,7 @@ class Worker:
         except BpmnErrorRaised as exc:
             log.info("job answered with BPMN error %s", exc.error_code, extra=extra)
             self._report(extra, partial(self.engine.job_bpmn_error, job.id, self.worker_id, exc.error_code,
-                                        exc.message, exc.variables))
+                                        exc.message, exc.variables, call))
         except AgentFailure as exc:
             log.warning("job failed: %s", exc.message, extra=extra)
             self._report(extra, partial(self.engine.fail_job, job.id, self.worker_id, exc.message, exc.details,
@@ -185,9 +187,9 @@ class Worker:
                                         backoff_cap=cfg.backoff_cap,
                                         circuit=(cfg.circuit_threshold, cfg.circuit_cooloff),
                                         default_attempts=cfg.max_attempts if cfg.retries or cfg.retry_cycle else None,
-                                        default_cycle=cfg.retry_cycle))
+                                        default_cycle=cfg.retry_cycle, call=call))
         else:
-            self._report(extra, partial(self.engine.complete_job, job.id, self.worker_id, result or {}))
+            self._report(extra, partial(self.engine.complete_job, job.id, self.worker_id, result or {}, call))
             log.info("job completed", extra=extra)
         self.processed += 1
 
