@@ -35,7 +35,7 @@ def figures() -> dict[str, object]:
     agent_rows = [{"label": r["topic"], "value": r["p50"], "p95": r["p95"], "cls": "agent"} for r in agents[:8]]
     return {
         "agents": agents,
-        "agent_chart": bar_chart(agent_rows, mark="p95", width=560, label_width=160) if agent_rows else None,
+        "agent_chart": bar_chart(agent_rows, mark="p95", width=1140, label_width=160) if agent_rows else None,
         "counts": counts, "total": sum(counts.values()),
         "status_chart": bar_chart(by_status, width=560, label_width=110),
         "minutes": minutes,

@@ -70,7 +70,7 @@ def timeline(calls: list[dict[str, Any]], history: list[Any], now: dt.datetime) 
     bars = [b for lane in lanes.values() for b in lane]
     start, end = min(b["start"] for b in bars), max(b["end"] for b in bars)
     rows = [{"label": label, "bars": lane} for label, lane in lanes.items()]
-    chart = gantt(rows, start, end)
+    chart = gantt(rows, start, end, width=1000)
     # the first mark says when (UTC), the others how long after it
     chart["ticks"] = [(px, dt.datetime.fromtimestamp(t, dt.UTC).strftime("%H:%M:%S") if n == 0
                        else f"+{human_seconds(t - start)}") for n, (px, t) in enumerate(chart["ticks"])]
