@@ -13,8 +13,9 @@ and instance), the score, the threshold, whether the score met it, the flow take
 A missing variable or a value that is not a number never stops the instance: the round is recorded with a
 ``note`` saying what was wrong.
 
-At deploy time :func:`mark` keeps the gateway's outgoing flows (target -> flow id and name) on its task spec;
-:func:`gate_event` builds the event when the gateway completes (``engine.execution.outcome``) and
+At deploy time :func:`check_tree` rejects a misplaced or misspelt property, or a gate without a score or a
+threshold, naming the element; :func:`mark` keeps the gateway's outgoing flows (target -> flow id and name) on
+its task spec; :func:`gate_event` builds the event when the gateway completes (``engine.execution.outcome``) and
 :func:`number_rounds` numbers the rounds when the history is written (``engine.runtime``).
 """
 
@@ -25,7 +26,8 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from .extensions import BPMN, PROPERTIES
+from .errors import ModelError
+from .extensions import BPMN, PROPERTIES, properties
 from .store import queries as q
 
 EVENT = "quality_gate"
@@ -33,6 +35,48 @@ PREFIX = "quality-gate."
 SCORE, THRESHOLD, REASON = f"{PREFIX}score", f"{PREFIX}threshold", f"{PREFIX}reason"
 FLOWS = "baton:quality-gate-flows"  # key of the gateway's outgoing flows in its task spec's extensions
 MAX_REASON = 2000
+
+
+KNOWN = (SCORE, THRESHOLD, REASON)
+
+
+def check_tree(name: str, root: Any) -> None:
+    """Refuse ``quality-gate.*`` properties that cannot work: on anything but an exclusive gateway, an unknown
+    one (a typo), or a gate without ``quality-gate.score`` or ``quality-gate.threshold``."""
+    for process in root.iter(f"{{{BPMN}}}process"):
+        if process.get("isExecutable", "true") != "true":
+            continue
+        for node in process.iter():
+            if not isinstance(node.tag, str):
+                continue
+            gate = {k: v for k, v in properties(node).items() if k.startswith(PREFIX)}
+            if gate:
+                _check_gate(name, node, gate)
+
+
+def _check_gate(name: str, node: Any, gate: dict[str, str]) -> None:
+    where = {"file": name, "line": node.sourceline, "element_id": node.get("id")}
+    kind = node.tag.rsplit("}", 1)[-1]
+    if kind != "exclusiveGateway":
+        raise ModelError(
+            f"'{node.get('id')}' ({kind}) is not an exclusive gateway: quality-gate properties only work on one",
+            **where,
+        )
+    unknown = sorted(set(gate) - set(KNOWN))
+    if unknown:
+        raise ModelError(
+            f"gateway '{node.get('id')}' has the unknown property {unknown[0]!r}; a quality gate "
+            f"takes {', '.join(KNOWN)}",
+            **where,
+        )
+    for needed in (SCORE, THRESHOLD):
+        if not gate.get(needed, "").strip():
+            raise ModelError(
+                f"quality gate '{node.get('id')}' needs '{needed}' (a variable name"
+                + (" or a number" if needed == THRESHOLD else "")
+                + ")",
+                **where,
+            )
 
 
 def mark(task_spec: Any, node: Any, props: dict[str, str]) -> None:

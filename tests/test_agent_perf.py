@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import row_counts
 from helpers import chain, process_xml, service_task
-from prometheus_client.parser import text_string_to_metric_families
+from test_metrics import scrape
 
 from engine.agents import AgentConfig
 from engine.worker import Worker
@@ -187,16 +187,6 @@ def test_a_result_refused_for_a_lost_lease_records_no_call(eng, clock):
 def engine(eng):
     """The app and client fixtures run over the clock-driven engine."""
     return eng
-
-
-def scrape(client) -> dict[str, dict[tuple, float]]:
-    resp = client.get("/metrics")
-    assert resp.status_code == 200
-    out: dict[str, dict[tuple, float]] = {}
-    for family in text_string_to_metric_families(resp.get_data(as_text=True)):
-        for sample in family.samples:
-            out.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
-    return out
 
 
 def test_metrics_families(client, worked):

@@ -9,9 +9,11 @@ import re
 import sys
 
 import pytest
+from conftest import row_counts
 from helpers import chain, process_xml, script
 
 from engine.agents import AgentConfig
+from engine.errors import ModelError
 from engine.worker import Worker
 
 HEADER = ('<?xml version="1.0" encoding="UTF-8"?>\n<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/'
@@ -124,6 +126,7 @@ def test_rounds_are_numbered_across_engine_calls(engine, reviewed):
 def test_instance_page_shows_the_rounds_and_the_timeline(client, reviewed):
     html = client.get(f"/instances/{reviewed}").get_data(as_text=True)
     gates = html.split('id="instance-quality-gates"')[1].split("</section>")[0]
+    assert "<h2 id=\"h-gates\">Quality gates</h2>" in gates
     assert 'data-gate="gate"' in gates and "Good enough?" in gates and "2 rounds" in gates
     first = gates.split('data-round="1"')[1].split("</tr>")[0]
     assert "0.5" in first and "&lt;" in first and "0.8" in first and "try again" in first
@@ -144,4 +147,25 @@ def test_instance_page_without_work_says_so(client, engine):
     eng.deploy_bytes([("s.bpmn", process_xml("s", chain(script("x = 1"))))])
     html = client.get(f"/instances/{eng.start('s').id}").get_data(as_text=True)
     assert "No agent or person has worked on this instance yet." in html
-    assert 'id="instance-quality-gates"' not in html
+    assert 'id="h-gates"' not in html  # no quality gate: no section
+
+
+@pytest.mark.parametrize(("props", "tag", "message"), [
+    ({"quality-gate.score": "score", "quality-gate.treshold": "0.8"}, "exclusiveGateway",
+     "gateway 'gate' has the unknown property 'quality-gate.treshold'; a quality gate takes quality-gate.score, "
+     "quality-gate.threshold, quality-gate.reason"),
+    ({"quality-gate.threshold": "0.8"}, "exclusiveGateway",
+     "quality gate 'gate' needs 'quality-gate.score' (a variable name)"),
+    ({"quality-gate.score": "score", "quality-gate.threshold": " "}, "exclusiveGateway",
+     "quality gate 'gate' needs 'quality-gate.threshold' (a variable name or a number)"),
+    ({"quality-gate.score": "score", "quality-gate.threshold": "0.8"}, "inclusiveGateway",
+     "'gate' (inclusiveGateway) is not an exclusive gateway: quality-gate properties only work on one"),
+])
+def test_a_gate_that_cannot_work_is_refused_at_deploy(engine, props, tag, message):
+    xml = gate_process("wrong", SCRIPT, props).replace(b"exclusiveGateway", tag.encode())
+    before = row_counts(engine)
+    with pytest.raises(ModelError) as caught:
+        engine.deploy_bytes([("wrong.bpmn", xml)])
+    assert message in str(caught.value)
+    assert caught.value.details["element_id"] == "gate" and caught.value.details["file"] == "wrong.bpmn"
+    assert row_counts(engine) == before
