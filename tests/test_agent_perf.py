@@ -233,3 +233,33 @@ def test_cli_agents_stats(worked, settings):
     bad = subprocess.run([BATON, "agents", "stats", "--since", "soon"], capture_output=True, text=True, env=env,
                          timeout=120)
     assert bad.returncode == 2 and "'soon' is not a duration" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_external_worker_over_rest_fetch_fail_then_complete_with_cost(client, eng, clock):
+    eng.deploy_bytes([("rest.bpmn", process_xml("rest", chain(service_task("summarize"))))])
+    inst = eng.start("rest")
+    api = "/api/v1/external-tasks"
+
+    def fetch_one() -> str:
+        resp = client.post(f"{api}/fetch-and-lock", json={"workerId": "llm-1", "maxTasks": 1,
+                                                           "topics": [{"topicName": "summarize", "lockDuration": 60_000}]})
+        [task] = resp.get_json()
+        return task["id"]
+
+    job_id = fetch_one()
+    clock.advance(5)
+    resp = client.post(f"{api}/{job_id}/failure", json={"workerId": "llm-1", "errorMessage": "rate limited",
+                                                       "retries": 2, "retryTimeout": 1000})
+    assert resp.status_code == 204
+    clock.advance(2)
+    job_id = fetch_one()
+    clock.advance(8)
+    resp = client.post(f"{api}/{job_id}/complete", json={"workerId": "llm-1", "variables": {
+        "summary": "short", "_cost": {"tokens": 2048, "usd": 0.03}}})
+    assert resp.status_code == 204
+    assert eng.get_instance(inst.id).variables == {"summary": "short"}
+    calls = eng.agent_calls(inst.id)
+    assert [(c["adapter"], c["attempt"], c["outcome"], c["duration"], c["cost"]) for c in calls] == [
+        ("external", 1, "failed", 5.0, None), ("external", 2, "completed", 8.0, {"tokens": 2048, "usd": 0.03})]
+    [stats] = eng.agent_stats()
+    assert (stats["topic"], stats["retries"], stats["cost"]) == ("summarize", 1, {"tokens": 2048, "usd": 0.03})
