@@ -22,8 +22,12 @@ def _seconds(value: float) -> str:
 
 
 @agents.command("stats")
-@click.option("--since", default=None, metavar="DURATION",
-              help="Only calls that finished in this last span: seconds or ISO 8601 (PT1H, P1D).")
+@click.option(
+    "--since",
+    default=None,
+    metavar="DURATION",
+    help="Only calls that finished in this last span: seconds or ISO 8601 (PT1H, P1D).",
+)
 @click.option("--agent", "topic", default=None, help="Only this agent (its topic).")
 @json_option
 @pass_settings
@@ -53,5 +57,7 @@ def _print(rows: list[dict[str, Any]]) -> None:
     click.echo(f"{'AGENT':<24} {'CALLS':>6} {'SUCCESS':>8} {'P50':>9} {'P95':>9} {'RETRIES':>8}  COST")
     for r in rows:
         cost = ", ".join(f"{total:g} {unit}" for unit, total in r["cost"].items()) or "-"
-        click.echo(f"{r['topic']:<24} {r['calls']:>6} {r['success_rate'] * 100:>7.0f}% {_seconds(r['p50']):>9} "
-                   f"{_seconds(r['p95']):>9} {r['retries']:>8}  {cost}")
+        click.echo(
+            f"{r['topic']:<24} {r['calls']:>6} {r['success_rate'] * 100:>7.0f}% {_seconds(r['p50']):>9} "
+            f"{_seconds(r['p95']):>9} {r['retries']:>8}  {cost}"
+        )

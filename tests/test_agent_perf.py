@@ -23,7 +23,7 @@ from engine.agents import AgentConfig
 from engine.worker import Worker
 
 BATON = str(Path(sys.executable).parent / "baton")
-AGENTS = '''
+AGENTS = """
 from engine.adapters import BpmnError
 import time
 
@@ -54,7 +54,7 @@ def sleepy(variables, context):
 
 def odd_cost(variables, context):
     return {"x": 1, "_cost": {"tokens": "lots"}}
-'''
+"""
 
 
 @pytest.fixture
@@ -95,11 +95,22 @@ JUDGED = """
 @pytest.fixture
 def worked(eng, clock, agents):
     """A review (writer, then flaky: fails once, then succeeds), a judged draft (BPMN error), a timed-out call."""
-    eng.deploy_bytes([("review.bpmn", process_xml("review", REVIEW)),
-                      ("judged.bpmn", process_xml("judged", JUDGED, extra='<bpmn:error id="E" errorCode="REJECTED"/>')),
-                      ("slow.bpmn", process_xml("slow", chain(service_task("sleepy"))))])
-    worker = Worker(eng, {"writer": agent("writer"), "flaky": agent("flaky"), "judge": agent("judge"),
-                          "sleepy": agent("sleepy", timeout=0.2, retries=1)})
+    eng.deploy_bytes(
+        [
+            ("review.bpmn", process_xml("review", REVIEW)),
+            ("judged.bpmn", process_xml("judged", JUDGED, extra='<bpmn:error id="E" errorCode="REJECTED"/>')),
+            ("slow.bpmn", process_xml("slow", chain(service_task("sleepy")))),
+        ]
+    )
+    worker = Worker(
+        eng,
+        {
+            "writer": agent("writer"),
+            "flaky": agent("flaky"),
+            "judge": agent("judge"),
+            "sleepy": agent("sleepy", timeout=0.2, retries=1),
+        },
+    )
     review = eng.start("review")
     judged = eng.start("judged")
     slow = eng.start("slow")
@@ -110,7 +121,10 @@ def worked(eng, clock, agents):
 def test_every_call_is_recorded_with_its_outcome_and_time(eng, worked):
     review = eng.agent_calls(worked["review"])
     assert [(c["topic"], c["attempt"], c["outcome"], c["duration"]) for c in review] == [
-        ("writer", 1, "completed", 2.0), ("flaky", 1, "failed", 1.0), ("flaky", 2, "completed", 1.0)]
+        ("writer", 1, "completed", 2.0),
+        ("flaky", 1, "failed", 1.0),
+        ("flaky", 2, "completed", 1.0),
+    ]
     first, failed, retried = review
     assert first["adapter"] == "python" and first["cost"] == {"tokens": 1200, "usd": 0.01}
     assert first["idempotency_key"] == f"{first['job_id']}:1" and first["worker_id"]
@@ -135,7 +149,10 @@ def test_per_agent_figures(eng, worked, clock):
     assert flaky["outcomes"] == {"completed": 1, "failed": 1, "bpmn_error": 0, "timed_out": 0}
     assert flaky["cost"] == {"tokens": 300}
     assert (stats["writer"]["p50"], stats["writer"]["p95"], stats["writer"]["cost"]) == (
-        2.0, 2.0, {"tokens": 1200, "usd": 0.01})
+        2.0,
+        2.0,
+        {"tokens": 1200, "usd": 0.01},
+    )
     assert stats["judge"]["success_rate"] == 1.0  # a modelled BPMN error is an answer
     assert stats["sleepy"]["success_rate"] == 0.0 and stats["sleepy"]["outcomes"]["timed_out"] == 1
     clock.advance(3600)
@@ -154,7 +171,9 @@ def test_an_external_worker_call_runs_from_lock_to_result(eng, clock):
     assert eng.expire_locks() == 1
     calls = eng.agent_calls(inst.id)
     assert [(c["adapter"], c["worker_id"], c["outcome"], c["duration"], c["cost"]) for c in calls] == [
-        ("external", "w-1", "completed", 3.0, {"tokens": 7}), ("external", "w-2", "timed_out", 30.0, None)]
+        ("external", "w-1", "completed", 3.0, {"tokens": 7}),
+        ("external", "w-2", "timed_out", 30.0, None),
+    ]
     assert "stopped responding" in calls[1]["error"]
     assert "_cost" not in eng.get_instance(inst.id).variables
 
@@ -223,15 +242,25 @@ def test_dashboard_without_agent_calls_says_so(client):
 
 def test_cli_agents_stats(worked, settings):
     env = {**os.environ, "BATON_DATABASE_URL": settings.database_url}
-    text = subprocess.run([BATON, "agents", "stats"], capture_output=True, text=True, env=env, timeout=120,
-                          check=True).stdout
+    text = subprocess.run(
+        [BATON, "agents", "stats"], capture_output=True, text=True, env=env, timeout=120, check=True
+    ).stdout
     flaky = next(line for line in text.splitlines() if line.startswith("flaky"))
     assert flaky.split()[:3] == ["flaky", "2", "50%"] and "300 tokens" in flaky
-    data = json.loads(subprocess.run([BATON, "agents", "stats", "--agent", "writer", "--json"], capture_output=True,
-                                     text=True, env=env, timeout=120, check=True).stdout)
+    data = json.loads(
+        subprocess.run(
+            [BATON, "agents", "stats", "--agent", "writer", "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=True,
+        ).stdout
+    )
     assert [(d["topic"], d["calls"], d["cost"]) for d in data] == [("writer", 1, {"tokens": 1200, "usd": 0.01})]
-    bad = subprocess.run([BATON, "agents", "stats", "--since", "soon"], capture_output=True, text=True, env=env,
-                         timeout=120)
+    bad = subprocess.run(
+        [BATON, "agents", "stats", "--since", "soon"], capture_output=True, text=True, env=env, timeout=120
+    )
     assert bad.returncode == 2 and "'soon' is not a duration" in bad.stderr and "Traceback" not in bad.stderr
 
 
@@ -241,25 +270,33 @@ def test_external_worker_over_rest_fetch_fail_then_complete_with_cost(client, en
     api = "/api/v1/external-tasks"
 
     def fetch_one() -> str:
-        resp = client.post(f"{api}/fetch-and-lock", json={"workerId": "llm-1", "maxTasks": 1,
-                                                           "topics": [{"topicName": "summarize", "lockDuration": 60_000}]})
+        resp = client.post(
+            f"{api}/fetch-and-lock",
+            json={"workerId": "llm-1", "maxTasks": 1, "topics": [{"topicName": "summarize", "lockDuration": 60_000}]},
+        )
         [task] = resp.get_json()
         return task["id"]
 
     job_id = fetch_one()
     clock.advance(5)
-    resp = client.post(f"{api}/{job_id}/failure", json={"workerId": "llm-1", "errorMessage": "rate limited",
-                                                       "retries": 2, "retryTimeout": 1000})
+    resp = client.post(
+        f"{api}/{job_id}/failure",
+        json={"workerId": "llm-1", "errorMessage": "rate limited", "retries": 2, "retryTimeout": 1000},
+    )
     assert resp.status_code == 204
     clock.advance(2)
     job_id = fetch_one()
     clock.advance(8)
-    resp = client.post(f"{api}/{job_id}/complete", json={"workerId": "llm-1", "variables": {
-        "summary": "short", "_cost": {"tokens": 2048, "usd": 0.03}}})
+    resp = client.post(
+        f"{api}/{job_id}/complete",
+        json={"workerId": "llm-1", "variables": {"summary": "short", "_cost": {"tokens": 2048, "usd": 0.03}}},
+    )
     assert resp.status_code == 204
     assert eng.get_instance(inst.id).variables == {"summary": "short"}
     calls = eng.agent_calls(inst.id)
     assert [(c["adapter"], c["attempt"], c["outcome"], c["duration"], c["cost"]) for c in calls] == [
-        ("external", 1, "failed", 5.0, None), ("external", 2, "completed", 8.0, {"tokens": 2048, "usd": 0.03})]
+        ("external", 1, "failed", 5.0, None),
+        ("external", 2, "completed", 8.0, {"tokens": 2048, "usd": 0.03}),
+    ]
     [stats] = eng.agent_stats()
     assert (stats["topic"], stats["retries"], stats["cost"]) == ("summarize", 1, {"tokens": 2048, "usd": 0.03})

@@ -22,7 +22,7 @@ from web import create_app
 
 pytestmark = pytest.mark.browser
 
-AGENTS = '''
+AGENTS = """
 import time
 
 def writer(variables, context):
@@ -36,8 +36,8 @@ def critic(variables, context):
     score = round(0.35 + 0.25 * variables["drafts"], 2)
     reason = "examples missing" if score < 0.8 else "clear, complete, with examples"
     return {"score": score, "reason": reason, "_cost": {"tokens": 400}}
-'''
-PROCESS = '''<?xml version="1.0" encoding="UTF-8"?>
+"""
+PROCESS = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
 <bpmn:process id="docs" name="Write the docs" isExecutable="true">
   <bpmn:startEvent id="start"/>
@@ -60,7 +60,7 @@ PROCESS = '''<?xml version="1.0" encoding="UTF-8"?>
   <bpmn:sequenceFlow id="f4" sourceRef="approve" targetRef="end"/>
 </bpmn:process>
 </bpmn:definitions>
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -69,14 +69,24 @@ def worked_site(tmp_path_factory, sqlite_template):
     (folder / "docagents.py").write_text(AGENTS)
     sys.path.insert(0, str(folder))
     shutil.copy(sqlite_template, folder / "baton.db")
-    settings = Settings(database_url=f"sqlite:///{folder / 'baton.db'}", script_timeout=2.0, auto_migrate=False,
-                        job_backoff_base=0.01, job_backoff_cap=0.05)
+    settings = Settings(
+        database_url=f"sqlite:///{folder / 'baton.db'}",
+        script_timeout=2.0,
+        auto_migrate=False,
+        job_backoff_base=0.01,
+        job_backoff_cap=0.05,
+    )
     engine = Engine(settings)
     engine.add_user("admin", "admin", "admin-password")
     engine.add_user("alice", "user", "alice-password")
     engine.deploy_bytes([("docs.bpmn", PROCESS.encode())])
-    worker = Worker(engine, {t: AgentConfig(topic=t, adapter="python", options={"function": f"docagents:{t}"})
-                             for t in ("writer", "critic")})
+    worker = Worker(
+        engine,
+        {
+            t: AgentConfig(topic=t, adapter="python", options={"function": f"docagents:{t}"})
+            for t in ("writer", "critic")
+        },
+    )
     inst = engine.start("docs", {"drafts": 0})
     while not engine.get_instance(inst.id).tasks:
         worker.run_once()

@@ -27,13 +27,22 @@ def agent_lanes(calls: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     lanes: dict[str, list[dict[str, Any]]] = {}
     for c in calls:
         what = c["element_name"] or c["element_id"]
-        title = (f"{what} · attempt {c['attempt']} · {c['outcome'].replace('_', ' ')} · "
-                 f"{human_seconds(c['duration'])}" + (f" · {c['error']}" if c["error"] else ""))
+        title = (
+            f"{what} · attempt {c['attempt']} · {c['outcome'].replace('_', ' ')} · "
+            f"{human_seconds(c['duration'])}" + (f" · {c['error']}" if c["error"] else "")
+        )
         if c["cost"]:
             title += " · " + ", ".join(f"{v:g} {unit}" for unit, v in c["cost"].items())
         lanes.setdefault(f"agent {c['topic']}", []).append(
-            {"start": _epoch(c["started_at"]), "end": _epoch(c["finished_at"]), "cls": c["outcome"],
-             "title": title, "attempt": c["attempt"], "element_id": c["element_id"]})
+            {
+                "start": _epoch(c["started_at"]),
+                "end": _epoch(c["finished_at"]),
+                "cls": c["outcome"],
+                "title": title,
+                "attempt": c["attempt"],
+                "element_id": c["element_id"],
+            }
+        )
     return lanes
 
 
@@ -58,8 +67,14 @@ def person_lanes(history: list[Any], now: dt.datetime) -> dict[str, list[dict[st
 def _task_bar(created: Any, end: dt.datetime, outcome: str) -> dict[str, Any]:
     start, stop = _epoch(created.at), _epoch(end)
     what = created.element_name or created.element_id
-    return {"start": start, "end": stop, "cls": f"task-{outcome}", "element_id": created.element_id,
-            "title": f"{what} · {outcome.replace('-', ' ')} · {human_seconds(stop - start)}", "attempt": None}
+    return {
+        "start": start,
+        "end": stop,
+        "cls": f"task-{outcome}",
+        "element_id": created.element_id,
+        "title": f"{what} · {outcome.replace('-', ' ')} · {human_seconds(stop - start)}",
+        "attempt": None,
+    }
 
 
 def timeline(calls: list[dict[str, Any]], history: list[Any], now: dt.datetime) -> dict[str, Any] | None:
@@ -72,8 +87,10 @@ def timeline(calls: list[dict[str, Any]], history: list[Any], now: dt.datetime) 
     rows = [{"label": label, "bars": lane} for label, lane in lanes.items()]
     chart = gantt(rows, start, end, width=1000)
     # the first mark says when (UTC), the others how long after it
-    chart["ticks"] = [(px, dt.datetime.fromtimestamp(t, dt.UTC).strftime("%H:%M:%S") if n == 0
-                       else f"+{human_seconds(t - start)}") for n, (px, t) in enumerate(chart["ticks"])]
+    chart["ticks"] = [
+        (px, dt.datetime.fromtimestamp(t, dt.UTC).strftime("%H:%M:%S") if n == 0 else f"+{human_seconds(t - start)}")
+        for n, (px, t) in enumerate(chart["ticks"])
+    ]
     chart["started"] = dt.datetime.fromtimestamp(start, dt.UTC)
     chart["total"] = human_seconds(end - start)
     return chart
