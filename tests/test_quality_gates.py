@@ -202,3 +202,11 @@ def test_a_gate_that_cannot_work_is_refused_at_deploy(engine, props, tag, messag
     assert message in str(caught.value)
     assert caught.value.details["element_id"] == "gate" and caught.value.details["file"] == "wrong.bpmn"
     assert row_counts(engine) == before
+
+
+def test_an_open_user_task_runs_to_now_on_the_timeline(client, engine):
+    engine.deploy_bytes([("u.bpmn", process_xml("u", chain('<bpmn:userTask id="{id}" name="Check it"/>')))])
+    inst = engine.start("u")
+    timeline = client.get(f"/instances/{inst.id}").get_data(as_text=True).split('id="instance-timeline"')[1]
+    lane = timeline.split('data-lane="person (not done yet)"')[1].split("</g>")[0]
+    assert 'data-outcome="task-open"' in lane and "Check it · open ·" in lane
