@@ -29,8 +29,9 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.task import Task as SpiffTask
 from SpiffWorkflow.util.task import TaskState
 
-from . import continuations, execution
+from . import agent_calls, continuations, execution
 from .activity_io import mapping_value
+from .agent_calls import CallInfo, record_call
 from .artifact_records import Producer
 from .bpmn_events import BatonErrorEventDefinition, route
 from .durations import backoff, parse_duration, parse_retry_cycle
@@ -250,17 +251,19 @@ class JobsMixin:
         return task
 
     def complete_job(self, job_id: str, worker_id: str, variables: dict[str, Any] | None = None,
-                     artifacts: list[Any] | None = None) -> None:
+                     artifacts: list[Any] | None = None, call: CallInfo | None = None) -> None:
         """Apply a job's result: outputs into the instance, the task completes, the instance runs on.
 
         ``artifacts`` (:class:`engine.artifacts.ArtifactFile`) become new versions produced by the job's step,
-        in the same transaction: the result is recorded with all of them or not at all.
+        in the same transaction: the result is recorded with all of them or not at all.  A ``_cost`` entry in
+        ``variables`` is the agent's cost report (``engine.agent_calls``): it is recorded with the call, never
+        stored as a variable.
         """
-        variables = dict(variables or {})
+        variables, cost = agent_calls.split_cost(dict(variables or {}))
         check_variables(variables)
         for file in artifacts or []:
             self.check_artifact(file.name, len(file.content))
-        retry_conflicts(lambda: self._complete_job(job_id, worker_id, variables, artifacts or []))
+        retry_conflicts(lambda: self._complete_job(job_id, worker_id, variables, artifacts or [], cost, call))
 
     def _reported_job(self, conn: Connection, job_id: str, worker_id: str) -> tuple[Any, Any, BpmnWorkflow, SpiffTask,
                                                                                    dict[Any, int]]:
@@ -273,11 +276,14 @@ class JobsMixin:
         task = self._job_task(workflow, job)
         return job, row, workflow, task, execution.snapshot(workflow)
 
-    def _complete_job(self, job_id: str, worker_id: str, variables: dict[str, Any], artifacts: list[Any]) -> None:
+    def _complete_job(self, job_id: str, worker_id: str, variables: dict[str, Any], artifacts: list[Any], cost: Any,
+                      call: CallInfo | None) -> None:
         with self._tx() as conn:
             job, row, workflow, task, before = self._reported_job(conn, job_id, worker_id)
             _refuse_continuation(job)
             stored = self._store_artifacts(conn, job.instance_id, artifacts, Producer.of_job(job))
+            record_call(conn, job, worker_id, agent_calls.COMPLETED, self.now(), call,
+                        cost=agent_calls.checked_cost(cost, job.instance_id, job.element_id))
             with execution.applying(workflow, f"taking the result of job {job.id}"):
                 self._apply_outputs(task, variables)
                 task.complete()
@@ -310,23 +316,26 @@ class JobsMixin:
                  retryable: bool = True, retries: int | None = None, retry_in: float | None = None,
                  backoff_base: float | None = None, backoff_cap: float | None = None,
                  circuit: tuple[int, float] | None = None, default_attempts: int | None = None,
-                 default_cycle: list[float] | None = None) -> Job | Incident:
+                 default_cycle: list[float] | None = None, call: CallInfo | None = None) -> Job | Incident:
         """Record a failed attempt: the job is due again later, or becomes an incident.
 
         ``retries`` (remaining attempts, as external workers report it) and ``retry_in`` (seconds) override
         everything.  Otherwise the diagram's retries and retry cycle apply, then ``default_attempts`` /
         ``default_cycle`` / backoff (the agent's config, passed by the worker), then the settings.
-        ``circuit`` (threshold, cool-off) counts the failure against the topic.
+        ``circuit`` (threshold, cool-off) counts the failure against the topic.  ``call`` says which adapter
+        ran the attempt (``engine.agent_calls``; None: an external worker).
         """
         policy = _Policy(retries, retry_in, backoff_base, backoff_cap, default_attempts, default_cycle)
         return retry_conflicts(lambda: self._fail_job(job_id, worker_id, message, details or {}, retryable,
-                                                      policy, circuit))
+                                                      policy, circuit, call))
 
     def _fail_job(self, job_id: str, worker_id: str, message: str, details: dict[str, Any], retryable: bool,
-                  policy: _Policy, circuit: tuple[int, float] | None) -> Job | Incident:
+                  policy: _Policy, circuit: tuple[int, float] | None, call: CallInfo | None) -> Job | Incident:
         now = self.now()
         with self._tx() as conn:
             job = self._locked_job(conn, job_id, worker_id)
+            record_call(conn, job, worker_id, agent_calls.failure_outcome(details), now, call,
+                        retryable=retryable, error=message)
             if circuit is not None:
                 jq.record_failure(conn, job.topic, now, circuit[0], now + dt.timedelta(seconds=circuit[1]))
             max_attempts = job.max_attempts or policy.default_attempts or self.settings.job_attempts
@@ -379,20 +388,25 @@ class JobsMixin:
         return Incident.from_row(jq.get_incident(conn, incident_id))
 
     def job_bpmn_error(self, job_id: str, worker_id: str, error_code: str, message: str | None = None,
-                       variables: dict[str, Any] | None = None) -> bool:
+                       variables: dict[str, Any] | None = None, call: CallInfo | None = None) -> bool:
         """Throw a BPMN error from a job's task; returns True if an error boundary event caught it.
 
-        Uncaught, the job becomes an incident (nothing else changes).
+        Uncaught, the job becomes an incident (nothing else changes).  A ``_cost`` entry in ``variables`` is
+        recorded with the call, as for :meth:`complete_job`.
         """
-        variables = dict(variables or {})
+        variables, cost = agent_calls.split_cost(dict(variables or {}))
         check_variables(variables)
-        return bool(retry_conflicts(lambda: self._job_bpmn_error(job_id, worker_id, error_code, message, variables)))
+        return bool(retry_conflicts(lambda: self._job_bpmn_error(job_id, worker_id, error_code, message, variables,
+                                                                 cost, call)))
 
     def _job_bpmn_error(self, job_id: str, worker_id: str, code: str, message: str | None,
-                        variables: dict[str, Any]) -> bool:
+                        variables: dict[str, Any], cost: Any, call: CallInfo | None) -> bool:
         with self._tx() as conn:
             job, row, workflow, task, before = self._reported_job(conn, job_id, worker_id)
             _refuse_continuation(job)
+            record_call(conn, job, worker_id, agent_calls.BPMN_ERROR, self.now(), call,
+                        error=f"{code}: {message}" if message else code,
+                        cost=agent_calls.checked_cost(cost, job.instance_id, job.element_id))
             task.data.update(variables)
             payload = {**variables, "error_code": code, "error_message": message}
             caught = route(task, BatonErrorEventDefinition(code, code=code), message, payload)
@@ -446,6 +460,9 @@ class JobsMixin:
             if job is None or job.status != jq.LOCKED or expires is None or expires >= now:
                 return
             message = f"worker {job.lock_owner} stopped responding: its lease expired during attempt {job.attempt}"
+            agent = self.agents.get(job.topic)  # a Baton worker's agent, configured here too; else an external one
+            record_call(conn, job, job.lock_owner, agent_calls.TIMED_OUT, now,
+                        CallInfo(agent.adapter) if agent is not None else None, retryable=True, error=message)
             if job.attempt >= (job.max_attempts or self.settings.job_attempts):
                 self._to_incident(conn, job, message, {}, None)
                 return

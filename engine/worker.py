@@ -24,6 +24,7 @@ from typing import Any
 
 from . import continuations
 from .adapters.base import CallContext
+from .agent_calls import CallInfo
 from .agents import AgentConfig, build_adapter
 from .artifact_files import CallFolders, call_folders, collect_outputs
 from .artifact_records import ArtifactFile
@@ -193,6 +194,7 @@ class Worker:
             self.processed += 1
             return
         cfg = self.agents[job.topic]
+        call = CallInfo(cfg.adapter, self.engine.now())
         try:
             try:
                 result, artifacts = self._call(job, cfg)
@@ -205,7 +207,7 @@ class Worker:
         except BpmnErrorRaised as exc:
             log.info("job answered with BPMN error %s", exc.error_code, extra=extra)
             self._report(extra, partial(self.engine.job_bpmn_error, job.id, self.worker_id, exc.error_code,
-                                        exc.message, exc.variables))
+                                        exc.message, exc.variables, call))
         except AgentFailure as exc:
             log.warning("job failed: %s", exc.message, extra=extra)
             self._report(extra, partial(self.engine.fail_job, job.id, self.worker_id, exc.message, exc.details,
@@ -213,9 +215,9 @@ class Worker:
                                         backoff_cap=cfg.backoff_cap,
                                         circuit=(cfg.circuit_threshold, cfg.circuit_cooloff),
                                         default_attempts=cfg.max_attempts if cfg.retries or cfg.retry_cycle else None,
-                                        default_cycle=cfg.retry_cycle))
+                                        default_cycle=cfg.retry_cycle, call=call))
         else:
-            self._report(extra, partial(self.engine.complete_job, job.id, self.worker_id, result, artifacts))
+            self._report(extra, partial(self.engine.complete_job, job.id, self.worker_id, result or {}, artifacts, call))
             log.info("job completed", extra={**extra, "artifacts": ",".join(a.name for a in artifacts)})
         self.processed += 1
 

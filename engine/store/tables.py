@@ -200,6 +200,40 @@ class Job(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(Stamp)
 
 
+class AgentCall(Base):
+    """One call of an agent (an adapter run by a Baton worker, or an external worker's locked attempt).
+
+    Written in the transaction that records the job's result; kept after the job row is gone.  ``outcome`` is
+    ``completed``, ``failed``, ``bpmn_error`` or ``timed_out``; ``cost`` is what the agent reported under
+    ``_cost`` (unit -> number).
+    """
+
+    __tablename__ = "agent_calls"
+    __table_args__ = (
+        Index("ix_agent_calls_instance", "instance_id", "started_at"),
+        Index("ix_agent_calls_topic_finished", "topic", "finished_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(36))
+    attempt: Mapped[int] = mapped_column(Integer)
+    idempotency_key: Mapped[str] = mapped_column(String(80))
+    topic: Mapped[str] = mapped_column(String(255))
+    adapter: Mapped[str] = mapped_column(String(40))
+    instance_id: Mapped[str] = mapped_column(String(36))
+    process_key: Mapped[str] = mapped_column(String(255))
+    element_id: Mapped[str] = mapped_column(String(255))
+    element_name: Mapped[str | None] = mapped_column(String(500))
+    worker_id: Mapped[str | None] = mapped_column(String(255))
+    started_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    finished_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    duration: Mapped[float] = mapped_column(Float)
+    outcome: Mapped[str] = mapped_column(String(20))
+    retryable: Mapped[bool | None] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(Text)
+    cost: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+
+
 class Incident(Base):
     """A job that ran out of attempts (or failed for good), waiting for a person to retry it."""
 
