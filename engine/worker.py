@@ -217,7 +217,8 @@ class Worker:
                                         default_attempts=cfg.max_attempts if cfg.retries or cfg.retry_cycle else None,
                                         default_cycle=cfg.retry_cycle, call=call))
         else:
-            self._report(extra, partial(self.engine.complete_job, job.id, self.worker_id, result or {}, artifacts, call))
+            self._report(extra, partial(self.engine.complete_job, job.id, self.worker_id, result or {}, artifacts,
+                                        call))
             log.info("job completed", extra={**extra, "artifacts": ",".join(a.name for a in artifacts)})
         self.processed += 1
 

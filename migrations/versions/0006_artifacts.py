@@ -1,14 +1,14 @@
 """Artifacts: content-addressed blobs and the versions of named files attached to instances
 
-Revision ID: 0006_artifacts
+Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-26 01:30:00
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0006_artifacts'
-down_revision = '0005'
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,6 @@
 """Agent calls: one row per adapter call (or external worker attempt), for agent performance and timelines
 
-Revision ID: 0006_agent_calls
+Revision ID: 0007
 Revises: 0005
 Create Date: 2026-11-26 01:30:00
 """
@@ -9,8 +9,8 @@ from alembic import op
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-revision = "0006_agent_calls"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
