@@ -1,7 +1,7 @@
 """Agent calls: one row per adapter call (or external worker attempt), for agent performance and timelines
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-11-26 01:30:00
 """
 
