@@ -52,6 +52,11 @@ class Settings:
     timer_poll: float = 5.0
     #: Due timers fired at once on PostgreSQL (each in its own transaction; SQLite fires one at a time).
     timer_threads: int = 4
+    #: Where artifact contents are kept: ``database`` (in the ``artifact_blobs`` table), or a folder path
+    #: (files named by their SHA-256 beside the database; the table then holds only their size).
+    artifact_store: str = "database"
+    #: Largest artifact accepted, in bytes (an upload, or a file an agent leaves in ``BATON_ARTIFACTS_OUT``).
+    artifact_max_bytes: int = 50 * 1024 * 1024
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

@@ -31,6 +31,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from . import continuations, execution
 from .activity_io import mapping_value
+from .artifact_records import Producer
 from .bpmn_events import BatonErrorEventDefinition, route
 from .durations import backoff, parse_duration, parse_retry_cycle
 from .errors import (
@@ -82,6 +83,8 @@ class JobsMixin:
     _save: Any
     _instance_row: Any
     _refuse_if_suspended: Any
+    _store_artifacts: Any
+    check_artifact: Any
     agents: dict[str, Any]
     now: Callable[[], dt.datetime]
     notify_jobs: Callable[[], None]
@@ -246,11 +249,18 @@ class JobsMixin:
             raise InvalidStateError(f"the task of job {job.id} is no longer waiting for it", job_id=job.id)
         return task
 
-    def complete_job(self, job_id: str, worker_id: str, variables: dict[str, Any] | None = None) -> None:
-        """Apply a job's result: outputs into the instance, the task completes, the instance runs on."""
+    def complete_job(self, job_id: str, worker_id: str, variables: dict[str, Any] | None = None,
+                     artifacts: list[Any] | None = None) -> None:
+        """Apply a job's result: outputs into the instance, the task completes, the instance runs on.
+
+        ``artifacts`` (:class:`engine.artifacts.ArtifactFile`) become new versions produced by the job's step,
+        in the same transaction: the result is recorded with all of them or not at all.
+        """
         variables = dict(variables or {})
         check_variables(variables)
-        retry_conflicts(lambda: self._complete_job(job_id, worker_id, variables))
+        for file in artifacts or []:
+            self.check_artifact(file.name, len(file.content))
+        retry_conflicts(lambda: self._complete_job(job_id, worker_id, variables, artifacts or []))
 
     def _reported_job(self, conn: Connection, job_id: str, worker_id: str) -> tuple[Any, Any, BpmnWorkflow, SpiffTask,
                                                                                    dict[Any, int]]:
@@ -263,10 +273,11 @@ class JobsMixin:
         task = self._job_task(workflow, job)
         return job, row, workflow, task, execution.snapshot(workflow)
 
-    def _complete_job(self, job_id: str, worker_id: str, variables: dict[str, Any]) -> None:
+    def _complete_job(self, job_id: str, worker_id: str, variables: dict[str, Any], artifacts: list[Any]) -> None:
         with self._tx() as conn:
             job, row, workflow, task, before = self._reported_job(conn, job_id, worker_id)
             _refuse_continuation(job)
+            stored = self._store_artifacts(conn, job.instance_id, artifacts, Producer.of_job(job))
             with execution.applying(workflow, f"taking the result of job {job.id}"):
                 self._apply_outputs(task, variables)
                 task.complete()
@@ -274,7 +285,8 @@ class JobsMixin:
             jq.delete_job(conn, job.id)
             out.gone_jobs.remove(job.task_id)  # deleted just now; nothing else to clean up for it
             jq.record_success(conn, job.topic, self.now())
-            event = self._job_event(job, "job_completed", worker_id, {"variables": variables})
+            done = {"variables": variables, **({"artifacts": {v.name: v.version for v in stored}} if stored else {})}
+            event = self._job_event(job, "job_completed", worker_id, done)
             self._save(conn, row, workflow, out, before, [event])
 
     def _apply_outputs(self, task: SpiffTask, result: dict[str, Any]) -> None:

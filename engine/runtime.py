@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from . import compensation, event_specs, execution, forms
 from .agents import load_config
+from .artifacts import ArtifactsMixin, BlobStore
 from .assignment import AssignmentMixin, check_may_work_on
 from .bpmn_parser import INITIATOR
 from .cockpit import CockpitMixin
@@ -67,7 +68,7 @@ log = logging.getLogger("baton.engine")
 
 
 class Engine(DeploymentsMixin, ContinuationsMixin, SuspensionMixin, VariablesMixin, SearchMixin, IncidentsMixin,
-             EventsMixin, TasklistMixin, MetricsMixin, UsersMixin, AssignmentMixin, CockpitMixin):
+             EventsMixin, TasklistMixin, MetricsMixin, UsersMixin, AssignmentMixin, CockpitMixin, ArtifactsMixin):
     """Baton's engine over one database.  Safe to share between threads.
 
     ``clock`` (a callable returning an aware UTC datetime) lets tests drive time: due times, leases,
@@ -81,6 +82,7 @@ class Engine(DeploymentsMixin, ContinuationsMixin, SuspensionMixin, VariablesMix
         self.jobs_signal = threading.Condition()
         self.jobs_generation = 0  # bumped (under jobs_signal) after every commit that made a job due
         self.db = db.connect(self.settings.database_url)
+        self.blob_store = BlobStore(self.settings.artifact_store)
         db.ensure_schema(self.db, self.settings.auto_migrate)
         modules = self.settings.script_modules or DEFAULT_ALLOWED_MODULES
         self.script_engine = RestrictedScriptEngine(timeout=self.settings.script_timeout, allowed_modules=modules)

@@ -18,13 +18,24 @@ import threading
 import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from functools import partial
 from typing import Any
 
 from . import continuations
 from .adapters.base import CallContext
 from .agents import AgentConfig, build_adapter
-from .errors import AgentFailure, BatonError, BpmnErrorRaised, JobNotFound, LockLost
+from .artifact_files import CallFolders, call_folders, collect_outputs
+from .artifact_records import ArtifactFile
+from .errors import (
+    AgentFailure,
+    BatonError,
+    BpmnErrorRaised,
+    ConcurrentModification,
+    JobNotFound,
+    LockLost,
+    StorageError,
+)
 from .records import Job
 
 log = logging.getLogger("baton.worker")
@@ -146,15 +157,32 @@ class Worker:
 
     # ---- one job ---------------------------------------------------------------------------------------------
 
-    def context(self, job: Job) -> CallContext:
+    def context(self, job: Job, folders: CallFolders | None = None) -> CallContext:
         timeout = job.timeout or self.agents[job.topic].timeout or 300.0
+        folders = folders or CallFolders()
         return CallContext(
             instance_id=job.instance_id, business_key=job.business_key, process_key=job.process_key,
             process_version=job.process_version, element_id=job.element_id, element_name=job.element_name,
             topic=job.topic, job_id=job.id, attempt=job.attempt,
             deadline=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=timeout),
-            properties=dict(job.properties or {}),
+            properties=dict(job.properties or {}), artifacts=folders.refs,
+            artifacts_dir=None if folders.input_dir is None else str(folders.input_dir),
+            artifacts_out=None if folders.output_dir is None else str(folders.output_dir),
         )
+
+    def _call(self, job: Job, cfg: AgentConfig) -> tuple[dict[str, Any], list[ArtifactFile]]:
+        """Run the agent with the instance's artifacts at hand; its output variables and the artifacts it left."""
+        with ExitStack() as stack:
+            try:
+                folders = stack.enter_context(call_folders(self.engine, job.instance_id, cfg.adapter != "http"))
+            except (OSError, StorageError, ConcurrentModification) as exc:
+                raise AgentFailure(f"could not give the agent the instance's artifacts: {exc}") from exc
+            result = self._adapter(job.topic).call(dict(job.variables), self.context(job, folders))
+            try:
+                return result or {}, collect_outputs(folders.output_dir, self.engine.settings.artifact_max_bytes)
+            except OSError as exc:
+                raise AgentFailure(f"could not read the artifacts the agent left: {exc}") from exc
+        raise AssertionError("unreachable")
 
     def execute(self, job: Job) -> None:
         """Run the agent for one claimed job and report the result to the engine."""
@@ -167,7 +195,7 @@ class Worker:
         cfg = self.agents[job.topic]
         try:
             try:
-                result = self._adapter(job.topic).call(dict(job.variables), self.context(job))
+                result, artifacts = self._call(job, cfg)
             except (AgentFailure, BpmnErrorRaised):
                 raise
             except BatonError as exc:
@@ -187,8 +215,8 @@ class Worker:
                                         default_attempts=cfg.max_attempts if cfg.retries or cfg.retry_cycle else None,
                                         default_cycle=cfg.retry_cycle))
         else:
-            self._report(extra, partial(self.engine.complete_job, job.id, self.worker_id, result or {}))
-            log.info("job completed", extra=extra)
+            self._report(extra, partial(self.engine.complete_job, job.id, self.worker_id, result, artifacts))
+            log.info("job completed", extra={**extra, "artifacts": ",".join(a.name for a in artifacts)})
         self.processed += 1
 
     def _report(self, extra: dict[str, Any], call: Any) -> None:
