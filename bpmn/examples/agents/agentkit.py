@@ -37,8 +37,14 @@ class BpmnFailure(Exception):
 class Call:
     """One call: the variables, the context, where the input artifacts are and where outputs go."""
 
-    def __init__(self, variables: dict[str, Any], context: dict[str, Any], artifacts: Path | None, out: Path,
-                 argv: argparse.Namespace) -> None:
+    def __init__(
+        self,
+        variables: dict[str, Any],
+        context: dict[str, Any],
+        artifacts: Path | None,
+        out: Path,
+        argv: argparse.Namespace,
+    ) -> None:
         self.variables, self.context, self.artifacts, self.out, self.args = variables, context, artifacts, out, argv
 
     def artifact(self, name: str, required: bool = True) -> Path | None:
@@ -83,12 +89,16 @@ def fail(message: str) -> NoReturn:
     raise AgentError(message)
 
 
-def main(description: str, work: Callable[[Call], dict[str, Any]],
-         extra_args: Callable[[argparse.ArgumentParser], None] | None = None) -> None:
+def main(
+    description: str,
+    work: Callable[[Call], dict[str, Any]],
+    extra_args: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> None:
     """Parse the command line, read stdin, run ``work`` and print its outputs (with ``_cost``)."""
     prog = Path(sys.argv[0]).name
-    parser = argparse.ArgumentParser(prog=prog, description=description,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--artifacts", metavar="DIR", help="input artifacts folder [$BATON_ARTIFACTS_DIR]")
     parser.add_argument("--out", metavar="DIR", help="output artifacts folder [$BATON_ARTIFACTS_OUT]")
     if extra_args is not None:
@@ -114,7 +124,7 @@ def _read_call(args: argparse.Namespace) -> Call:
     try:
         body = json.loads(raw) if raw.strip() else {}
     except ValueError as exc:
-        fail(f"stdin is not JSON ({exc}); expected {{\"variables\": {{...}}, \"context\": {{...}}}}")
+        fail(f'stdin is not JSON ({exc}); expected {{"variables": {{...}}, "context": {{...}}}}')
     if not isinstance(body, dict):
         fail('stdin must be a JSON object: {"variables": {...}, "context": {...}}')
     variables, context = body.get("variables") or {}, body.get("context") or {}

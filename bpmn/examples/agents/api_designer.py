@@ -28,10 +28,31 @@ from typing import Any
 from agentkit import AgentError, Call, main, write_json
 
 OPERATIONS = ("list", "create", "get", "update", "delete")
-SYNONYMS = {"read": "get", "show": "get", "fetch": "get", "add": "create", "post": "create", "edit": "update",
-            "put": "update", "patch": "update", "remove": "delete", "index": "list", "search": "list"}
-TYPES = {"string": "string", "str": "string", "text": "string", "integer": "integer", "int": "integer",
-         "number": "number", "float": "number", "decimal": "number", "boolean": "boolean", "bool": "boolean"}
+SYNONYMS = {
+    "read": "get",
+    "show": "get",
+    "fetch": "get",
+    "add": "create",
+    "post": "create",
+    "edit": "update",
+    "put": "update",
+    "patch": "update",
+    "remove": "delete",
+    "index": "list",
+    "search": "list",
+}
+TYPES = {
+    "string": "string",
+    "str": "string",
+    "text": "string",
+    "integer": "integer",
+    "int": "integer",
+    "number": "number",
+    "float": "number",
+    "decimal": "number",
+    "boolean": "boolean",
+    "bool": "boolean",
+}
 _NAME = r"[A-Za-z][A-Za-z0-9_]*"
 _RESOURCE = re.compile(rf"^\s*({_NAME})\s*(?:\((.*?)\))?\s*:\s*(.+?)\s*$", re.S)
 
@@ -73,8 +94,9 @@ def parse_field(text: str, where: str) -> Field:
         raise AgentError(f"{where}: cannot read the field {text.strip()!r}; write NAME, NAME:TYPE or NAME?")
     kind = (m.group(2) or "string").lower()
     if kind not in TYPES:
-        raise AgentError(f"{where}: field {m.group(1)!r} has the unknown type {kind!r}; "
-                         f"use one of string, integer, number, boolean")
+        raise AgentError(
+            f"{where}: field {m.group(1)!r} has the unknown type {kind!r}; use one of string, integer, number, boolean"
+        )
     return Field(m.group(1), TYPES[kind], m.group(3) is None)
 
 
@@ -96,8 +118,10 @@ def parse_operations(text: str, where: str) -> list[str]:
 def parse_resource(text: str, where: str) -> Resource:
     m = _RESOURCE.match(text)
     if not m:
-        raise AgentError(f"{where}: cannot read {text.strip()!r}; write RESOURCE(field, field:TYPE): operations, "
-                         f"e.g. 'books(title, year:integer): list, create, get'")
+        raise AgentError(
+            f"{where}: cannot read {text.strip()!r}; write RESOURCE(field, field:TYPE): operations, "
+            f"e.g. 'books(title, year:integer): list, create, get'"
+        )
     name = m.group(1).lower()
     fields = [parse_field(f, f"{where}, resource {name!r}") for f in (m.group(2) or "").split(",") if f.strip()]
     fields = fields or [Field("name")]
@@ -112,8 +136,10 @@ def parse_resource(text: str, where: str) -> Resource:
 def parse_request(text: str) -> list[Resource]:
     parts = [p for p in re.split(r"[;\n]", text) if p.strip()]
     if not parts:
-        raise AgentError("feature_request is empty; describe resources and operations, "
-                         "e.g. 'books(title, author): list, create, get'")
+        raise AgentError(
+            "feature_request is empty; describe resources and operations, "
+            "e.g. 'books(title, author): list, create, get'"
+        )
     resources: dict[str, Resource] = {}
     for part in parts:
         res = parse_resource(part, "feature_request")
@@ -124,6 +150,7 @@ def parse_request(text: str) -> list[Resource]:
 
 
 # ---- review comments --------------------------------------------------------------------------------------
+
 
 def _resource(resources: list[Resource], name: str) -> Resource:
     found = next((r for r in resources if r.name == name.lower()), None)
@@ -142,8 +169,11 @@ def apply_comment(resources: list[Resource], sentence: str) -> str:
             raise ValueError(f"the resource {res.name!r} exists already")
         resources.append(res)
         return f"added resource {res.name}"
-    if m := re.fullmatch(rf"(?:please\s+)?add (?:an? )?(optional |required )?field ({_NAME}(?:\s*:\s*[a-z]+)?)"
-                         rf" (?:to|on|in) ({_NAME})", low):
+    if m := re.fullmatch(
+        rf"(?:please\s+)?add (?:an? )?(optional |required )?field ({_NAME}(?:\s*:\s*[a-z]+)?)"
+        rf" (?:to|on|in) ({_NAME})",
+        low,
+    ):
         res = _resource(resources, m.group(3))
         new = parse_field(m.group(2), "review comment")
         new.required = m.group(1) != "optional "
@@ -164,8 +194,9 @@ def apply_comment(resources: list[Resource], sentence: str) -> str:
             raise ValueError(f"{res.name} has no field {m.group(1)!r}")
         target.required = m.group(2) == "required"
         return f"made {res.name}.{target.name} {m.group(2)}"
-    if m := re.fullmatch(rf"(?:please\s+)?(add|remove|drop) (?:the )?(?:operations? )?(.+?) (?:to|from|on) ({_NAME})",
-                         low):
+    if m := re.fullmatch(
+        rf"(?:please\s+)?(add|remove|drop) (?:the )?(?:operations? )?(.+?) (?:to|from|on) ({_NAME})", low
+    ):
         res = _resource(resources, m.group(3))
         ops = parse_operations(m.group(2), "review comment")
         if m.group(1) == "add":
@@ -185,6 +216,7 @@ def sentences(text: str) -> list[str]:
 
 # ---- the OpenAPI document ---------------------------------------------------------------------------------
 
+
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -195,48 +227,95 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 def openapi(resources: list[Resource], title: str, version: str) -> dict[str, Any]:
     error = _json(_ref("Error"), "")
-    schemas: dict[str, Any] = {"Error": {"type": "object", "required": ["error"], "properties": {
-        "error": {"type": "string"}, "fields": {"type": "object", "additionalProperties": {"type": "string"}}}}}
-    paths: dict[str, Any] = {"/health": {"get": {"operationId": "health", "summary": "Liveness probe",
-                                                 "responses": {"200": _json({"type": "object"}, "The service is up")}}}}
+    schemas: dict[str, Any] = {
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {"type": "string"},
+                "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+        }
+    }
+    paths: dict[str, Any] = {
+        "/health": {
+            "get": {
+                "operationId": "health",
+                "summary": "Liveness probe",
+                "responses": {"200": _json({"type": "object"}, "The service is up")},
+            }
+        }
+    }
     for res in resources:
         props = {f.name: {"type": f.type} for f in res.fields}
         required = [f.name for f in res.fields if f.required]
-        schemas[f"{res.schema}Input"] = {"type": "object", "properties": props, "required": required,
-                                          "additionalProperties": False}
-        schemas[res.schema] = {"type": "object", "required": ["id", *required],
-                               "properties": {"id": {"type": "integer", "readOnly": True}, **props}}
+        schemas[f"{res.schema}Input"] = {
+            "type": "object",
+            "properties": props,
+            "required": required,
+            "additionalProperties": False,
+        }
+        schemas[res.schema] = {
+            "type": "object",
+            "required": ["id", *required],
+            "properties": {"id": {"type": "integer", "readOnly": True}, **props},
+        }
         one, item_path, tag = res.schema, f"/{res.name}/{{id}}", [res.name]
-        invalid = {**error, "description": f"The {singular(res.name)} is not valid (a field missing or of the wrong type)"}
+        invalid = {
+            **error,
+            "description": f"The {singular(res.name)} is not valid (a field missing or of the wrong type)",
+        }
         missing = {**error, "description": f"No {singular(res.name)} with this id"}
         collection: dict[str, Any] = {}
         item: dict[str, Any] = {}
         if "list" in res.operations:
-            collection["get"] = {"operationId": f"list{res.schema}s", "tags": tag, "summary": f"List {res.name}",
-                                 "responses": {"200": _json({"type": "array", "items": _ref(one)}, f"All {res.name}")}}
+            collection["get"] = {
+                "operationId": f"list{res.schema}s",
+                "tags": tag,
+                "summary": f"List {res.name}",
+                "responses": {"200": _json({"type": "array", "items": _ref(one)}, f"All {res.name}")},
+            }
         if "create" in res.operations:
-            collection["post"] = {"operationId": f"create{one}", "tags": tag, "summary": f"Create a {singular(res.name)}",
-                                  "requestBody": {"required": True, "content": {"application/json": {
-                                      "schema": _ref(f"{one}Input")}}},
-                                  "responses": {"201": _json(_ref(one), "Created"), "422": invalid}}
+            collection["post"] = {
+                "operationId": f"create{one}",
+                "tags": tag,
+                "summary": f"Create a {singular(res.name)}",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(f"{one}Input")}}},
+                "responses": {"201": _json(_ref(one), "Created"), "422": invalid},
+            }
         id_param = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
         if "get" in res.operations:
-            item["get"] = {"operationId": f"get{one}", "tags": tag, "summary": f"Get a {singular(res.name)}",
-                           "responses": {"200": _json(_ref(one), "Found"), "404": missing}}
+            item["get"] = {
+                "operationId": f"get{one}",
+                "tags": tag,
+                "summary": f"Get a {singular(res.name)}",
+                "responses": {"200": _json(_ref(one), "Found"), "404": missing},
+            }
         if "update" in res.operations:
-            item["put"] = {"operationId": f"update{one}", "tags": tag, "summary": f"Replace a {singular(res.name)}",
-                           "requestBody": {"required": True, "content": {"application/json": {
-                               "schema": _ref(f"{one}Input")}}},
-                           "responses": {"200": _json(_ref(one), "Updated"), "404": missing, "422": invalid}}
+            item["put"] = {
+                "operationId": f"update{one}",
+                "tags": tag,
+                "summary": f"Replace a {singular(res.name)}",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(f"{one}Input")}}},
+                "responses": {"200": _json(_ref(one), "Updated"), "404": missing, "422": invalid},
+            }
         if "delete" in res.operations:
-            item["delete"] = {"operationId": f"delete{one}", "tags": tag, "summary": f"Delete a {singular(res.name)}",
-                              "responses": {"204": {"description": "Deleted"}, "404": missing}}
+            item["delete"] = {
+                "operationId": f"delete{one}",
+                "tags": tag,
+                "summary": f"Delete a {singular(res.name)}",
+                "responses": {"204": {"description": "Deleted"}, "404": missing},
+            }
         if collection:
             paths[f"/{res.name}"] = collection
         if item:
             paths[item_path] = {"parameters": id_param, **item}
-    return {"openapi": "3.0.3", "info": {"title": title, "version": version}, "paths": paths,
-            "components": {"schemas": schemas}}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": title, "version": version},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }
 
 
 def design(call: Call) -> dict[str, Any]:
@@ -260,10 +339,17 @@ def design(call: Call) -> dict[str, Any]:
     doc = openapi(resources, call.text("api_title") or "Feature service", f"1.0.{len(applied)}")
     write_json(call.out / "openapi.json", doc)
     count = sum(1 for p in doc["paths"].values() for k in p if k != "parameters") - 1
-    summary = "; ".join(f"{r.name}({', '.join(f.name + ('' if f.required else '?') for f in r.fields)}): "
-                        f"{', '.join(r.operations)}" for r in resources)
-    return {"design_summary": summary, "api_operations": count, "design_comments": applied,
-            "design_notes": notes, "review_comments": ""}
+    summary = "; ".join(
+        f"{r.name}({', '.join(f.name + ('' if f.required else '?') for f in r.fields)}): {', '.join(r.operations)}"
+        for r in resources
+    )
+    return {
+        "design_summary": summary,
+        "api_operations": count,
+        "design_comments": applied,
+        "design_notes": notes,
+        "review_comments": "",
+    }
 
 
 if __name__ == "__main__":

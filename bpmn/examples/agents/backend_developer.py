@@ -99,13 +99,13 @@ def create_app() -> Flask:
 '''
 
 OPERATION = {
-    "list": '''
+    "list": """
     @app.get("/{res}")
     def {op}() -> Any:
         with lock:
             return jsonify([store[{res!r}][key] for key in sorted(store[{res!r}])])
-''',
-    "create": '''
+""",
+    "create": """
     @app.post("/{res}")
     def {op}() -> Any:
         body = request.get_json(silent=True){check}
@@ -114,15 +114,15 @@ OPERATION = {
             store[{res!r}][item["id"]] = item
             next_id[{res!r}] += 1
         return jsonify(item), 201
-''',
-    "get": '''
+""",
+    "get": """
     @app.get("/{res}/<int:item_id>")
     def {op}(item_id: int) -> Any:
         with lock:
             item = store[{res!r}].get(item_id)
         return jsonify(item) if item is not None else _not_found({res!r}, item_id)
-''',
-    "update": '''
+""",
+    "update": """
     @app.put("/{res}/<int:item_id>")
     def {op}(item_id: int) -> Any:
         body = request.get_json(silent=True)
@@ -133,22 +133,22 @@ OPERATION = {
             item = {{"id": item_id, **body}}
             store[{res!r}][item_id] = item
         return jsonify(item)
-''',
-    "delete": '''
+""",
+    "delete": """
     @app.delete("/{res}/<int:item_id>")
     def {op}(item_id: int) -> Any:
         with lock:
             if store[{res!r}].pop(item_id, None) is None:
                 return _not_found({res!r}, item_id)
         return "", 204
-''',
+""",
 }
-CHECK = '''
+CHECK = """
         found = problems({res!r}, body)
         if found:
-            return _invalid(found)'''
-UNCHECKED = '''
-        body = body if isinstance(body, dict) else {}  # draft: no validation yet'''
+            return _invalid(found)"""
+UNCHECKED = """
+        body = body if isinstance(body, dict) else {}  # draft: no validation yet"""
 
 MAIN = '''\
 """Run the service: python -m {module} [--host 127.0.0.1] [--port 8000]."""
@@ -180,7 +180,7 @@ if __name__ == "__main__":
     main()
 '''
 
-PYPROJECT = '''\
+PYPROJECT = """\
 [build-system]
 requires = ["setuptools>=61"]
 build-backend = "setuptools.build_meta"
@@ -197,10 +197,15 @@ packages = ["{module}"]
 
 [tool.setuptools.package-data]
 {module} = ["openapi.json"]
-'''
+"""
 
-METHOD_OPERATION = {("get", False): "list", ("post", False): "create", ("get", True): "get",
-                    ("put", True): "update", ("delete", True): "delete"}
+METHOD_OPERATION = {
+    ("get", False): "list",
+    ("post", False): "create",
+    ("get", True): "get",
+    ("put", True): "update",
+    ("delete", True): "delete",
+}
 
 
 def operations(doc: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -217,8 +222,10 @@ def operations(doc: dict[str, Any]) -> list[tuple[str, str, str]]:
                 continue
             kind = METHOD_OPERATION.get((method, m.group(2) is not None))
             if kind is None or not isinstance(op, dict) or not op.get("operationId"):
-                raise AgentError(f"openapi.json: {method.upper()} {path} is not an operation this agent can build "
-                                 f"(or has no operationId)")
+                raise AgentError(
+                    f"openapi.json: {method.upper()} {path} is not an operation this agent can build "
+                    f"(or has no operationId)"
+                )
             found.append((m.group(1), kind, op["operationId"]))
     if not found:
         raise AgentError("openapi.json has no operations to implement")
@@ -233,8 +240,9 @@ def fields_of(doc: dict[str, Any], resource: str, operation_id: str) -> dict[str
     props = schema.get("properties") or {}
     for field, spec in props.items():
         if spec.get("type") not in TYPES:
-            raise AgentError(f"openapi.json: {name}.{field} has the type {spec.get('type')!r}; "
-                             f"this agent knows {', '.join(TYPES)}")
+            raise AgentError(
+                f"openapi.json: {name}.{field} has the type {spec.get('type')!r}; this agent knows {', '.join(TYPES)}"
+            )
     return {field: (spec["type"], field in required) for field, spec in props.items()}
 
 
@@ -260,7 +268,7 @@ def generate(doc: dict[str, Any], skipped: set[str]) -> dict[str, str]:
     return {
         "pyproject.toml": PYPROJECT.format(dist=module.replace("_", "-"), version=version, title=title, module=module),
         f"{module}/__init__.py": f'"""{title} {version} (generated)."""\n\nfrom .app import create_app\n\n'
-                                f'__all__ = ["create_app"]\n',
+        f'__all__ = ["create_app"]\n',
         f"{module}/__main__.py": MAIN.format(module=module),
         f"{module}/app.py": code,
         f"{module}/openapi.json": json.dumps(doc, indent=2, sort_keys=True) + "\n",
@@ -294,7 +302,7 @@ def develop(call: Call) -> dict[str, Any]:
     assert path is not None
     doc = read_json(path)
     if not isinstance(doc, dict) or not str(doc.get("openapi", "")).startswith("3."):
-        raise AgentError("openapi.json is not an OpenAPI 3 document (no \"openapi\": \"3.x\")")
+        raise AgentError('openapi.json is not an OpenAPI 3 document (no "openapi": "3.x")')
     skip = call.variables.get("skip_validation") or []
     if isinstance(skip, str):
         skip = [s for s in re.split(r"[\s,]+", skip) if s]
@@ -313,8 +321,13 @@ def develop(call: Call) -> dict[str, Any]:
     if skipped:
         notes.append(f"draft: no request checks yet in {', '.join(sorted(skipped))}")
     module = next(name.split("/")[0] for name in files if name.endswith("/app.py"))
-    return {"service_module": module, "service_version": doc["info"].get("version"), "dev_round": dev_round,
-            "dev_notes": "; ".join(notes), "skip_validation": sorted(skipped)}
+    return {
+        "service_module": module,
+        "service_version": doc["info"].get("version"),
+        "dev_round": dev_round,
+        "dev_notes": "; ".join(notes),
+        "skip_validation": sorted(skipped),
+    }
 
 
 if __name__ == "__main__":

@@ -51,6 +51,7 @@ MARKER = "deployment.json"
 
 # ---- install ----------------------------------------------------------------------------------------------
 
+
 def can_pip_wheel() -> bool:
     """setuptools builds wheels itself from 70.1 on; before that it needs the `wheel` package."""
     if importlib.util.find_spec("wheel") is not None:
@@ -80,11 +81,17 @@ def write_wheel(source: Path, into: Path) -> Path:
             if path.is_file() and "__pycache__" not in path.parts:
                 files[path.relative_to(source).as_posix()] = path.read_bytes()
     requires = "".join(f"Requires-Dist: {r}\n" for r in project.get("dependencies", []))
-    files[f"{info}/METADATA"] = (f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
-                                 f"Summary: {project.get('description', '')}\n{requires}").encode()
-    files[f"{info}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: baton-deployer\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-    record = [f"{n},sha256={base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b'=').decode()},{len(d)}"
-              for n, d in files.items()]
+    files[f"{info}/METADATA"] = (
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+        f"Summary: {project.get('description', '')}\n{requires}"
+    ).encode()
+    files[f"{info}/WHEEL"] = (
+        b"Wheel-Version: 1.0\nGenerator: baton-deployer\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    )
+    record = [
+        f"{n},sha256={base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b'=').decode()},{len(d)}"
+        for n, d in files.items()
+    ]
     files[f"{info}/RECORD"] = ("\n".join([*record, f"{info}/RECORD,,"]) + "\n").encode()
     wheel = into / f"{dist}-{version}-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -144,6 +151,7 @@ def install(call: Call) -> dict[str, Any]:
 
 # ---- start ------------------------------------------------------------------------------------------------
 
+
 def probe(url: str) -> dict[str, Any] | None:
     try:
         with urllib.request.urlopen(url + "/health", timeout=2) as resp:
@@ -164,27 +172,41 @@ def start(call: Call) -> dict[str, Any]:
     port = int(call.number("deploy_port", 0)) or free_port()
     url = f"http://127.0.0.1:{port}"
     with (target / "service.log").open("ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", module, "--host", "127.0.0.1", "--port", str(port)],
-                                cwd=target, env=dict(os.environ, PYTHONPATH=str(target / "lib")), stdin=subprocess.DEVNULL,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module, "--host", "127.0.0.1", "--port", str(port)],
+            cwd=target,
+            env=dict(os.environ, PYTHONPATH=str(target / "lib")),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
     (target / "service.pid").write_text(str(proc.pid))
     deadline = time.monotonic() + HEALTH_TIMEOUT
     while time.monotonic() < deadline and proc.poll() is None:
         answer = probe(url)
         if answer is not None and answer.get("pid") == proc.pid:  # our process, not whatever else holds the port
             links = {name: info.get("url") for name, info in (call.context.get("artifacts") or {}).items()}
-            return {"service_url": url, "service_pid": proc.pid, "artifact_links": links,
-                    "deployed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+            return {
+                "service_url": url,
+                "service_pid": proc.pid,
+                "artifact_links": links,
+                "deployed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            }
         time.sleep(0.1)
     status = proc.poll()
-    why = f"the service exited with status {status}" if status is not None else \
-        f"no healthy answer from {url}/health within {HEALTH_TIMEOUT:.0f} s"
+    why = (
+        f"the service exited with status {status}"
+        if status is not None
+        else f"no healthy answer from {url}/health within {HEALTH_TIMEOUT:.0f} s"
+    )
     tail = (target / "service.log").read_text(errors="replace").strip().splitlines()[-3:]
-    raise BpmnFailure("DEPLOY_FAILED", f"{why}: {' | '.join(tail)}",
-                      {"deploy_error": f"{why}: {' | '.join(tail)}"})
+    raise BpmnFailure("DEPLOY_FAILED", f"{why}: {' | '.join(tail)}", {"deploy_error": f"{why}: {' | '.join(tail)}"})
 
 
 # ---- undeploy ---------------------------------------------------------------------------------------------
+
 
 def stop_process(pid_file: Path) -> str:
     """Stop the process group of the pid in ``pid_file`` (SIGTERM, then SIGKILL); says what happened."""

@@ -74,76 +74,126 @@ def cases(doc: dict[str, Any]) -> tuple[list[tuple[str, str, str, str]], str]:
             t = f"test_{op_id}"
             if kind == "list":
                 lines = [*make] if "create" in kinds else []
-                lines += [f'status, body = call("GET", "/{res}")', "assert status == 200, body",
-                          "assert isinstance(body, list)"]
+                lines += [
+                    f'status, body = call("GET", "/{res}")',
+                    "assert status == 200, body",
+                    "assert isinstance(body, list)",
+                ]
                 if "create" in kinds:
                     lines.append('assert made["id"] in [item["id"] for item in body]')
-                plan.append((op_id, f"{t}_happy", f"GET /{res}",
-                             "200, a list with an item just created" if "create" in kinds else "200, a list"))
+                plan.append(
+                    (
+                        op_id,
+                        f"{t}_happy",
+                        f"GET /{res}",
+                        "200, a list with an item just created" if "create" in kinds else "200, a list",
+                    )
+                )
                 code += _case(f"{t}_happy", lines)
             elif kind == "create":
                 lines = [*make] + [f"assert made[{f!r}] == {v!r}" for f, v in valid.items()]
                 lines.append('assert isinstance(made["id"], int)')
                 if "get" in kinds:
-                    lines += [f'status, got = call("GET", "/{res}/%d" % made["id"])', "assert status == 200, got",
-                              "assert got == made"]
+                    lines += [
+                        f'status, got = call("GET", "/{res}/%d" % made["id"])',
+                        "assert status == 200, got",
+                        "assert got == made",
+                    ]
                 plan.append((op_id, f"{t}_happy", f"POST /{res} (all fields)", "201, the item with an id"))
                 code += _case(f"{t}_happy", lines)
             elif kind == "get":
                 if "create" in kinds:
                     plan.append((op_id, f"{t}_happy", f"GET /{res}/{{id}} (just created)", "200, the item"))
-                    code += _case(f"{t}_happy", [*make, f'status, got = call("GET", "/{res}/%d" % made["id"])',
-                                                 "assert status == 200, got", "assert got == made"])
+                    code += _case(
+                        f"{t}_happy",
+                        [
+                            *make,
+                            f'status, got = call("GET", "/{res}/%d" % made["id"])',
+                            "assert status == 200, got",
+                            "assert got == made",
+                        ],
+                    )
                 plan.append((op_id, f"{t}_not_found", f"GET /{res}/{{missing id}}", "404"))
-                code += _case(f"{t}_not_found", [f'status, body = call("GET", "/{res}/%d" % MISSING_ID)',
-                                                 "assert status == 404, body"])
+                code += _case(
+                    f"{t}_not_found",
+                    [f'status, body = call("GET", "/{res}/%d" % MISSING_ID)', "assert status == 404, body"],
+                )
             elif kind == "update":
                 changed = {f: (v + " (changed)" if isinstance(v, str) else v) for f, v in valid.items()}
                 if "create" in kinds:
                     plan.append((op_id, f"{t}_happy", f"PUT /{res}/{{id}} (just created)", "200, the new values"))
-                    code += _case(f"{t}_happy", [*make, f'status, got = call("PUT", "/{res}/%d" % made["id"], '
-                                                        f'{changed!r})', "assert status == 200, got",
-                                                 f'assert got == dict({changed!r}, id=made["id"])'])
+                    code += _case(
+                        f"{t}_happy",
+                        [
+                            *make,
+                            f'status, got = call("PUT", "/{res}/%d" % made["id"], {changed!r})',
+                            "assert status == 200, got",
+                            f'assert got == dict({changed!r}, id=made["id"])',
+                        ],
+                    )
                 plan.append((op_id, f"{t}_not_found", f"PUT /{res}/{{missing id}}", "404"))
-                code += _case(f"{t}_not_found", [f'status, body = call("PUT", "/{res}/%d" % MISSING_ID, {valid!r})',
-                                                 "assert status == 404, body"])
+                code += _case(
+                    f"{t}_not_found",
+                    [f'status, body = call("PUT", "/{res}/%d" % MISSING_ID, {valid!r})', "assert status == 404, body"],
+                )
             elif kind == "delete":
                 if "create" in kinds:
-                    lines = [*make, f'status, body = call("DELETE", "/{res}/%d" % made["id"])',
-                             "assert status == 204, body"]
+                    lines = [
+                        *make,
+                        f'status, body = call("DELETE", "/{res}/%d" % made["id"])',
+                        "assert status == 204, body",
+                    ]
                     if "get" in kinds:
                         lines += [f'status, body = call("GET", "/{res}/%d" % made["id"])', "assert status == 404, body"]
                     plan.append((op_id, f"{t}_happy", f"DELETE /{res}/{{id}} (just created)", "204, then gone"))
                     code += _case(f"{t}_happy", lines)
                 plan.append((op_id, f"{t}_not_found", f"DELETE /{res}/{{missing id}}", "404"))
-                code += _case(f"{t}_not_found", [f'status, body = call("DELETE", "/{res}/%d" % MISSING_ID)',
-                                                 "assert status == 404, body"])
+                code += _case(
+                    f"{t}_not_found",
+                    [f'status, body = call("DELETE", "/{res}/%d" % MISSING_ID)', "assert status == 404, body"],
+                )
             if kind in ("create", "update") and fields and (kind == "create" or "create" in kinds):
                 target = f'"/{res}"' if kind == "create" else f'"/{res}/%d" % made["id"]'
                 method = "POST" if kind == "create" else "PUT"
                 prefix = [] if kind == "create" else [*make]
                 if required:
-                    plan.append((op_id, f"{t}_missing_fields", f"{method} with no fields",
-                                 f"422 naming {', '.join(required)}"))
-                    code += _case(f"{t}_missing_fields", [*prefix, f'status, body = call("{method}", {target}, {{}})',
-                                                          "assert status == 422, body"] +
-                                  [f'assert {f!r} in body["fields"]' for f in required])
+                    plan.append(
+                        (op_id, f"{t}_missing_fields", f"{method} with no fields", f"422 naming {', '.join(required)}")
+                    )
+                    code += _case(
+                        f"{t}_missing_fields",
+                        [*prefix, f'status, body = call("{method}", {target}, {{}})', "assert status == 422, body"]
+                        + [f'assert {f!r} in body["fields"]' for f in required],
+                    )
                 first, (kind_of_first, _r) = next(iter(fields.items()))
                 bad = dict(valid, **{first: WRONG[kind_of_first]})
-                plan.append((op_id, f"{t}_wrong_type", f"{method} with {first} not a {kind_of_first}",
-                             f"422 naming {first}"))
-                code += _case(f"{t}_wrong_type", [*prefix, f'status, body = call("{method}", {target}, {bad!r})',
-                                                  "assert status == 422, body", f'assert {first!r} in body["fields"]'])
+                plan.append(
+                    (op_id, f"{t}_wrong_type", f"{method} with {first} not a {kind_of_first}", f"422 naming {first}")
+                )
+                code += _case(
+                    f"{t}_wrong_type",
+                    [
+                        *prefix,
+                        f'status, body = call("{method}", {target}, {bad!r})',
+                        "assert status == 422, body",
+                        f'assert {first!r} in body["fields"]',
+                    ],
+                )
     return plan, code
 
 
 def plan_markdown(doc: dict[str, Any], plan: list[tuple[str, str, str, str]]) -> str:
     info = doc.get("info") or {}
-    lines = [f"# Test plan: {info.get('title')} {info.get('version')}", "",
-             f"{len(plan)} test cases, generated from openapi.json: a happy path for every operation, 404 for "
-             "every operation on a missing id, and request validation (missing required fields, a wrong type) "
-             "for create and update. They run over HTTP against the service at `$SERVICE_URL`.", "",
-             "| Operation | Test | Request | Expected |", "|---|---|---|---|"]
+    lines = [
+        f"# Test plan: {info.get('title')} {info.get('version')}",
+        "",
+        f"{len(plan)} test cases, generated from openapi.json: a happy path for every operation, 404 for "
+        "every operation on a missing id, and request validation (missing required fields, a wrong type) "
+        "for create and update. They run over HTTP against the service at `$SERVICE_URL`.",
+        "",
+        "| Operation | Test | Request | Expected |",
+        "|---|---|---|---|",
+    ]
     lines += [f"| `{op}` | `{test}` | {req} | {expected} |" for op, test, req, expected in plan]
     return "\n".join(lines) + "\n"
 
@@ -153,7 +203,7 @@ def plan_tests(call: Call) -> dict[str, Any]:
     assert path is not None
     doc = read_json(path)
     if not isinstance(doc, dict) or not str(doc.get("openapi", "")).startswith("3."):
-        raise AgentError("openapi.json is not an OpenAPI 3 document (no \"openapi\": \"3.x\")")
+        raise AgentError('openapi.json is not an OpenAPI 3 document (no "openapi": "3.x")')
     info = doc.get("info") or {}
     plan, code = cases(doc)
     module = TEST_HEAD.format(title=info.get("title"), version=info.get("version")) + code

@@ -103,10 +103,15 @@ def module_of(service: Path, named: str) -> str:
 
 def run_pytest(tests: Path, url: str, work: Path) -> tuple[list[str], list[dict[str, str]], str]:
     junit = work / "junit.xml"
-    env = dict(os.environ, SERVICE_URL=url)
+    env = dict(os.environ, SERVICE_URL=url, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")  # the tests need no plugins
     try:
-        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}",
-                               str(tests)], cwd=work, env=env, capture_output=True, timeout=TEST_TIMEOUT)
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}", str(tests)],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            timeout=TEST_TIMEOUT,
+        )
     except subprocess.TimeoutExpired:
         raise AgentError(f"the tests did not finish within {TEST_TIMEOUT:.0f} s") from None
     if not junit.is_file():
@@ -147,13 +152,22 @@ def coverage_of(data: Path, work: Path) -> dict[str, Any]:
     if not data.exists():
         return {"available": False, "percent": None, "note": "the service wrote no coverage data"}
     out = work / "coverage.json"
-    done = subprocess.run([sys.executable, "-m", "coverage", "json", f"--data-file={data}", "-o", str(out)],
-                          cwd=work, capture_output=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "coverage", "json", f"--data-file={data}", "-o", str(out)],
+        cwd=work,
+        capture_output=True,
+        timeout=60,
+    )
     if done.returncode != 0 or not out.is_file():
         return {"available": False, "percent": None, "note": done.stderr.decode()[-300:] or "coverage json failed"}
     totals = json.loads(out.read_text())["totals"]
-    return {"available": True, "percent": round(float(totals["percent_covered"]), 1),
-            "statements": totals["num_statements"], "missing": totals["missing_lines"], "note": "service code"}
+    return {
+        "available": True,
+        "percent": round(float(totals["percent_covered"]), 1),
+        "statements": totals["num_statements"],
+        "missing": totals["missing_lines"],
+        "note": "service code",
+    }
 
 
 def run_tests(call: Call) -> dict[str, Any]:
@@ -168,12 +182,21 @@ def run_tests(call: Call) -> dict[str, Any]:
         url = f"http://127.0.0.1:{port}"
         with_coverage = importlib.util.find_spec("coverage") is not None
         data = work / ".coverage"
-        runner = [sys.executable, "-m", "coverage", "run", f"--data-file={data}", f"--source={module}"] \
-            if with_coverage else [sys.executable]
+        runner = (
+            [sys.executable, "-m", "coverage", "run", f"--data-file={data}", f"--source={module}"]
+            if with_coverage
+            else [sys.executable]
+        )
         log = (work / "service.log").open("wb")
-        proc = subprocess.Popen([*runner, "-m", module, "--host", "127.0.0.1", "--port", str(port)], cwd=service,
-                                env=dict(os.environ, PYTHONPATH=str(service)), stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            [*runner, "-m", module, "--host", "127.0.0.1", "--port", str(port)],
+            cwd=service,
+            env=dict(os.environ, PYTHONPATH=str(service)),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             if not wait_healthy(proc, url, START_TIMEOUT):
                 log.flush()
@@ -186,20 +209,38 @@ def run_tests(call: Call) -> dict[str, Any]:
         finally:
             stop(proc)
             log.close()
-        cover = coverage_of(data, work) if with_coverage else \
-            {"available": False, "percent": None, "note": "the coverage module is not installed"}
+        cover = (
+            coverage_of(data, work)
+            if with_coverage
+            else {"available": False, "percent": None, "note": "the coverage module is not installed"}
+        )
     total = len(names)
     failed = len([f for f in failures if f["test"] in names])
     passed = total - failed
     score = round(100 * passed / total) if total else 0
-    report = {"service_module": module, "runner": tool, "tests": {"total": total, "passed": passed, "failed": failed},
-              "failures": failures, "coverage": cover, "quality_score": score, "tests_run": names}
+    report = {
+        "service_module": module,
+        "runner": tool,
+        "tests": {"total": total, "passed": passed, "failed": failed},
+        "failures": failures,
+        "coverage": cover,
+        "quality_score": score,
+        "tests_run": names,
+    }
     write_json(call.out / "test-report.json", report)
     failure_report = "\n".join(f"FAILED {f['test']}: {f['message']}" for f in failures)
-    reason = f"{passed}/{total} tests passed" + (f"; failing: {', '.join(f['test'] for f in failures)}"
-                                                 if failures else "")
-    return {"quality_score": score, "tests_total": total, "tests_passed": passed, "tests_failed": failed,
-            "coverage_percent": cover["percent"], "failure_report": failure_report, "quality_reason": reason}
+    reason = f"{passed}/{total} tests passed" + (
+        f"; failing: {', '.join(f['test'] for f in failures)}" if failures else ""
+    )
+    return {
+        "quality_score": score,
+        "tests_total": total,
+        "tests_passed": passed,
+        "tests_failed": failed,
+        "coverage_percent": cover["percent"],
+        "failure_report": failure_report,
+        "quality_reason": reason,
+    }
 
 
 if __name__ == "__main__":
