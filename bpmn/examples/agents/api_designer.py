@@ -88,6 +88,10 @@ def singular(word: str) -> str:
     return word
 
 
+def article(noun: str) -> str:
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
+
+
 def parse_field(text: str, where: str) -> Field:
     m = re.fullmatch(rf"\s*({_NAME})\s*(?::\s*([A-Za-z]+))?\s*(\?)?\s*", text)
     if not m:
@@ -279,7 +283,7 @@ def openapi(resources: list[Resource], title: str, version: str) -> dict[str, An
             collection["post"] = {
                 "operationId": f"create{one}",
                 "tags": tag,
-                "summary": f"Create a {singular(res.name)}",
+                "summary": f"Create {article(singular(res.name))}",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(f"{one}Input")}}},
                 "responses": {"201": _json(_ref(one), "Created"), "422": invalid},
             }
@@ -288,14 +292,14 @@ def openapi(resources: list[Resource], title: str, version: str) -> dict[str, An
             item["get"] = {
                 "operationId": f"get{one}",
                 "tags": tag,
-                "summary": f"Get a {singular(res.name)}",
+                "summary": f"Get {article(singular(res.name))}",
                 "responses": {"200": _json(_ref(one), "Found"), "404": missing},
             }
         if "update" in res.operations:
             item["put"] = {
                 "operationId": f"update{one}",
                 "tags": tag,
-                "summary": f"Replace a {singular(res.name)}",
+                "summary": f"Replace {article(singular(res.name))}",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(f"{one}Input")}}},
                 "responses": {"200": _json(_ref(one), "Updated"), "404": missing, "422": invalid},
             }
@@ -303,7 +307,7 @@ def openapi(resources: list[Resource], title: str, version: str) -> dict[str, An
             item["delete"] = {
                 "operationId": f"delete{one}",
                 "tags": tag,
-                "summary": f"Delete a {singular(res.name)}",
+                "summary": f"Delete {article(singular(res.name))}",
                 "responses": {"204": {"description": "Deleted"}, "404": missing},
             }
         if collection:
