@@ -142,6 +142,7 @@ def test_feature_request_to_deployed_service(delivery, tmp_path):
     assert tasks == [] and inst.status == "completed", inst.variables
     v = inst.variables
     assert v["status"] == "delivered" and v["round"] == 2
+    assert v["skip_validation"] == [] and "implemented the request checks of createBook" in v["dev_notes"]
     first_report = json.loads(artifact(d, instance_id, "test-report.json", 1))
     assert first_report["tests"]["failed"] == 2
     assert {f["test"] for f in first_report["failures"]} == {

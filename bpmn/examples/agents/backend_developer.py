@@ -10,12 +10,12 @@ Input variables:
   failure_report    the test failures of the previous round (from qa-runner), optional: every operation it
                     names (test_<operationId>_...) is generated in full this round
   skip_validation   operation ids whose body checks the first draft leaves out (a list, optional; default
-                    none): a way to watch the quality gate send a round back.  An operation stays in the
-                    list until a failure report names it.
-  dev_round         rounds done so far (this agent's own output, carried along)
+                    none): a way to watch the quality gate send a round back.  An operation stays left out
+                    until a failure report names it; later rounds read what is still left out from the
+                    previous service.tar.gz (service/BUILD.json), not from this variable.
 
-Outputs: service_module, service_version, dev_round, dev_notes, skip_validation (what is still skipped).
-Artifact written: service.tar.gz (folder service/ inside).
+Outputs: service_module, service_version, dev_notes, skip_validation (what is still left out).
+Artifact written: service.tar.gz (folder service/ inside, with BUILD.json: module, version, skipped, notes).
 """
 
 from __future__ import annotations
@@ -297,13 +297,30 @@ def write_tar(path: Any, files: dict[str, str], top: str) -> None:
         gz.write(raw.getvalue())
 
 
+def previous_build(call: Call) -> dict[str, Any] | None:
+    """BUILD.json of the service this agent made in the previous round (None in the first round)."""
+    archive = call.artifact("service.tar.gz", required=False)
+    if archive is None:
+        return None
+    try:
+        with tarfile.open(archive) as tar:
+            member = tar.extractfile("service/BUILD.json")
+            build = json.loads(member.read()) if member is not None else None
+    except (KeyError, tarfile.TarError, OSError, ValueError):
+        return None
+    return build if isinstance(build, dict) else None
+
+
 def develop(call: Call) -> dict[str, Any]:
     path = call.artifact("openapi.json")
     assert path is not None
     doc = read_json(path)
     if not isinstance(doc, dict) or not str(doc.get("openapi", "")).startswith("3."):
         raise AgentError('openapi.json is not an OpenAPI 3 document (no "openapi": "3.x")')
-    skip = call.variables.get("skip_validation") or []
+    # What is still left out comes from the previous build (the archive), not from the variable: variables set
+    # in one branch of the round's parallel split can be overwritten by the other branch's older copy at the join.
+    build = previous_build(call)
+    skip = build.get("skipped", []) if build is not None else call.variables.get("skip_validation") or []
     if isinstance(skip, str):
         skip = [s for s in re.split(r"[\s,]+", skip) if s]
     if not isinstance(skip, list) or not all(isinstance(s, str) for s in skip):
@@ -311,22 +328,28 @@ def develop(call: Call) -> dict[str, Any]:
     report = call.text("failure_report")
     named = set(re.findall(r"test_([A-Za-z][A-Za-z0-9]*)_", report))
     fixed = sorted(set(skip) & named)
-    skipped = set(skip) - named
-    files = generate(doc, skipped)
-    write_tar(call.out / "service.tar.gz", files, "service")
-    dev_round = int(call.number("dev_round", 0)) + 1
-    notes = [f"round {dev_round}: {len(operations(doc))} operations from openapi.json {doc['info'].get('version')}"]
+    skipped = sorted(set(skip) - named)
+    files = generate(doc, set(skipped))
+    notes = [f"{len(operations(doc))} operations from openapi.json {doc['info'].get('version')}"]
     if fixed:
         notes.append(f"implemented the request checks of {', '.join(fixed)} (named in the failure report)")
     if skipped:
-        notes.append(f"draft: no request checks yet in {', '.join(sorted(skipped))}")
+        notes.append(f"draft: no request checks yet in {', '.join(skipped)}")
     module = next(name.split("/")[0] for name in files if name.endswith("/app.py"))
+    files["BUILD.json"] = (
+        json.dumps(
+            {"module": module, "version": doc["info"].get("version"), "skipped": skipped, "notes": "; ".join(notes)},
+            indent=2,
+            sort_keys=True,
+        )
+        + "\n"
+    )
+    write_tar(call.out / "service.tar.gz", files, "service")
     return {
         "service_module": module,
         "service_version": doc["info"].get("version"),
-        "dev_round": dev_round,
         "dev_notes": "; ".join(notes),
-        "skip_validation": sorted(skipped),
+        "skip_validation": skipped,
     }
 
 

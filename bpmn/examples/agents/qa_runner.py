@@ -9,7 +9,8 @@ writes test-report.json: counts, each failure, coverage of the service's code (o
 Input variables: service_module (from backend-developer; read from the archive when absent).
 Outputs: quality_score (0-100: the share of tests that passed), tests_total, tests_passed, tests_failed,
 coverage_percent (null when unavailable), failure_report (one line a failed test, "" when all passed),
-quality_reason (one line for the quality gate).
+quality_reason (one line for the quality gate); dev_notes and skip_validation as the tested build's
+BUILD.json has them (backend-developer's outputs, restored after the round's parallel join).
 Artifact written: test-report.json.
 """
 
@@ -178,6 +179,7 @@ def run_tests(call: Call) -> dict[str, Any]:
         service = unpack(service_archive, work, "service")
         tests = unpack(tests_archive, work, "tests")
         module = module_of(service, call.text("service_module"))
+        build = json.loads((service / "BUILD.json").read_text()) if (service / "BUILD.json").is_file() else {}
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         with_coverage = importlib.util.find_spec("coverage") is not None
@@ -232,7 +234,11 @@ def run_tests(call: Call) -> dict[str, Any]:
     reason = f"{passed}/{total} tests passed" + (
         f"; failing: {', '.join(f['test'] for f in failures)}" if failures else ""
     )
+    # the developer's notes as the tested build has them (after the round's parallel join, the variables can
+    # hold the other branch's older copy)
+    restored = {"dev_notes": build["notes"], "skip_validation": build.get("skipped", [])} if "notes" in build else {}
     return {
+        **restored,
         "quality_score": score,
         "tests_total": total,
         "tests_passed": passed,
