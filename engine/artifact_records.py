@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ArtifactError
-from .records import Record
-from .store.queries import as_utc
+from .records import Record, _from_row
 
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
 _NAME = re.compile(NAME_PATTERN)
@@ -95,20 +94,7 @@ class ArtifactVersion(Record):
 
     @classmethod
     def from_row(cls, row: Any) -> ArtifactVersion:
-        return cls(
-            instance_id=row.instance_id,
-            name=row.name,
-            version=row.version,
-            sha256=row.sha256,
-            size=row.size,
-            media_type=row.media_type,
-            created_at=as_utc(row.created_at),
-            element_id=row.element_id,
-            element_name=row.element_name,
-            job_id=row.job_id,
-            attempt=row.attempt,
-            user_name=row.user_name,
-        )
+        return _from_row(cls, row)  # type: ignore[no-any-return]
 
     @property
     def produced_by(self) -> str:

@@ -150,11 +150,7 @@ class ArtifactsMixin:
                 size=len(file.content),
                 media_type=media_type_of(file.name, file.media_type),
                 created_at=now,
-                element_id=producer.element_id,
-                element_name=producer.element_name,
-                job_id=producer.job_id,
-                attempt=producer.attempt,
-                user_name=producer.user_name,
+                **dataclasses.asdict(producer),
             )
             aq.insert_version(conn, dataclasses.asdict(version))
             stored.append(version)

@@ -370,4 +370,4 @@ def serve(settings: Settings, host: str | None, port: int | None, deploy_paths: 
             node.stop()
 
 
-from . import cli_conformance, cli_events, cli_jobs, cli_users  # noqa: E402,F401  (register their commands on `main`)
+from . import cli_artifacts, cli_conformance, cli_events, cli_jobs, cli_users  # noqa: E402,F401  (register their commands on `main`)

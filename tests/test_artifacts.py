@@ -4,9 +4,12 @@ size limits, the file store, history of who produced which version, retries that
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -201,3 +204,47 @@ def test_python_agents_get_paths_and_produce_artifacts(engine, tmp_path, monkeyp
         assert list(temp_root.iterdir()) == []
     finally:
         sys.modules.pop("reviewers", None)
+
+
+class _Echo(BaseHTTPRequestHandler):
+    def do_POST(self):  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        out = json.dumps({"refs": body["context"]["artifacts"], "dir": body["context"]["artifacts_dir"]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_http_agents_get_urls_and_no_local_files(engine, temp_root):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        engine.deploy_bytes([("one.bpmn", process_xml("one", chain(service_task("remote"))))])
+        inst = engine.start("one")
+        v = engine.attach_artifact(inst.id, "spec.yaml", b"openapi: 3.1.0\n", user_name="alice")
+        url = f"http://127.0.0.1:{server.server_port}/agent"
+        node = Worker(engine, {"remote": AgentConfig(topic="remote", adapter="http", options={"url": url})})
+        assert drain(engine, node, inst.id) == "completed"
+        assert engine.get_instance(inst.id).variables == {
+            "dir": None,
+            "refs": {
+                "spec.yaml": {
+                    "url": v.url,
+                    "version": 1,
+                    "sha256": v.sha256,
+                    "size": 15,
+                    "media_type": "application/yaml",
+                    "produced_by": "alice",
+                }
+            },
+        }
+        assert list(temp_root.iterdir()) == [], "nothing is written for a remote agent"
+    finally:
+        server.shutdown()
+        server.server_close()

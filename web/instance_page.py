@@ -31,6 +31,7 @@ bp = Blueprint("instance_page", __name__)
 DONE = {
     "variables": "Variables saved.", "cancel": "Instance cancelled.", "suspend": "Instance suspended.",
     "resume": "Instance resumed.", "message": "Message delivered.", "retry": "Retried.",
+    "artifact": "Artifact attached.",
 }
 MAX_FIELD = 100_000  # characters of one submitted value
 
@@ -97,7 +98,7 @@ def render(instance_id: str, *, error: str | None = None, status: int = 200,
         "instance.html", instance=inst, history=eng.history(inst.id), state={"path": path.to_dict()},
         incidents=incidents, open_incidents=[i for i in incidents if i.resolved_at is None], done=done,
         action_error=error, confirm=confirm, value_text=value_text, live_stamp=live_stamp(inst),
-        live_instance=inst.status not in FINAL_STATUSES,
+        live_instance=inst.status not in FINAL_STATUSES, artifacts=eng.artifacts(inst.id),
     ), status
 
 
