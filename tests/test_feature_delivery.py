@@ -214,3 +214,38 @@ def test_deploy_on_a_taken_port_is_compensated(delivery):
     done = [h.element_id for h in d.engine.history(instance_id) if h.event == "activity_completed"]
     assert done.index("Task_Install") < done.index("Task_Undeploy") < done.index("EndEvent_RolledBack")
     assert "Task_Summary" not in done
+
+
+def complete(d: SimpleNamespace, task, element_id: str, **variables) -> None:
+    assert task.element_id == element_id
+    answer = d.client.post(f"/api/v1/tasks/{task.id}/complete", json={"variables": variables})
+    assert answer.status_code == 200, answer.get_json()
+
+
+def test_rounds_used_up_escalate_to_a_person_who_asks_for_one_more(delivery):
+    d = delivery
+    instance_id = start(d, skip_validation=["createBook"], max_rounds=1)
+    inst, tasks = advance(d, instance_id)
+    review(d, tasks[0], design_decision="approve")
+    inst, tasks = advance(d, instance_id)
+    assert [t.element_id for t in tasks] == ["Task_Escalate"] and inst.variables["round"] == 1
+    assert inst.variables["quality_score"] < inst.variables["quality_threshold"]
+    assert "test_createBook_missing_fields" in inst.variables["failure_report"]
+    complete(d, tasks[0], "Task_Escalate", quality_decision="retry")
+    inst, tasks = advance(d, instance_id)
+    assert inst.status == "completed" and inst.variables["round"] == 2 and inst.variables["quality_score"] == 100
+
+
+def test_a_round_that_takes_too_long_is_escalated(delivery):
+    d = delivery
+    instance_id = start(d, round_timeout="PT0S")  # due as soon as the round starts
+    inst, tasks = advance(d, instance_id)
+    review(d, tasks[0], design_decision="approve")
+    inst, tasks = advance(d, instance_id)
+    assert [t.element_id for t in tasks] == ["Task_SlowRound"]
+    assert d.engine.jobs(instance_id=instance_id) == []  # the round's agent jobs were cancelled with it
+    complete(d, tasks[0], "Task_SlowRound", slow_decision="stop")
+    inst, tasks = advance(d, instance_id)
+    assert inst.status == "completed" and tasks == []
+    done = [h.element_id for h in d.engine.history(instance_id) if h.event == "activity_completed"]
+    assert "EndEvent_SlowStopped" in done and "Task_RunTests" not in done and "Task_Install" not in done
