@@ -13,10 +13,14 @@ and reads the same JSON on stdin (``{"variables": {...}}`` is enough).
 from __future__ import annotations
 
 import argparse
+import gzip
+import io
 import json
 import os
 import resource
+import socket
 import sys
+import tarfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -152,3 +156,38 @@ def read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         fail(f"cannot read {path.name} as JSON: {exc}")
+
+
+def write_tar(path: Any, files: dict[str, str], top: str) -> None:
+    """A reproducible .tar.gz: same files, same bytes (no dates, owners or modes from this machine)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name in sorted(files):
+            data = files[name].encode("utf-8")
+            info = tarfile.TarInfo(f"{top}/{name}")
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tar.addfile(info, io.BytesIO(data))
+    with open(path, "wb") as out, gzip.GzipFile(fileobj=out, mode="wb", mtime=0, filename="") as gz:
+        gz.write(raw.getvalue())
+
+
+def unpack(archive: Path, into: Path, top: str) -> Path:
+    try:
+        with tarfile.open(archive) as tar:
+            for member in tar.getmembers():
+                parts = Path(member.name).parts
+                if member.name.startswith("/") or ".." in parts or not (member.isfile() or member.isdir()):
+                    raise AgentError(f"{archive.name}: unsafe entry {member.name!r}")
+            tar.extractall(into)  # noqa: S202 - every entry checked above
+    except (tarfile.TarError, OSError) as exc:
+        raise AgentError(f"cannot unpack {archive.name}: {exc}") from exc
+    folder = into / top
+    if not folder.is_dir():
+        raise AgentError(f"{archive.name} has no folder {top}/ at the top")
+    return folder
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -229,6 +229,15 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _operation(
+    op_id: str, tags: list[str], summary: str, responses: dict[str, Any], body: str | None = None
+) -> dict[str, Any]:
+    found: dict[str, Any] = {"operationId": op_id, "tags": tags, "summary": summary}
+    if body is not None:
+        found["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
+    return {**found, "responses": responses}
+
+
 def openapi(resources: list[Resource], title: str, version: str) -> dict[str, Any]:
     error = _json(_ref("Error"), "")
     schemas: dict[str, Any] = {
@@ -264,7 +273,7 @@ def openapi(resources: list[Resource], title: str, version: str) -> dict[str, An
             "required": ["id", *required],
             "properties": {"id": {"type": "integer", "readOnly": True}, **props},
         }
-        one, item_path, tag = res.schema, f"/{res.name}/{{id}}", [res.name]
+        one, item_path, tag, noun = res.schema, f"/{res.name}/{{id}}", [res.name], article(singular(res.name))
         invalid = {
             **error,
             "description": f"The {singular(res.name)} is not valid (a field missing or of the wrong type)",
@@ -272,44 +281,24 @@ def openapi(resources: list[Resource], title: str, version: str) -> dict[str, An
         missing = {**error, "description": f"No {singular(res.name)} with this id"}
         collection: dict[str, Any] = {}
         item: dict[str, Any] = {}
+        body = f"{one}Input"
         if "list" in res.operations:
-            collection["get"] = {
-                "operationId": f"list{res.schema}s",
-                "tags": tag,
-                "summary": f"List {res.name}",
-                "responses": {"200": _json({"type": "array", "items": _ref(one)}, f"All {res.name}")},
-            }
+            list_of = _json({"type": "array", "items": _ref(one)}, f"All {res.name}")
+            collection["get"] = _operation(f"list{one}s", tag, f"List {res.name}", {"200": list_of})
         if "create" in res.operations:
-            collection["post"] = {
-                "operationId": f"create{one}",
-                "tags": tag,
-                "summary": f"Create {article(singular(res.name))}",
-                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(f"{one}Input")}}},
-                "responses": {"201": _json(_ref(one), "Created"), "422": invalid},
-            }
-        id_param = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+            created = {"201": _json(_ref(one), "Created"), "422": invalid}
+            collection["post"] = _operation(f"create{one}", tag, f"Create {noun}", created, body)
         if "get" in res.operations:
-            item["get"] = {
-                "operationId": f"get{one}",
-                "tags": tag,
-                "summary": f"Get {article(singular(res.name))}",
-                "responses": {"200": _json(_ref(one), "Found"), "404": missing},
-            }
+            item["get"] = _operation(
+                f"get{one}", tag, f"Get {noun}", {"200": _json(_ref(one), "Found"), "404": missing}
+            )
         if "update" in res.operations:
-            item["put"] = {
-                "operationId": f"update{one}",
-                "tags": tag,
-                "summary": f"Replace {article(singular(res.name))}",
-                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(f"{one}Input")}}},
-                "responses": {"200": _json(_ref(one), "Updated"), "404": missing, "422": invalid},
-            }
+            updated = {"200": _json(_ref(one), "Updated"), "404": missing, "422": invalid}
+            item["put"] = _operation(f"update{one}", tag, f"Replace {noun}", updated, body)
         if "delete" in res.operations:
-            item["delete"] = {
-                "operationId": f"delete{one}",
-                "tags": tag,
-                "summary": f"Delete {article(singular(res.name))}",
-                "responses": {"204": {"description": "Deleted"}, "404": missing},
-            }
+            deleted = {"204": {"description": "Deleted"}, "404": missing}
+            item["delete"] = _operation(f"delete{one}", tag, f"Delete {noun}", deleted)
+        id_param = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
         if collection:
             paths[f"/{res.name}"] = collection
         if item:

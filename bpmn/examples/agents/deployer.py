@@ -42,8 +42,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from agentkit import AgentError, BpmnFailure, Call, main
-from qa_runner import free_port, unpack
+from agentkit import AgentError, BpmnFailure, Call, free_port, main, unpack
 
 HEALTH_TIMEOUT = 15.0
 MARKER = "deployment.json"

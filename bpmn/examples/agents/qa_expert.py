@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentkit import AgentError, Call, main, read_json
-from backend_developer import fields_of, operations, write_tar
+from agentkit import Call, main, write_tar
+from apidoc import fields_of, operations, read_openapi
 
 SAMPLES: dict[str, Any] = {"string": "sample", "integer": 7, "number": 1.5, "boolean": True}
 WRONG: dict[str, Any] = {"string": 12345, "integer": "seven", "number": "a lot", "boolean": "yes"}
@@ -199,11 +199,7 @@ def plan_markdown(doc: dict[str, Any], plan: list[tuple[str, str, str, str]]) ->
 
 
 def plan_tests(call: Call) -> dict[str, Any]:
-    path = call.artifact("openapi.json")
-    assert path is not None
-    doc = read_json(path)
-    if not isinstance(doc, dict) or not str(doc.get("openapi", "")).startswith("3."):
-        raise AgentError('openapi.json is not an OpenAPI 3 document (no "openapi": "3.x")')
+    doc = read_openapi(call)
     info = doc.get("info") or {}
     plan, code = cases(doc)
     module = TEST_HEAD.format(title=info.get("title"), version=info.get("version")) + code

@@ -20,10 +20,8 @@ import importlib.util
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 import traceback
@@ -32,32 +30,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from agentkit import AgentError, Call, main, write_json
+from agentkit import AgentError, Call, free_port, main, unpack, write_json
 
 START_TIMEOUT = 20.0
 TEST_TIMEOUT = 300.0
-
-
-def unpack(archive: Path, into: Path, top: str) -> Path:
-    try:
-        with tarfile.open(archive) as tar:
-            for member in tar.getmembers():
-                parts = Path(member.name).parts
-                if member.name.startswith("/") or ".." in parts or not (member.isfile() or member.isdir()):
-                    raise AgentError(f"{archive.name}: unsafe entry {member.name!r}")
-            tar.extractall(into)  # noqa: S202 - every entry checked above
-    except (tarfile.TarError, OSError) as exc:
-        raise AgentError(f"cannot unpack {archive.name}: {exc}") from exc
-    folder = into / top
-    if not folder.is_dir():
-        raise AgentError(f"{archive.name} has no folder {top}/ at the top")
-    return folder
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def healthy(url: str) -> bool:
