@@ -278,3 +278,17 @@ def test_an_ai_cli_gets_the_prompt_and_paths_through_the_command_adapter(engine:
 def _write(path: Path, content: bytes) -> Path:
     path.write_bytes(content)
     return path
+
+
+def test_the_ai_agent_snippet_in_the_docs_is_a_valid_agents_file(tmp_path):
+    from engine.agents import build_adapter, load_config
+
+    doc = (EXAMPLES.parent.parent / "docs" / "feature-delivery.md").read_text()
+    snippet = doc.split("```toml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "baton.toml").write_text(snippet)
+    agents = load_config(tmp_path / "baton.toml").agents
+    assert set(agents) == {"api-designer", "backend-developer"}
+    for cfg in agents.values():
+        run = build_adapter(cfg).run
+        assert run[:2] == ["${BATON_PYTHON}", "agents/ai_agent.py"] and "--" in run
+        assert (EXAMPLES / run[run.index("--prompt") + 1]).is_file()  # the prompt templates ship with the examples
