@@ -292,3 +292,15 @@ def test_the_ai_agent_snippet_in_the_docs_is_a_valid_agents_file(tmp_path):
         run = build_adapter(cfg).run
         assert run[:2] == ["${BATON_PYTHON}", "agents/ai_agent.py"] and "--" in run
         assert (EXAMPLES / run[run.index("--prompt") + 1]).is_file()  # the prompt templates ship with the examples
+
+
+def test_runner_measures_the_services_coverage_when_coverage_is_installed(tmp_path):
+    pytest.importorskip("coverage")
+    design(tmp_path)
+    ok(run("qa_expert.py", tmp_path))
+    keep(tmp_path, "tests.tar.gz")
+    ok(run("backend_developer.py", tmp_path))
+    keep(tmp_path, "service.tar.gz")
+    answer = ok(run("qa_runner.py", tmp_path))
+    cover = json.loads((tmp_path / "out" / "test-report.json").read_text())["coverage"]
+    assert cover["available"] and cover["statements"] > 50 and 50 < answer["coverage_percent"] <= 100

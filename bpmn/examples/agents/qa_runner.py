@@ -169,7 +169,9 @@ def run_tests(call: Call) -> dict[str, Any]:
         proc = subprocess.Popen(
             [*runner, "-m", module, "--host", "127.0.0.1", "--port", str(port)],
             cwd=service,
-            env=dict(os.environ, PYTHONPATH=str(service)),
+            env=dict(
+                os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(service), os.environ.get("PYTHONPATH")]))
+            ),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
