@@ -36,6 +36,12 @@ def review(variables, context):
     text = Path(notes["path"]).read_text()
     Path(context.artifacts_out, "review.json").write_text(json.dumps({"lines": text.count(chr(10))}))
     return {"reviewed_version": notes["version"], "url": notes["url"]}
+
+
+def sloppy(variables, context):
+    Path(context.artifacts_out, "fine.txt").write_text("fine")
+    Path(context.artifacts_out, "bad name.txt").write_text("a space is not allowed in a name")
+    return {"done": True}
 """
 
 
@@ -184,26 +190,42 @@ def test_file_store_keeps_contents_in_files_named_by_their_hash(settings, tmp_pa
         eng.close()
 
 
-def test_python_agents_get_paths_and_produce_artifacts(engine, tmp_path, monkeypatch, temp_root):
+@pytest.fixture
+def reviewers(tmp_path, monkeypatch):
     (tmp_path / "reviewers.py").write_text(PY_AGENT)
     monkeypatch.syspath_prepend(str(tmp_path))
-    try:
-        engine.deploy_bytes([("one.bpmn", process_xml("one", chain(service_task("review"))))])
-        inst = engine.start("one")
-        engine.attach_artifact(inst.id, "notes.txt", b"a\nb\n")
-        node = Worker(
-            engine, {"review": AgentConfig(topic="review", adapter="python", options={"function": "reviewers:review"})}
-        )
-        assert drain(engine, node, inst.id) == "completed"
-        assert engine.get_instance(inst.id).variables == {
-            "reviewed_version": 1,
-            "url": f"/api/v1/instances/{inst.id}/artifacts/notes.txt?version=1",
-        }
-        version, content = engine.read_artifact(inst.id, "review.json")
-        assert content == b'{"lines": 2}' and version.produced_by == "S1"
-        assert list(temp_root.iterdir()) == []
-    finally:
-        sys.modules.pop("reviewers", None)
+    yield "reviewers"
+    sys.modules.pop("reviewers", None)
+
+
+def test_an_output_with_a_bad_name_fails_the_call_and_stores_nothing(engine, reviewers, temp_root):
+    engine.deploy_bytes([("one.bpmn", process_xml("one", chain(service_task("review"))))])
+    inst = engine.start("one")
+    agent = AgentConfig(topic="review", adapter="python", options={"function": "reviewers:sloppy"})
+    assert drain(engine, Worker(engine, {"review": agent}), inst.id) == "incident"
+    [incident] = engine.incidents(instance_id=inst.id)
+    assert "'bad name.txt'" in incident.message and "not a valid artifact name" in incident.message
+    assert (
+        incident.attempts == 1
+        and engine.artifacts(inst.id) == []
+        and "done" not in engine.get_instance(inst.id).variables
+    )
+    assert list(temp_root.iterdir()) == []
+
+
+def test_python_agents_get_paths_and_produce_artifacts(engine, reviewers, temp_root):
+    engine.deploy_bytes([("one.bpmn", process_xml("one", chain(service_task("review"))))])
+    inst = engine.start("one")
+    engine.attach_artifact(inst.id, "notes.txt", b"a\nb\n")
+    agent = AgentConfig(topic="review", adapter="python", options={"function": "reviewers:review"})
+    assert drain(engine, Worker(engine, {"review": agent}), inst.id) == "completed"
+    assert engine.get_instance(inst.id).variables == {
+        "reviewed_version": 1,
+        "url": f"/api/v1/instances/{inst.id}/artifacts/notes.txt?version=1",
+    }
+    version, content = engine.read_artifact(inst.id, "review.json")
+    assert content == b'{"lines": 2}' and version.produced_by == "S1"
+    assert list(temp_root.iterdir()) == []
 
 
 class _Echo(BaseHTTPRequestHandler):

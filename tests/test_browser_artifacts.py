@@ -36,6 +36,7 @@ def test_upload_then_agents_add_versions_and_the_history_downloads(page, ops_sit
     (tmp_path / "notes.txt").write_text("first draft\n")
     section.locator("summary", has_text="Attach a file").click()
     section.locator('input[type="file"]').set_input_files(str(tmp_path / "notes.txt"))
+    shot(page, "upload")
     section.get_by_role("button", name="Attach").click()
     page.wait_for_url(lambda u: "done=artifact" in u)
     assert page.get_by_role("status").inner_text() == "Artifact attached."

@@ -194,7 +194,8 @@ OPENAPI_PATHS: dict[str, Any] = {
             responses={
                 "200": {
                     "description": "The content, with its media type; ETag is its SHA-256",
-                    "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+                    # any media type: no "type", so a JSON artifact (served as application/json) fits it too
+                    "content": {"*/*": {"schema": {"format": "binary", "description": "The file's bytes"}}},
                 },
                 **errors(400, 404),
             },
