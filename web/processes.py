@@ -3,7 +3,8 @@
 ``GET /processes``                    the processes, their versions (drawings marked) and instance counts
 ``GET /processes/<key>?version=N``    the diagram drawn by bpmn-js with, on each element, how many instances
                                       wait there and how many open incidents it has; a heatmap of the average
-                                      time spent per element, and the same figures as a table
+                                      time spent per element, and the same figures as a table; the start form
+                                      (the start event's camunda:formData, else a JSON box)
 ``GET /processes/<key>/xml?version=N``  the BPMN XML the diagram is drawn from
 """
 
