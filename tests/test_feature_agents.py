@@ -304,3 +304,16 @@ def test_runner_measures_the_services_coverage_when_coverage_is_installed(tmp_pa
     answer = ok(run("qa_runner.py", tmp_path))
     cover = json.loads((tmp_path / "out" / "test-report.json").read_text())["coverage"]
     assert cover["available"] and cover["statements"] > 50 and 50 < answer["coverage_percent"] <= 100
+
+
+def test_runner_without_pytest_runs_the_tests_itself(tmp_path):
+    design(tmp_path)
+    ok(run("qa_expert.py", tmp_path))
+    keep(tmp_path, "tests.tar.gz")
+    ok(run("backend_developer.py", tmp_path, {"skip_validation": ["updateBook"]}))
+    keep(tmp_path, "service.tar.gz")
+    answer = ok(run("qa_runner.py", tmp_path, {}, "--runner", "builtin"))
+    report = json.loads((tmp_path / "out" / "test-report.json").read_text())
+    assert report["runner"] == "built-in runner"
+    assert report["tests"] == {"total": 15, "passed": 13, "failed": 2} and answer["quality_score"] == 87
+    assert {f["test"] for f in report["failures"]} == {"test_updateBook_missing_fields", "test_updateBook_wrong_type"}

@@ -3,8 +3,9 @@
 
 Unpacks the artifacts service.tar.gz (backend-developer) and tests.tar.gz (qa-expert), starts the service on
 127.0.0.1 on a free port (under the `coverage` module when it is importable), waits for GET /health, runs the
-tests with pytest (or, when pytest is not installed, calls each test_* function itself), stops the service and
-writes test-report.json: counts, each failure, coverage of the service's code (or why it is unavailable).
+tests with pytest (or, when pytest is not installed or with --runner builtin, calls each test_* function itself),
+stops the service and writes test-report.json: counts, each failure, coverage of the service's code (or why it
+is unavailable).
 
 Input variables: service_module (from backend-developer; read from the archive when absent).
 Outputs: quality_score (0-100: the share of tests that passed), tests_total, tests_passed, tests_failed,
@@ -16,6 +17,7 @@ Artifact written: test-report.json.
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import os
@@ -122,7 +124,7 @@ def run_builtin(tests: Path, url: str) -> tuple[list[str], list[dict[str, str]],
             except Exception as exc:  # noqa: BLE001 - a failed test, whatever it raised
                 text = str(exc) or traceback.format_exception_only(type(exc), exc)[-1].strip()
                 failures.append({"test": name, "message": f"{type(exc).__name__}: {text}"[:300]})
-    return names, failures, "built-in runner (pytest is not installed)"
+    return names, failures, "built-in runner"
 
 
 def coverage_of(data: Path, work: Path) -> dict[str, Any]:
@@ -145,6 +147,15 @@ def coverage_of(data: Path, work: Path) -> dict[str, Any]:
         "missing": totals["missing_lines"],
         "note": "service code",
     }
+
+
+def _runner_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--runner",
+        choices=["auto", "pytest", "builtin"],
+        default="auto",
+        help="pytest, the built-in runner, or pytest when it is installed (auto, the default)",
+    )
 
 
 def run_tests(call: Call) -> dict[str, Any]:
@@ -182,7 +193,9 @@ def run_tests(call: Call) -> dict[str, Any]:
                 log.flush()
                 tail = (work / "service.log").read_text(errors="replace")[-800:]
                 names, failures, tool = [], [{"test": "service start", "message": f"no healthy /health: {tail}"}], "-"
-            elif importlib.util.find_spec("pytest") is not None:
+            elif call.args.runner == "pytest" or (
+                call.args.runner == "auto" and importlib.util.find_spec("pytest") is not None
+            ):
                 names, failures, tool = run_pytest(tests, url, work)
             else:
                 names, failures, tool = run_builtin(tests, url)
@@ -228,4 +241,4 @@ def run_tests(call: Call) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main(__doc__, run_tests)
+    main(__doc__, run_tests, _runner_option)
