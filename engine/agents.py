@@ -148,7 +148,7 @@ def config_path(path: str | Path | None = None, environ: Mapping[str, str] | Non
 
 
 def config_beside(deployed: Sequence[str | Path], named: str | None) -> str | None:
-    """The agents file ``baton serve --deploy FOLDER`` uses: ``named`` (``--config`` / ``$BATON_CONFIG``) if
+    """The agents file ``baton serve --deploy FOLDER`` uses: ``named`` (``$BATON_CONFIG``, ``Settings.config``) if
     given, else ``./baton.toml`` if present, else the ``baton.toml`` of the first deployed folder that has one
     (so ``baton serve --deploy bpmn/examples`` runs the examples' agents); None = the default lookup."""
     if named or (Path.cwd() / CONFIG_FILE).is_file():

@@ -216,6 +216,6 @@ def test_serve_deploying_a_folder_uses_the_folders_agents_file_unless_another_is
     assert config_beside([str(folder)], None) == str(folder / "baton.toml")
     assert load_config(config_beside([str(folder)], None)).agents["x"].adapter == "python"
     assert config_beside([str(folder / "baton.toml")], None) is None  # a file, not a folder: nothing to find
-    assert config_beside([str(folder)], "/etc/named.toml") == "/etc/named.toml"  # --config / BATON_CONFIG win
+    assert config_beside([str(folder)], "/etc/named.toml") == "/etc/named.toml"  # BATON_CONFIG wins
     (work / "baton.toml").write_text("")
     assert config_beside([str(folder)], None) is None  # ./baton.toml wins (the default lookup finds it)
