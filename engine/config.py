@@ -44,6 +44,10 @@ class Settings:
     job_backoff_cap: float = 300.0
     #: Seconds a worker's lease lasts beyond the job's timeout (to report the result).
     job_lease_grace: float = 10.0
+    #: Seconds within which the jobs of a worker that died run again elsewhere (0 = no renewal: a lease
+    #: covers the job's whole timeout plus ``job_lease_grace``).  When set, a worker holds each running job
+    #: for half of it and renews that every sixth of it, so a live worker keeps its jobs however long they run.
+    job_lease: float = 0.0
     #: Worker threads `baton serve` runs next to the web app (0 = none); `baton worker --threads` for nodes.
     workers: int = 4
     #: Time zone of timer dates written without one (``2026-12-01T09:00:00``) and of cron schedules.

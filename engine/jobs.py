@@ -168,8 +168,10 @@ class JobsMixin:
         (threshold, cool-off seconds)) makes open circuits skip their topics, and lets one probe through
         a circuit whose cool-off is over.
         """
-        if self.now() >= getattr(self, "_next_expiry_check", _EPOCH):
-            self._next_expiry_check = self.now() + dt.timedelta(seconds=1)  # dead workers' jobs return within 1 s
+        if self.now() >= getattr(self, "_next_expiry_check", _EPOCH):  # look for dead workers' jobs
+            lease = self.settings.job_lease
+            every = min(1.0, lease / 10) if lease else 1.0  # each second, or ten times per lease if shorter
+            self._next_expiry_check = self.now() + dt.timedelta(seconds=every)
             try:
                 self.expire_locks()
             except ConcurrentModification:
@@ -402,6 +404,14 @@ class JobsMixin:
             job = self._locked_job(conn, job_id, worker_id)
             jq.update_job(conn, job.id, lock_expires_at=self.now() + dt.timedelta(seconds=seconds))
             return Job.from_row(jq.get_job(conn, job.id))
+
+    def renew_leases(self, worker_id: str, job_ids: list[str], seconds: float) -> list[str]:
+        """Hold ``worker_id``'s running jobs ``seconds`` more (the worker's heartbeat); returns those it still held.
+
+        A job missing from the answer was given back (its lease ran out) or is gone: its result will be refused.
+        """
+        with self._tx() as conn:
+            return jq.renew(conn, worker_id, job_ids, self.now() + dt.timedelta(seconds=seconds))
 
     def unlock_job(self, job_id: str, worker_id: str | None = None) -> Job:
         """Give a locked job back without counting the attempt (``worker_id`` None: whoever holds it)."""

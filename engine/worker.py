@@ -3,7 +3,10 @@
 ``baton worker`` runs one alone (several can share one PostgreSQL database); ``baton serve`` runs one
 next to the web app.  Each job is claimed with a lease, its agent runs with no instance lock held, and
 the result goes back through the engine (``complete_job`` / ``fail_job`` / ``job_bpmn_error``), which
-rejects it if the lease was lost meanwhile.  Topics with no agent are left to external workers.  Every worker,
+rejects it if the lease was lost meanwhile.  With ``settings.job_lease`` set (``baton worker --lease``), leases are
+short and a heartbeat thread renews those of the running jobs, so a live worker keeps a job however long its
+agent runs and a dead worker's jobs run elsewhere within the lease time.
+Topics with no agent are left to external workers.  Every worker,
 with agents or without, also runs the engine's continuation jobs (``engine.continuations``: the steps after a
 ``camunda:asyncBefore`` / ``asyncAfter`` boundary).
 """
@@ -15,6 +18,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +28,7 @@ from typing import Any
 from . import continuations
 from .adapters.base import CallContext
 from .agents import AgentConfig, build_adapter
-from .errors import AgentFailure, BatonError, BpmnErrorRaised, JobNotFound, LockLost
+from .errors import AgentFailure, BatonError, BpmnErrorRaised, ConfigurationError, JobNotFound, LockLost
 from .records import Job
 
 log = logging.getLogger("baton.worker")
@@ -52,6 +56,12 @@ class Worker:
         self._pool: ThreadPoolExecutor | None = None
         self._thread: threading.Thread | None = None
         self.processed = 0
+        self.lease = float(engine.settings.job_lease)
+        if self.lease < 0 or 0 < self.lease < 1:
+            raise ConfigurationError(f"job lease {self.lease:g} s: use 0 (a lease lasts the job's timeout) or 1 s or "
+                                     "more")
+        self._held: dict[str, float] = {}  # running job -> monotonic time after which its lease is not renewed
+        self._heartbeat: threading.Thread | None = None
 
     @property
     def topics(self) -> list[str]:
@@ -74,8 +84,11 @@ class Worker:
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="baton-job")
         self._thread = threading.Thread(target=self._loop, name="baton-worker", daemon=True)
         self._thread.start()
+        if self.lease:
+            self._heartbeat = threading.Thread(target=self._renew_loop, name="baton-lease", daemon=True)
+            self._heartbeat.start()
         log.info("worker started", extra={"worker_id": self.worker_id, "topics": ",".join(self.topics),
-                                          "threads": self.threads})
+                                          "threads": self.threads, "lease": self.lease or None})
         return self
 
     def stop(self, wait: bool = True) -> None:
@@ -83,6 +96,8 @@ class Worker:
         self.engine.notify_jobs()
         if self._thread is not None and wait:
             self._thread.join()
+        if self._heartbeat is not None and wait:
+            self._heartbeat.join()
         if self._pool is not None:
             self._pool.shutdown(wait=wait)
         for adapter in self._adapters.values():
@@ -114,6 +129,7 @@ class Worker:
             for job in jobs:
                 with self._in_flight_lock:
                     self._in_flight += 1
+                    self._held[job.id] = time.monotonic() + self._timeout(job) + self.engine.settings.job_lease_grace
                 self._pool.submit(self._run_and_release, job)
             if not jobs and not self._stop.is_set():
                 self.engine.wait_for_jobs(generation, self._idle_wait())
@@ -124,10 +140,12 @@ class Worker:
             return self.poll
         return min(self.poll, max(0.01, (due - self.engine.now()).total_seconds()))
 
-    def _claim(self, limit: int) -> list[Job]:
+    def _claim(self, limit: int, renewed: bool = True) -> list[Job]:
+        """Claim jobs: for half the lease when the heartbeat renews them, else for each job's timeout + grace."""
         timeouts = {t: c.timeout for t, c in self.agents.items() if c.timeout}
+        lock_seconds = self.lease / 2 if self.lease and renewed else None
         return list(self.engine.claim_jobs(self.worker_id, self.topics, limit=limit, circuits=self._circuits(),
-                                           timeouts=timeouts))
+                                           timeouts=timeouts, lock_seconds=lock_seconds))
 
     def _run_and_release(self, job: Job) -> None:
         try:
@@ -135,19 +153,48 @@ class Worker:
         finally:
             with self._in_flight_lock:
                 self._in_flight -= 1
+                self._held.pop(job.id, None)
             self.engine.notify_jobs()  # a thread is free: claim again
+
+    def _renew_loop(self) -> None:
+        """The heartbeat: every sixth of the lease, hold the running jobs for half a lease more.
+
+        A job whose timeout (plus grace) has passed is no longer renewed: its agent is hung, and the job goes
+        back to the others when the lease runs out.  Two renewals in a row may fail (a database hiccup, a pool
+        restart) before a live worker loses a job.
+        """
+        while not self._stop.wait(self.lease / 6):
+            now = time.monotonic()
+            with self._in_flight_lock:
+                ids = [job_id for job_id, give_up in self._held.items() if give_up > now]
+            if not ids:
+                continue
+            try:
+                held = set(self.engine.renew_leases(self.worker_id, ids, self.lease / 2))
+            except BatonError as exc:
+                log.warning("could not renew job leases: %s", exc, extra={"worker_id": self.worker_id})
+                continue
+            for job_id in set(ids) - held:
+                log.warning("lease of a running job was lost; its result will be refused",
+                            extra={"worker_id": self.worker_id, "job_id": job_id})
+                with self._in_flight_lock:
+                    self._held.pop(job_id, None)
 
     def run_once(self, limit: int | None = None) -> int:
         """Claim due jobs and run them here, one after another; returns how many ran (tests, benchmarks)."""
-        jobs = self._claim(limit or self.threads)
+        jobs = self._claim(limit or self.threads, renewed=False)  # no heartbeat here: leases last the timeout
         for job in jobs:
             self.execute(job)
         return len(jobs)
 
     # ---- one job ---------------------------------------------------------------------------------------------
 
+    def _timeout(self, job: Job) -> float:
+        agent = self.agents.get(job.topic)
+        return job.timeout or (agent.timeout if agent is not None else None) or 300.0
+
     def context(self, job: Job) -> CallContext:
-        timeout = job.timeout or self.agents[job.topic].timeout or 300.0
+        timeout = self._timeout(job)
         return CallContext(
             instance_id=job.instance_id, business_key=job.business_key, process_key=job.process_key,
             process_version=job.process_version, element_id=job.element_id, element_name=job.element_name,
