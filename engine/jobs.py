@@ -448,8 +448,8 @@ class JobsMixin:
                 self._to_incident(conn, job, message, {}, None)
                 return
             if jq.update_job(conn, job.id, expect={"status": jq.LOCKED, "lock_owner": job.lock_owner},
-                             status=jq.READY, lock_owner=None, lock_expires_at=None, due_at=now,
-                             last_error=message, updated_at=now):
+                             status=jq.READY, lock_owner=None, lock_expires_at=None,  # due_at kept: it goes
+                             last_error=message, updated_at=now):  # ahead of jobs that became due after it
                 conn.info["baton_jobs_created"] = True
 
 @dataclass(frozen=True)
