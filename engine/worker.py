@@ -174,11 +174,13 @@ class Worker:
             except BatonError as exc:
                 log.warning("could not renew job leases: %s", exc, extra={"worker_id": self.worker_id})
                 continue
-            for job_id in set(ids) - held:
+            with self._in_flight_lock:  # a job that finished meanwhile is gone, not lost
+                lost = [job_id for job_id in ids if job_id not in held and job_id in self._held]
+                for job_id in lost:
+                    del self._held[job_id]
+            for job_id in lost:
                 log.warning("lease of a running job was lost; its result will be refused",
                             extra={"worker_id": self.worker_id, "job_id": job_id})
-                with self._in_flight_lock:
-                    self._held.pop(job_id, None)
 
     def run_once(self, limit: int | None = None) -> int:
         """Claim due jobs and run them here, one after another; returns how many ran (tests, benchmarks)."""
