@@ -114,6 +114,7 @@ class Report:
 
 # ------------------------------------------------------------------------------------------ the side effect
 
+
 class SideEffects:
     """An HTTP endpoint on 127.0.0.1 that records every call it gets, with its idempotency key."""
 
@@ -126,8 +127,14 @@ class SideEffects:
             def do_POST(self) -> None:  # noqa: N802 - the http.server hook name
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 context = body["context"]
-                call = Call(time.time(), self.headers.get("Idempotency-Key", ""), context["job_id"],
-                            context["attempt"], context["instance_id"], context["element_id"])
+                call = Call(
+                    time.time(),
+                    self.headers.get("Idempotency-Key", ""),
+                    context["job_id"],
+                    context["attempt"],
+                    context["instance_id"],
+                    context["element_id"],
+                )
                 with recorder._lock:
                     recorder.calls.append(call)
                 time.sleep(call_time)
@@ -164,6 +171,7 @@ class SideEffects:
 
 # ------------------------------------------------------------------------------------------ the workers
 
+
 class Workers:
     """``plan.workers`` real ``baton worker`` processes in ``folder``; killed, hung up on and replaced."""
 
@@ -173,10 +181,17 @@ class Workers:
         (folder / "baton.toml").write_text(
             f'[worker]\nthreads = {plan.threads}\npoll = "PT0.2S"\n\n'
             f'[agents.effect]\nadapter = "http"\nurl = "{effects_url}"\ntimeout = "PT30S"\nretries = 50\n'
-            'backoff = { base = "PT0.2S", cap = "PT1S" }\n')
+            'backoff = { base = "PT0.2S", cap = "PT1S" }\n'
+        )
         path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-        self.env = {**os.environ, "BATON_DATABASE_URL": database_url, "BATON_LOG_LEVEL": "WARNING",
-                    "BATON_TIMER_POLL": "1", "BATON_AUTO_MIGRATE": "false", "PYTHONPATH": path}
+        self.env = {
+            **os.environ,
+            "BATON_DATABASE_URL": database_url,
+            "BATON_LOG_LEVEL": "WARNING",
+            "BATON_TIMER_POLL": "1",
+            "BATON_AUTO_MIGRATE": "false",
+            "PYTHONPATH": path,
+        }
         self.procs: list[subprocess.Popen[bytes]] = []
         self.ids: list[str] = []
         self.generation = 0
@@ -187,9 +202,14 @@ class Workers:
         self.generation += 1
         worker_id = f"w{slot + 1}-{self.generation}"
         log = open(self.folder / f"{worker_id}.log", "wb")  # noqa: SIM115 - the child keeps it open
-        proc = subprocess.Popen([sys.executable, "-m", "engine", "worker", "--id", worker_id,
-                                 "--lease", str(self.plan.lease)], cwd=self.folder, env=self.env,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "engine", "worker", "--id", worker_id, "--lease", str(self.plan.lease)],
+            cwd=self.folder,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         if slot == len(self.procs):
             self.procs.append(proc)
@@ -248,6 +268,7 @@ class Workers:
 
 # ------------------------------------------------------------------------------------------ the run
 
+
 def run(plan: Plan, database_url: str, folder: Path, progress: Callable[[str], None] = lambda _: None) -> Report:
     """Run ``plan`` against ``database_url`` (a migrated, empty PostgreSQL schema); ``folder`` holds the logs."""
     rng = random.Random()
@@ -275,8 +296,9 @@ def run(plan: Plan, database_url: str, folder: Path, progress: Callable[[str], N
         engine.close()
 
 
-def _faults(plan: Plan, engine: Engine, workers: Workers, rng: random.Random,
-            progress: Callable[[str], None]) -> tuple[list[Kill], int]:
+def _faults(
+    plan: Plan, engine: Engine, workers: Workers, rng: random.Random, progress: Callable[[str], None]
+) -> tuple[list[Kill], int]:
     """Kill and hang up on workers until every instance completed (or ``give_up_after``)."""
     kills: list[Kill] = []
     hups = 0
@@ -310,8 +332,16 @@ def _faults(plan: Plan, engine: Engine, workers: Workers, rng: random.Random,
         time.sleep(0.05)
 
 
-def check(plan: Plan, engine: Engine, ids: list[str], calls: list[Call], kills: list[Kill], hups: int,
-          workers: Workers, seconds: float) -> Report:
+def check(
+    plan: Plan,
+    engine: Engine,
+    ids: list[str],
+    calls: list[Call],
+    kills: list[Kill],
+    hups: int,
+    workers: Workers,
+    seconds: float,
+) -> Report:
     """The invariants after a run; each broken one is a line of ``Report.problems``."""
     problems: list[str] = []
     counts = engine.count_by_status()
@@ -340,19 +370,31 @@ def check(plan: Plan, engine: Engine, ids: list[str], calls: list[Call], kills: 
             if took is None:
                 problems.append(f"job {job_id} held by killed worker {kill.worker_id} never ran again")
             elif took >= plan.lease:
-                problems.append(f"job {job_id} of killed worker {kill.worker_id} ran again after {took:.2f} s, "
-                                f"not within the lease ({plan.lease:g} s)")
+                problems.append(
+                    f"job {job_id} of killed worker {kill.worker_id} ran again after {took:.2f} s, "
+                    f"not within the lease ({plan.lease:g} s)"
+                )
     if workers.crashes:
         tails = "; ".join(workers.log_tail(w, 400) for w in sorted(workers.dead)[:3])
         problems.append(f"{workers.crashes} worker(s) exited without being killed: {tails}")
     return Report(
-        instances=len(ids), completed=counts.get("completed", 0), kills=len(kills), pool_restarts=hups,
-        worker_crashes=workers.crashes, calls=len(calls), duplicate_calls=sum(n - 1 for n in per_task.values()),
-        repeated_keys=sum(n - 1 for n in keys.values()), jobs_left=len(left), jobs_left_leased=len(leased),
-        held_at_kills=sum(len(k.held) for k in kills), lease=plan.lease,
+        instances=len(ids),
+        completed=counts.get("completed", 0),
+        kills=len(kills),
+        pool_restarts=hups,
+        worker_crashes=workers.crashes,
+        calls=len(calls),
+        duplicate_calls=sum(n - 1 for n in per_task.values()),
+        repeated_keys=sum(n - 1 for n in keys.values()),
+        jobs_left=len(left),
+        jobs_left_leased=len(leased),
+        held_at_kills=sum(len(k.held) for k in kills),
+        lease=plan.lease,
         max_recovery=max(recoveries) if recoveries else None,
         p50_recovery=statistics.median(recoveries) if recoveries else None,
-        seconds=seconds, problems=problems)
+        seconds=seconds,
+        problems=problems,
+    )
 
 
 def _instance_problems(engine: Engine, instance_id: str) -> list[str]:
@@ -360,11 +402,17 @@ def _instance_problems(engine: Engine, instance_id: str) -> list[str]:
     done = collections.Counter(h.element_id for h in history if h.event == "activity_completed")
     jobs = collections.Counter(h.element_id for h in history if h.event == "job_completed")
     fired = collections.Counter(h.element_id for h in history if h.event == "timer_fired")
-    problems = [f"instance {instance_id}: {e} completed {done[e]} times, job completed {jobs[e]} times"
-                for e in SERVICE_TASKS if done[e] != 1 or jobs[e] != 1]
+    problems = [
+        f"instance {instance_id}: {e} completed {done[e]} times, job completed {jobs[e]} times"
+        for e in SERVICE_TASKS
+        if done[e] != 1 or jobs[e] != 1
+    ]
     # a timer already due when another call advances the instance fires in that call, with no timer_fired entry
-    problems += [f"instance {instance_id}: timer {t} completed {done[t]} times, fired {fired[t]} times"
-                 for t in TIMERS if done[t] != 1 or fired[t] > 1]
+    problems += [
+        f"instance {instance_id}: timer {t} completed {done[t]} times, fired {fired[t]} times"
+        for t in TIMERS
+        if done[t] != 1 or fired[t] > 1
+    ]
     variables = engine.get_instance(instance_id).variables
     lost = [e for e in SERVICE_TASKS if e not in variables]
     if lost:
@@ -393,26 +441,31 @@ def _recoveries(kills: list[Kill], by_job: dict[str, list[Call]], engine: Engine
 def _completed_by(engine: Engine, calls: list[Call], job_id: str, worker_id: str) -> bool:
     if not calls:
         return False
-    return any(h.event == "job_completed" and h.details.get("job_id") == job_id and h.details.get("worker") == worker_id
-               for h in engine.history(calls[0].instance_id))
+    return any(
+        h.event == "job_completed" and h.details.get("job_id") == job_id and h.details.get("worker") == worker_id
+        for h in engine.history(calls[0].instance_id)
+    )
 
 
 def summary(report: Report) -> str:
     """The report as a few aligned lines."""
+
     def secs(value: float | None) -> str:
         return "-" if value is None else f"{value:.2f} s"
 
     ratio = "-" if report.recovery_ratio is None else f"{report.recovery_ratio:.2f}"
-    return "\n".join([
-        f"instances            {report.instances} ({report.completed} completed) in {report.seconds:.0f} s",
-        f"kills                {report.kills} (SIGKILL, jobs held at the kills: {report.held_at_kills})",
-        f"pool restarts        {report.pool_restarts} (SIGHUP)",
-        f"worker crashes       {report.worker_crashes}",
-        f"adapter calls        {report.calls}, duplicates {report.duplicate_calls} "
-        f"(repeated idempotency keys {report.repeated_keys})",
-        f"jobs left            {report.jobs_left} (leased: {report.jobs_left_leased})",
-        f"recovery             max {secs(report.max_recovery)}, p50 {secs(report.p50_recovery)}, "
-        f"lease {report.lease:g} s, max/lease {ratio}",
-        f"problems             {len(report.problems)}",
-        *[f"  - {p}" for p in report.problems[:20]],
-    ])
+    return "\n".join(
+        [
+            f"instances            {report.instances} ({report.completed} completed) in {report.seconds:.0f} s",
+            f"kills                {report.kills} (SIGKILL, jobs held at the kills: {report.held_at_kills})",
+            f"pool restarts        {report.pool_restarts} (SIGHUP)",
+            f"worker crashes       {report.worker_crashes}",
+            f"adapter calls        {report.calls}, duplicates {report.duplicate_calls} "
+            f"(repeated idempotency keys {report.repeated_keys})",
+            f"jobs left            {report.jobs_left} (leased: {report.jobs_left_leased})",
+            f"recovery             max {secs(report.max_recovery)}, p50 {secs(report.p50_recovery)}, "
+            f"lease {report.lease:g} s, max/lease {ratio}",
+            f"problems             {len(report.problems)}",
+            *[f"  - {p}" for p in report.problems[:20]],
+        ]
+    )

@@ -12,21 +12,25 @@ import collections
 import threading
 
 import pytest
+from helpers import flows, process_xml, script, user_task
 from sqlalchemy import select
 
 from engine import Engine
 from engine.errors import JobNotFound, LockLost
 from engine.store.tables import Instance as InstanceRow
-from helpers import flows, process_xml, script, user_task
 
 BRANCHES = 6
 BUSY = "total = 0\nfor i in range(20000):\n    total += i"  # a longer transaction: the writers overlap more
 
 
 def _diagram() -> bytes:
-    parts = ['<bpmn:startEvent id="start"/>', '<bpmn:parallelGateway id="split"/>',
-             '<bpmn:parallelGateway id="join"/>', user_task("After").replace("{id}", "after"),
-             '<bpmn:endEvent id="end"/>']
+    parts = [
+        '<bpmn:startEvent id="start"/>',
+        '<bpmn:parallelGateway id="split"/>',
+        '<bpmn:parallelGateway id="join"/>',
+        user_task("After").replace("{id}", "after"),
+        '<bpmn:endEvent id="end"/>',
+    ]
     pairs = ["start>split", "join>after", "after>end"]
     for n in range(1, BRANCHES + 1):
         parts.append(f'<bpmn:serviceTask id="call{n}" name="Call {n}" camunda:type="external" camunda:topic="t"/>')
@@ -99,8 +103,9 @@ def test_one_result_reported_through_two_engines_at_once_is_applied_once(two_eng
     inst = a.start("race")
     [job] = a.claim_jobs("node-a", ["t"], limit=1)
     before = _version(a, inst.id)
-    results = _at_once([lambda: a.complete_job(job.id, "node-a", {"n": 1}),
-                        lambda: b.complete_job(job.id, "node-a", {"n": 2})])
+    results = _at_once(
+        [lambda: a.complete_job(job.id, "node-a", {"n": 1}), lambda: b.complete_job(job.id, "node-a", {"n": 2})]
+    )
     assert sorted(type(r).__name__ for r in results) in (["JobNotFound", "NoneType"], ["LockLost", "NoneType"])
     assert all(r is None or isinstance(r, JobNotFound | LockLost) for r in results)
     assert _version(a, inst.id) == before + 1

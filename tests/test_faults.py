@@ -20,8 +20,18 @@ from fault_harness import SERVICE_TASKS, Plan, run, summary  # noqa: E402
 @pytest.mark.slow
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_killed_workers_lose_nothing_and_apply_nothing_twice(db_url, tmp_path):
-    plan = Plan(instances=40, workers=3, threads=2, lease=4.0, kill_every=2.5, max_kills=3, min_kills=2,
-                hup_every=2.0, call_time=0.05, give_up_after=240)
+    plan = Plan(
+        instances=40,
+        workers=3,
+        threads=2,
+        lease=4.0,
+        kill_every=2.5,
+        max_kills=3,
+        min_kills=2,
+        hup_every=2.0,
+        call_time=0.05,
+        give_up_after=240,
+    )
     report = run(plan, db_url, tmp_path)
     assert report.problems == [], summary(report)
     assert report.completed == plan.instances
