@@ -97,6 +97,7 @@ class Report:
     jobs_left: int
     jobs_left_leased: int
     held_at_kills: int
+    leases_lost: int  # by live workers (their heartbeat fell behind): each one is a duplicate call too
     lease: float
     max_recovery: float | None
     p50_recovery: float | None
@@ -261,6 +262,9 @@ class Workers:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
 
+    def count_in_logs(self, text: str) -> int:
+        return sum(p.read_text(errors="replace").count(text) for p in self.folder.glob("w*.log"))
+
     def log_tail(self, worker_id: str, chars: int = 2000) -> str:
         path = self.folder / f"{worker_id}.log"
         return path.read_text(errors="replace")[-chars:] if path.exists() else ""
@@ -389,6 +393,7 @@ def check(
         jobs_left=len(left),
         jobs_left_leased=len(leased),
         held_at_kills=sum(len(k.held) for k in kills),
+        leases_lost=workers.count_in_logs("lease of a running job was lost"),
         lease=plan.lease,
         max_recovery=max(recoveries) if recoveries else None,
         p50_recovery=statistics.median(recoveries) if recoveries else None,
@@ -460,6 +465,7 @@ def summary(report: Report) -> str:
             f"kills                {report.kills} (SIGKILL, jobs held at the kills: {report.held_at_kills})",
             f"pool restarts        {report.pool_restarts} (SIGHUP)",
             f"worker crashes       {report.worker_crashes}",
+            f"leases lost          {report.leases_lost} (by live workers)",
             f"adapter calls        {report.calls}, duplicates {report.duplicate_calls} "
             f"(repeated idempotency keys {report.repeated_keys})",
             f"jobs left            {report.jobs_left} (leased: {report.jobs_left_leased})",

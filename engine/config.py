@@ -57,6 +57,11 @@ class Settings:
     #: Due timers fired at once on PostgreSQL (each in its own transaction; SQLite fires one at a time).
     timer_threads: int = 4
 
+    def __post_init__(self) -> None:
+        if self.job_lease < 0 or 0 < self.job_lease < 1:
+            raise ConfigurationError(f"job lease of {self.job_lease:g} s (BATON_JOB_LEASE, baton worker --lease): "
+                                     "use 0 (a lease lasts the job's timeout) or 1 s or more")
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
         env = os.environ if environ is None else environ

@@ -28,7 +28,7 @@ from typing import Any
 from . import continuations
 from .adapters.base import CallContext
 from .agents import AgentConfig, build_adapter
-from .errors import AgentFailure, BatonError, BpmnErrorRaised, ConfigurationError, JobNotFound, LockLost
+from .errors import AgentFailure, BatonError, BpmnErrorRaised, JobNotFound, LockLost
 from .records import Job
 
 log = logging.getLogger("baton.worker")
@@ -56,10 +56,7 @@ class Worker:
         self._pool: ThreadPoolExecutor | None = None
         self._thread: threading.Thread | None = None
         self.processed = 0
-        self.lease = float(engine.settings.job_lease)
-        if self.lease < 0 or 0 < self.lease < 1:
-            raise ConfigurationError(f"job lease {self.lease:g} s: use 0 (a lease lasts the job's timeout) or 1 s or "
-                                     "more")
+        self.lease = float(engine.settings.job_lease)  # 0 or at least 1 s (checked by Settings)
         self._held: dict[str, float] = {}  # running job -> monotonic time after which its lease is not renewed
         self._heartbeat: threading.Thread | None = None
 
