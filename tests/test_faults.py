@@ -12,7 +12,7 @@ import sys
 import pytest
 from conftest import ROOT
 
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.append(str(ROOT / "bench"))  # after the tests: bench/ has modules named run, jobs, events
 from fault_harness import SERVICE_TASKS, Plan, run, summary  # noqa: E402
 
 
