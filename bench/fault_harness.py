@@ -313,7 +313,10 @@ def _faults(
         if now >= next_look:
             counts = engine.count_by_status()
             done = counts.get("completed", 0)
-            if (done >= plan.instances and len(kills) >= plan.min_kills) or now - start > plan.give_up_after:
+            stuck = sum(n for status, n in counts.items() if status in ("incident", "failed"))
+            if done + stuck >= plan.instances and len(kills) >= plan.min_kills:
+                return kills, hups  # all completed, or the rest can go no further (reported by check)
+            if now - start > plan.give_up_after:
                 return kills, hups
             if set(counts) - {"completed", "running", "waiting"}:
                 progress(f"instances by status: {counts}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -77,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"PostgreSQL is not reachable at {_redact(args.database_url)}: {problem}", file=sys.stderr)
         return 2
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the workers and drop the schema on `kill`
 
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)

@@ -157,7 +157,8 @@ class JobsMixin:
 
     def claim_jobs(self, worker_id: str, topics: list[str] | None = None, limit: int = 1,
                    lock_seconds: float | None = None, circuits: dict[str, tuple[int, float]] | None = None,
-                   timeouts: dict[str, float] | None = None, match: dict[str, Any] | None = None) -> list[Job]:
+                   timeouts: dict[str, float] | None = None, match: dict[str, Any] | None = None,
+                   attempts: dict[str, int] | None = None) -> list[Job]:
         """Lock up to ``limit`` due jobs of ``topics`` for ``worker_id``.
 
         ``match`` keeps only jobs whose columns have these values (``{"business_key": "A-1"}``, ``process_key``:
@@ -166,7 +167,9 @@ class JobsMixin:
         ``lock_seconds`` None locks each job for its timeout (the diagram's, else ``timeouts[topic]``, else
         300 s) plus ``settings.job_lease_grace``.  ``circuits`` (topic ->
         (threshold, cool-off seconds)) makes open circuits skip their topics, and lets one probe through
-        a circuit whose cool-off is over.
+        a circuit whose cool-off is over.  ``attempts`` (topic -> attempts the worker's agent allows) is
+        written on claimed jobs the diagram gave no retries, so a lease that runs out (a dead worker) counts
+        against the agent's retries, not ``settings.job_attempts``.
         """
         if self.now() >= getattr(self, "_next_expiry_check", _EPOCH):  # look for dead workers' jobs
             lease = self.settings.job_lease
@@ -195,9 +198,13 @@ class JobsMixin:
                     claimed += jq.claim(conn, worker_id, [topic], 1, now, until, match)
             result = []
             for row in claimed:
+                changes: dict[str, Any] = {}
                 if exact and row.timeout:  # the diagram gave this job its own timeout
-                    lease = dt.timedelta(seconds=row.timeout + self.settings.job_lease_grace)
-                    jq.update_job(conn, row.id, lock_expires_at=now + lease)
+                    changes["lock_expires_at"] = now + dt.timedelta(seconds=row.timeout + self.settings.job_lease_grace)
+                if row.max_attempts is None and row.topic in (attempts or {}):
+                    changes["max_attempts"] = (attempts or {})[row.topic]
+                if changes:
+                    jq.update_job(conn, row.id, **changes)
                     row = jq.get_job(conn, row.id)
                 result.append(Job.from_row(row))
         return result

@@ -140,9 +140,10 @@ class Worker:
     def _claim(self, limit: int, renewed: bool = True) -> list[Job]:
         """Claim jobs: for half the lease when the heartbeat renews them, else for each job's timeout + grace."""
         timeouts = {t: c.timeout for t, c in self.agents.items() if c.timeout}
+        attempts = {t: n for t, c in self.agents.items() if (n := _attempts(c)) is not None}
         lock_seconds = self.lease / 2 if self.lease and renewed else None
         return list(self.engine.claim_jobs(self.worker_id, self.topics, limit=limit, circuits=self._circuits(),
-                                           timeouts=timeouts, lock_seconds=lock_seconds))
+                                           timeouts=timeouts, lock_seconds=lock_seconds, attempts=attempts))
 
     def _run_and_release(self, job: Job) -> None:
         try:
@@ -230,7 +231,7 @@ class Worker:
                                         retryable=exc.retryable, backoff_base=cfg.backoff_base,
                                         backoff_cap=cfg.backoff_cap,
                                         circuit=(cfg.circuit_threshold, cfg.circuit_cooloff),
-                                        default_attempts=cfg.max_attempts if cfg.retries or cfg.retry_cycle else None,
+                                        default_attempts=_attempts(cfg),
                                         default_cycle=cfg.retry_cycle))
         else:
             self._report(extra, partial(self.engine.complete_job, job.id, self.worker_id, result or {}))
@@ -244,3 +245,8 @@ class Worker:
             log.warning("result rejected: %s", exc, extra=extra)
         except BatonError as exc:
             log.error("could not record the job's result: %s", exc, extra=extra)
+
+
+def _attempts(agent: AgentConfig) -> int | None:
+    """The attempts an agent allows when it says (``retries`` or ``retry_cycle``), else None: the engine's."""
+    return agent.max_attempts if agent.retries or agent.retry_cycle else None

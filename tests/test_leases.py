@@ -69,18 +69,34 @@ def test_a_live_worker_keeps_a_job_that_runs_longer_than_its_lease(settings, slo
     assert done.details["worker"] == "holder" and done.details["attempt"] == 1
 
 
-def test_a_lapsed_lease_gives_the_job_back_ahead_of_newer_jobs(engine):
+def test_a_lapsed_lease_gives_the_job_back_ahead_of_newer_jobs(eng, clock):
     """A dead worker's job keeps its place in line: the next claim takes it before jobs that became due later."""
-    engine.deploy_bytes([("s.bpmn", process_xml("s", chain(service_task("slow"))))])
-    first = engine.start("s", {"seconds": 0})
-    [job] = engine.claim_jobs("dead", ["slow"], lock_seconds=1.0)
+    eng.deploy_bytes([("s.bpmn", process_xml("s", chain(service_task("slow"))))])
+    first = eng.start("s", {"seconds": 0})
+    [job] = eng.claim_jobs("dead", ["slow"], lock_seconds=5.0)
     assert job.instance_id == first.id
-    later = [engine.start("s", {"seconds": 0}) for _ in range(3)]
-    time.sleep(1.2)  # the lease of the worker that "died" runs out
-    assert engine.expire_locks() == 1
-    [again] = engine.claim_jobs("alive", ["slow"], limit=1)
+    clock.advance(1)
+    later = [eng.start("s", {"seconds": 0}) for _ in range(3)]
+    clock.advance(5)  # the lease of the worker that "died" runs out
+    assert eng.expire_locks() == 1
+    [again] = eng.claim_jobs("alive", ["slow"], limit=1)
     assert again.id == job.id and again.attempt == 2
-    assert {j.instance_id for j in engine.jobs(status="ready")} == {i.id for i in later}
+    assert {j.instance_id for j in eng.jobs(status="ready")} == {i.id for i in later}
+
+
+def test_lapsed_leases_count_against_the_agents_retries_not_the_default(eng, clock):
+    """A worker whose agent allows 5 attempts: the job survives 4 dead workers, the 5th makes it an incident."""
+    eng.deploy_bytes([("s.bpmn", process_xml("s", chain(service_task("slow"))))])
+    inst = eng.start("s", {"seconds": 0})
+    for attempt in range(1, 6):
+        [job] = eng.claim_jobs(f"dead-{attempt}", ["slow"], lock_seconds=5.0, attempts={"slow": 5})
+        assert job.attempt == attempt and job.max_attempts == 5
+        clock.advance(6)
+        eng.expire_locks()
+        if attempt < 5:
+            assert eng.incidents() == [] and [j.status for j in eng.jobs()] == ["ready"]
+    [incident] = eng.incidents()
+    assert incident.instance_id == inst.id and "lease expired during attempt 5" in incident.message
 
 
 def test_renewing_keeps_only_the_jobs_a_worker_still_holds(engine):
