@@ -126,8 +126,10 @@ class SideEffects:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - the http.server hook name
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                context = body["context"]
+                try:
+                    context = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["context"]
+                except (ValueError, KeyError):  # the caller died while sending: no call, nothing recorded
+                    return
                 call = Call(
                     time.time(),
                     self.headers.get("Idempotency-Key", ""),

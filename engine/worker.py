@@ -239,6 +239,8 @@ class Worker:
         self.processed += 1
 
     def _report(self, extra: dict[str, Any], call: Any) -> None:
+        with self._in_flight_lock:  # the lease has at least a third left; a job reported is no longer renewed
+            self._held.pop(extra["job_id"], None)
         try:
             call()
         except (LockLost, JobNotFound) as exc:
