@@ -7,6 +7,7 @@ endpoint that records its idempotency key.  PostgreSQL only: SQLite has one writ
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import pytest
@@ -42,3 +43,14 @@ def test_killed_workers_lose_nothing_and_apply_nothing_twice(db_url, tmp_path):
     assert report.repeated_keys == 0, "one attempt was delivered twice"
     # every extra call is a retried attempt of a task that had already called: visible, counted
     assert report.calls == plan.instances * len(SERVICE_TASKS) + report.duplicate_calls
+
+
+def test_bench_faults_says_clearly_when_postgresql_is_unreachable():
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "faults.py"), "--database-url", "postgresql+psycopg://x@127.0.0.1:9/x"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "PostgreSQL is not reachable at" in proc.stderr and "Traceback" not in proc.stderr
