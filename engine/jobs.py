@@ -161,7 +161,8 @@ class JobsMixin:
 
     def claim_jobs(self, worker_id: str, topics: list[str] | None = None, limit: int = 1,
                    lock_seconds: float | None = None, circuits: dict[str, tuple[int, float]] | None = None,
-                   timeouts: dict[str, float] | None = None, match: dict[str, Any] | None = None) -> list[Job]:
+                   timeouts: dict[str, float] | None = None, match: dict[str, Any] | None = None,
+                   attempts: dict[str, int] | None = None) -> list[Job]:
         """Lock up to ``limit`` due jobs of ``topics`` for ``worker_id``.
 
         ``match`` keeps only jobs whose columns have these values (``{"business_key": "A-1"}``, ``process_key``:
@@ -170,10 +171,14 @@ class JobsMixin:
         ``lock_seconds`` None locks each job for its timeout (the diagram's, else ``timeouts[topic]``, else
         300 s) plus ``settings.job_lease_grace``.  ``circuits`` (topic ->
         (threshold, cool-off seconds)) makes open circuits skip their topics, and lets one probe through
-        a circuit whose cool-off is over.
+        a circuit whose cool-off is over.  ``attempts`` (topic -> attempts the worker's agent allows) is
+        written on claimed jobs the diagram gave no retries, so a lease that runs out (a dead worker) counts
+        against the agent's retries, not ``settings.job_attempts``.
         """
-        if self.now() >= getattr(self, "_next_expiry_check", _EPOCH):
-            self._next_expiry_check = self.now() + dt.timedelta(seconds=1)  # dead workers' jobs return within 1 s
+        if self.now() >= getattr(self, "_next_expiry_check", _EPOCH):  # look for dead workers' jobs
+            lease = self.settings.job_lease
+            every = min(1.0, lease / 10) if lease else 1.0  # each second, or ten times per lease if shorter
+            self._next_expiry_check = self.now() + dt.timedelta(seconds=every)
             try:
                 self.expire_locks()
             except ConcurrentModification:
@@ -197,9 +202,13 @@ class JobsMixin:
                     claimed += jq.claim(conn, worker_id, [topic], 1, now, until, match)
             result = []
             for row in claimed:
+                changes: dict[str, Any] = {}
                 if exact and row.timeout:  # the diagram gave this job its own timeout
-                    lease = dt.timedelta(seconds=row.timeout + self.settings.job_lease_grace)
-                    jq.update_job(conn, row.id, lock_expires_at=now + lease)
+                    changes["lock_expires_at"] = now + dt.timedelta(seconds=row.timeout + self.settings.job_lease_grace)
+                if row.max_attempts is None and row.topic in (attempts or {}):
+                    changes["max_attempts"] = (attempts or {})[row.topic]
+                if changes:
+                    jq.update_job(conn, row.id, **changes)
                     row = jq.get_job(conn, row.id)
                 result.append(Job.from_row(row))
         return result
@@ -429,6 +438,14 @@ class JobsMixin:
             jq.update_job(conn, job.id, lock_expires_at=self.now() + dt.timedelta(seconds=seconds))
             return Job.from_row(jq.get_job(conn, job.id))
 
+    def renew_leases(self, worker_id: str, job_ids: list[str], seconds: float) -> list[str]:
+        """Hold ``worker_id``'s running jobs ``seconds`` more (the worker's heartbeat); returns those it still held.
+
+        A job missing from the answer was given back (its lease ran out) or is gone: its result will be refused.
+        """
+        with self._tx() as conn:
+            return jq.renew(conn, worker_id, job_ids, self.now() + dt.timedelta(seconds=seconds))
+
     def unlock_job(self, job_id: str, worker_id: str | None = None) -> Job:
         """Give a locked job back without counting the attempt (``worker_id`` None: whoever holds it)."""
         with self._tx() as conn:
@@ -467,8 +484,8 @@ class JobsMixin:
                 self._to_incident(conn, job, message, {}, None)
                 return
             if jq.update_job(conn, job.id, expect={"status": jq.LOCKED, "lock_owner": job.lock_owner},
-                             status=jq.READY, lock_owner=None, lock_expires_at=None, due_at=now,
-                             last_error=message, updated_at=now):
+                             status=jq.READY, lock_owner=None, lock_expires_at=None,  # due_at kept: it goes
+                             last_error=message, updated_at=now):  # ahead of jobs that became due after it
                 conn.info["baton_jobs_created"] = True
 
 @dataclass(frozen=True)
