@@ -19,8 +19,10 @@ def _size(size: int) -> str:
 
 def _line(v: ArtifactVersion, indent: str = "") -> str:
     step = f" ({v.element_name}, attempt {v.attempt})" if v.element_id and v.element_name else ""
-    return (f"{indent}v{v.version:<3} {_size(v.size):>9}  {v.media_type:<24}  {v.produced_by}{step}  "
-            f"{when(v.created_at)}  {v.sha256[:12]}")
+    return (
+        f"{indent}v{v.version:<3} {_size(v.size):>9}  {v.media_type:<24}  {v.produced_by}{step}  "
+        f"{when(v.created_at)}  {v.sha256[:12]}"
+    )
 
 
 @main.group()
@@ -53,8 +55,13 @@ def artifacts_list(settings: Settings, instance: str, history: bool, as_json: bo
 @click.argument("instance")
 @click.argument("name")
 @click.option("--version", type=click.IntRange(min=1), default=None, help="This version (default: the latest).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Write it to this file (default: standard output).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Write it to this file (default: standard output).",
+)
 @pass_settings
 def artifacts_get(settings: Settings, instance: str, name: str, version: int | None, output: str | None) -> None:
     """Download artifact NAME of INSTANCE (the latest version unless --version)."""
@@ -75,16 +82,22 @@ def artifacts_get(settings: Settings, instance: str, name: str, version: int | N
 @click.option("--media-type", default=None, help="Its media type (default: guessed from the name).")
 @click.option("--by", "by", default="cli", show_default=True, help="Who produced it, as shown in its history.")
 @pass_settings
-def artifacts_attach(settings: Settings, instance: str, file: str, name: str | None, media_type: str | None,
-                     by: str) -> None:
+def artifacts_attach(
+    settings: Settings, instance: str, file: str, name: str | None, media_type: str | None, by: str
+) -> None:
     """Attach FILE to INSTANCE as the next version of the artifact (same content as the latest: no new version)."""
     path = Path(file)
     name = name or path.name
     limit = settings.artifact_max_bytes
     if path.stat().st_size > limit:  # before reading it all
-        raise ArtifactTooLarge(f"{file} is {path.stat().st_size} bytes, above the artifact size limit of {limit} "
-                               "bytes (BATON_ARTIFACT_MAX_BYTES)", name=name, limit=limit)
+        raise ArtifactTooLarge(
+            f"{file} is {path.stat().st_size} bytes, above the artifact size limit of {limit} "
+            "bytes (BATON_ARTIFACT_MAX_BYTES)",
+            name=name,
+            limit=limit,
+        )
     with open_engine(settings) as eng:
         stored = eng.attach_artifact(instance, name, path.read_bytes(), media_type, user_name=by)
-    click.echo(f"{stored.name} v{stored.version} ({stored.size} bytes, sha256 {stored.sha256[:12]}) "
-               f"attached to {instance}")
+    click.echo(
+        f"{stored.name} v{stored.version} ({stored.size} bytes, sha256 {stored.sha256[:12]}) attached to {instance}"
+    )
