@@ -105,7 +105,14 @@ def test_a_feature_is_delivered_from_the_browser(page, site):
     artifacts = page.locator("section:has(h2:has-text('Artifacts'))").first
     for name in ("openapi.json", "service.tar.gz", "tests.tar.gz", "test-plan.md", "test-report.json"):
         assert name in artifacts.inner_text()
+    timeline = page.locator("#instance-timeline")
+    for agent in ("api-designer", "backend-developer", "qa-expert", "qa-runner", "deployer"):
+        assert agent in timeline.inner_text()
+    gates = page.locator("#instance-quality-gates")
+    assert "Quality gates" in gates.inner_text() and gates.locator("tbody tr").count() >= 1
     page.screenshot(path=str(ARTIFACTS / "feature-delivery-instance.png"))
+    timeline.screenshot(path=str(ARTIFACTS / "feature-delivery-timeline.png"))
+    gates.screenshot(path=str(ARTIFACTS / "feature-delivery-gates.png"))
     with page.expect_download() as download:
         artifacts.locator("tr:has-text('openapi.json') a:has-text('Download')").first.click()
     with open(download.value.path(), "rb") as got:
