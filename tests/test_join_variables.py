@@ -26,11 +26,19 @@ USER = '<bpmn:userTask id="{id}"/>'
 
 def split_join(branches: dict[str, str], init: str = "x = 0\ny = 0", kind: str = "parallelGateway") -> bytes:
     """start -> init script -> split -> one element per branch (id = key) -> join -> end."""
-    body = ['<bpmn:startEvent id="start"/>', script(init).replace("{id}", "init"),
-            f'<bpmn:{kind} id="split"/>', f'<bpmn:{kind} id="join"/>', '<bpmn:endEvent id="end"/>']
+    body = [
+        '<bpmn:startEvent id="start"/>',
+        script(init).replace("{id}", "init"),
+        f'<bpmn:{kind} id="split"/>',
+        f'<bpmn:{kind} id="join"/>',
+        '<bpmn:endEvent id="end"/>',
+    ]
     body += [xml.replace("{id}", bid) for bid, xml in branches.items()]
-    body.append(flows("start>init", "init>split", "join>end", *(f"split>{b}" for b in branches),
-                      *(f"{b}>join" for b in branches)))
+    body.append(
+        flows(
+            "start>init", "init>split", "join>end", *(f"split>{b}" for b in branches), *(f"{b}>join" for b in branches)
+        )
+    )
     return process_xml("p", "\n".join(body))
 
 
@@ -86,7 +94,8 @@ def test_inclusive_gateway_join(engine):
     xml = split_join(branches, kind="inclusiveGateway").replace(
         b'<bpmn:sequenceFlow id="sf_split_C" sourceRef="split" targetRef="C"/>',
         b'<bpmn:sequenceFlow id="sf_split_C" sourceRef="split" targetRef="C">'
-        b"<bpmn:conditionExpression>x &gt; 5</bpmn:conditionExpression></bpmn:sequenceFlow>")
+        b"<bpmn:conditionExpression>x &gt; 5</bpmn:conditionExpression></bpmn:sequenceFlow>",
+    )
     engine.deploy_bytes([("p.bpmn", xml)])
     inst = engine.start("p")
     done = engine.complete_task(the_task(engine, inst, "B").id, {"y": 2})
@@ -96,14 +105,35 @@ def test_inclusive_gateway_join(engine):
 
 def test_nested_splits(engine):
     """outer split -> A | (inner split -> B1 | B2 -> inner join) -> outer join."""
-    body = "\n".join([
-        '<bpmn:startEvent id="start"/>', script("x = 0\ny = 0\nw = 0").replace("{id}", "init"),
-        '<bpmn:parallelGateway id="split"/>', '<bpmn:parallelGateway id="inner"/>',
-        '<bpmn:parallelGateway id="innerJoin"/>', '<bpmn:parallelGateway id="join"/>',
-        USER.replace("{id}", "A"), script("y = 1").replace("{id}", "B1"), USER.replace("{id}", "B2"),
-        script("w = y + 10").replace("{id}", "after"), '<bpmn:endEvent id="end"/>',
-        flows("start>init", "init>split", "split>A", "split>inner", "inner>B1", "inner>B2", "B1>innerJoin",
-              "B2>innerJoin", "innerJoin>after", "A>join", "after>join", "join>end")])
+    body = "\n".join(
+        [
+            '<bpmn:startEvent id="start"/>',
+            script("x = 0\ny = 0\nw = 0").replace("{id}", "init"),
+            '<bpmn:parallelGateway id="split"/>',
+            '<bpmn:parallelGateway id="inner"/>',
+            '<bpmn:parallelGateway id="innerJoin"/>',
+            '<bpmn:parallelGateway id="join"/>',
+            USER.replace("{id}", "A"),
+            script("y = 1").replace("{id}", "B1"),
+            USER.replace("{id}", "B2"),
+            script("w = y + 10").replace("{id}", "after"),
+            '<bpmn:endEvent id="end"/>',
+            flows(
+                "start>init",
+                "init>split",
+                "split>A",
+                "split>inner",
+                "inner>B1",
+                "inner>B2",
+                "B1>innerJoin",
+                "B2>innerJoin",
+                "innerJoin>after",
+                "A>join",
+                "after>join",
+                "join>end",
+            ),
+        ]
+    )
     engine.deploy_bytes([("p.bpmn", process_xml("p", body))])
     inst = engine.start("p")
     engine.complete_task(the_task(engine, inst, "B2").id, {"b2": True})  # inner join: y from B1 survives
@@ -113,15 +143,24 @@ def test_nested_splits(engine):
 
 
 def test_join_after_a_multi_instance_in_one_branch(engine):
-    mi = ('<bpmn:scriptTask id="{id}" scriptFormat="python"><bpmn:multiInstanceLoopCharacteristics '
-          'isSequential="true"><bpmn:loopCardinality>2</bpmn:loopCardinality>'
-          '</bpmn:multiInstanceLoopCharacteristics><bpmn:script>pass</bpmn:script></bpmn:scriptTask>')
-    body = "\n".join([
-        '<bpmn:startEvent id="start"/>', script("x = 0").replace("{id}", "init"),
-        '<bpmn:parallelGateway id="split"/>', '<bpmn:parallelGateway id="join"/>',
-        mi.replace("{id}", "MI"), script("x = 1").replace("{id}", "A2"), USER.replace("{id}", "B"),
-        '<bpmn:endEvent id="end"/>',
-        flows("start>init", "init>split", "split>MI", "MI>A2", "A2>join", "split>B", "B>join", "join>end")])
+    mi = (
+        '<bpmn:scriptTask id="{id}" scriptFormat="python"><bpmn:multiInstanceLoopCharacteristics '
+        'isSequential="true"><bpmn:loopCardinality>2</bpmn:loopCardinality>'
+        "</bpmn:multiInstanceLoopCharacteristics><bpmn:script>pass</bpmn:script></bpmn:scriptTask>"
+    )
+    body = "\n".join(
+        [
+            '<bpmn:startEvent id="start"/>',
+            script("x = 0").replace("{id}", "init"),
+            '<bpmn:parallelGateway id="split"/>',
+            '<bpmn:parallelGateway id="join"/>',
+            mi.replace("{id}", "MI"),
+            script("x = 1").replace("{id}", "A2"),
+            USER.replace("{id}", "B"),
+            '<bpmn:endEvent id="end"/>',
+            flows("start>init", "init>split", "split>MI", "MI>A2", "A2>join", "split>B", "B>join", "join>end"),
+        ]
+    )
     engine.deploy_bytes([("p.bpmn", process_xml("p", body))])
     inst = engine.start("p")
     done = engine.complete_task(the_task(engine, inst, "B").id, {"y": 2})
@@ -130,10 +169,12 @@ def test_join_after_a_multi_instance_in_one_branch(engine):
 
 
 def test_join_after_an_embedded_subprocess_in_one_branch(engine):
-    sub = ('<bpmn:subProcess id="{id}"><bpmn:startEvent id="ss"/>'
-           '<bpmn:scriptTask id="st" scriptFormat="python"><bpmn:script>x = 1</bpmn:script></bpmn:scriptTask>'
-           '<bpmn:endEvent id="se"/><bpmn:sequenceFlow id="sf1" sourceRef="ss" targetRef="st"/>'
-           '<bpmn:sequenceFlow id="sf2" sourceRef="st" targetRef="se"/></bpmn:subProcess>')
+    sub = (
+        '<bpmn:subProcess id="{id}"><bpmn:startEvent id="ss"/>'
+        '<bpmn:scriptTask id="st" scriptFormat="python"><bpmn:script>x = 1</bpmn:script></bpmn:scriptTask>'
+        '<bpmn:endEvent id="se"/><bpmn:sequenceFlow id="sf1" sourceRef="ss" targetRef="st"/>'
+        '<bpmn:sequenceFlow id="sf2" sourceRef="st" targetRef="se"/></bpmn:subProcess>'
+    )
     engine.deploy_bytes([("p.bpmn", split_join({"A": sub, "B": USER}))])
     inst = engine.start("p")
     done = engine.complete_task(the_task(engine, inst, "B").id, {"y": 2})
@@ -143,15 +184,30 @@ def test_join_after_an_embedded_subprocess_in_one_branch(engine):
 
 def test_a_loop_through_the_split_and_join(engine):
     """Each pass a script branch counts and a person reviews; the count must not be reverted by the review."""
-    body = "\n".join([
-        '<bpmn:startEvent id="start"/>', script("n = 0\nreviews = 0").replace("{id}", "init"),
-        '<bpmn:parallelGateway id="split"/>', '<bpmn:parallelGateway id="join"/>',
-        script("n = n + 1").replace("{id}", "count"), USER.replace("{id}", "review"),
-        '<bpmn:exclusiveGateway id="again" default="sf_again_end"/>', '<bpmn:endEvent id="end"/>',
-        '<bpmn:sequenceFlow id="sf_again_back" sourceRef="again" targetRef="split">'
-        "<bpmn:conditionExpression>n &lt; 3</bpmn:conditionExpression></bpmn:sequenceFlow>",
-        flows("start>init", "init>split", "split>count", "split>review", "count>join", "review>join",
-              "join>again", "again>end")])
+    body = "\n".join(
+        [
+            '<bpmn:startEvent id="start"/>',
+            script("n = 0\nreviews = 0").replace("{id}", "init"),
+            '<bpmn:parallelGateway id="split"/>',
+            '<bpmn:parallelGateway id="join"/>',
+            script("n = n + 1").replace("{id}", "count"),
+            USER.replace("{id}", "review"),
+            '<bpmn:exclusiveGateway id="again" default="sf_again_end"/>',
+            '<bpmn:endEvent id="end"/>',
+            '<bpmn:sequenceFlow id="sf_again_back" sourceRef="again" targetRef="split">'
+            "<bpmn:conditionExpression>n &lt; 3</bpmn:conditionExpression></bpmn:sequenceFlow>",
+            flows(
+                "start>init",
+                "init>split",
+                "split>count",
+                "split>review",
+                "count>join",
+                "review>join",
+                "join>again",
+                "again>end",
+            ),
+        ]
+    )
     engine.deploy_bytes([("p.bpmn", process_xml("p", body))])
     inst = engine.start("p")
     for passed in range(1, 4):
