@@ -159,14 +159,20 @@ def _join_update_recording(self: UnstructuredJoin, my_task: SpiffTask) -> Any:
 
 
 def _join_run_merging(self: UnstructuredJoin, my_task: SpiffTask) -> Any:
-    if len(self.inputs) < 2:
-        return True  # a split only: its data was inherited when it became ready
     arrivals = my_task.internal_data.pop(ARRIVALS, None)
     my_task.internal_data.pop(ARRIVED, None)
     if my_task.internal_data.pop(LEGACY, False) or not arrivals:
-        return _join_run_hook(self, my_task)
+        return _join_run_hook(self, my_task)  # a split only, or branches from before Baton recorded them
     merge_arrivals(my_task, arrivals)  # its data was inherited from the last branch when it became ready
-    return True
+    data, splits = my_task.data, my_task.internal_data.get(SPLITS)
+    my_task.data = {}
+    result = _join_run_hook(self, my_task)  # SpiffWorkflow's tree upkeep (its merge is thrown away)
+    my_task.data = data
+    if splits:
+        my_task.internal_data[SPLITS] = splits
+    else:
+        my_task.internal_data.pop(SPLITS, None)
+    return result
 
 
 def _on_complete_passing_splits(self: TaskSpec, my_task: SpiffTask) -> None:
