@@ -22,24 +22,28 @@ def external(topic: str) -> str:
 
 
 USER = '<bpmn:userTask id="{id}"/>'
+PARALLEL = "<bpmn:parallelGateway id='{id}'/>"
+
+
+def diagram(elements: dict[str, str], *pairs: str, extra: str = "") -> bytes:
+    """start -> ... -> end: each element's xml with ``{id}`` set to its key, the flows written ``"a>b"``."""
+    body = ['<bpmn:startEvent id="start"/>', '<bpmn:endEvent id="end"/>', extra]
+    body += [xml.replace("{id}", eid) for eid, xml in elements.items()]
+    return process_xml("p", "\n".join([*body, flows(*pairs)]))
 
 
 def split_join(branches: dict[str, str], init: str = "x = 0\ny = 0", kind: str = "parallelGateway") -> bytes:
     """start -> init script -> split -> one element per branch (id = key) -> join -> end."""
-    body = [
-        '<bpmn:startEvent id="start"/>',
-        script(init).replace("{id}", "init"),
-        f'<bpmn:{kind} id="split"/>',
-        f'<bpmn:{kind} id="join"/>',
-        '<bpmn:endEvent id="end"/>',
-    ]
-    body += [xml.replace("{id}", bid) for bid, xml in branches.items()]
-    body.append(
-        flows(
-            "start>init", "init>split", "join>end", *(f"split>{b}" for b in branches), *(f"{b}>join" for b in branches)
-        )
+    gateway = f'<bpmn:{kind} id="{{id}}"/>'
+    elements = {"init": script(init), "split": gateway, "join": gateway, **branches}
+    return diagram(
+        elements,
+        "start>init",
+        "init>split",
+        "join>end",
+        *(f"split>{b}" for b in branches),
+        *(f"{b}>join" for b in branches),
     )
-    return process_xml("p", "\n".join(body))
 
 
 def finish_jobs(eng, results: list[tuple[str, dict]]) -> None:
@@ -105,36 +109,33 @@ def test_inclusive_gateway_join(engine):
 
 def test_nested_splits(engine):
     """outer split -> A | (inner split -> B1 | B2 -> inner join) -> outer join."""
-    body = "\n".join(
-        [
-            '<bpmn:startEvent id="start"/>',
-            script("x = 0\ny = 0\nw = 0").replace("{id}", "init"),
-            '<bpmn:parallelGateway id="split"/>',
-            '<bpmn:parallelGateway id="inner"/>',
-            '<bpmn:parallelGateway id="innerJoin"/>',
-            '<bpmn:parallelGateway id="join"/>',
-            USER.replace("{id}", "A"),
-            script("y = 1").replace("{id}", "B1"),
-            USER.replace("{id}", "B2"),
-            script("w = y + 10").replace("{id}", "after"),
-            '<bpmn:endEvent id="end"/>',
-            flows(
-                "start>init",
-                "init>split",
-                "split>A",
-                "split>inner",
-                "inner>B1",
-                "inner>B2",
-                "B1>innerJoin",
-                "B2>innerJoin",
-                "innerJoin>after",
-                "A>join",
-                "after>join",
-                "join>end",
-            ),
-        ]
+    elements = {
+        "init": script("x = 0\ny = 0\nw = 0"),
+        "split": PARALLEL,
+        "inner": PARALLEL,
+        "innerJoin": PARALLEL,
+        "join": PARALLEL,
+        "A": USER,
+        "B1": script("y = 1"),
+        "B2": USER,
+        "after": script("w = y + 10"),
+    }
+    body = diagram(
+        elements,
+        "start>init",
+        "init>split",
+        "split>A",
+        "split>inner",
+        "inner>B1",
+        "inner>B2",
+        "B1>innerJoin",
+        "B2>innerJoin",
+        "innerJoin>after",
+        "A>join",
+        "after>join",
+        "join>end",
     )
-    engine.deploy_bytes([("p.bpmn", process_xml("p", body))])
+    engine.deploy_bytes([("p.bpmn", body)])
     inst = engine.start("p")
     engine.complete_task(the_task(engine, inst, "B2").id, {"b2": True})  # inner join: y from B1 survives
     done = engine.complete_task(the_task(engine, inst, "A").id, {"x": 5})  # outer join: A's stale y, w
@@ -148,20 +149,18 @@ def test_join_after_a_multi_instance_in_one_branch(engine):
         'isSequential="true"><bpmn:loopCardinality>2</bpmn:loopCardinality>'
         "</bpmn:multiInstanceLoopCharacteristics><bpmn:script>pass</bpmn:script></bpmn:scriptTask>"
     )
-    body = "\n".join(
-        [
-            '<bpmn:startEvent id="start"/>',
-            script("x = 0").replace("{id}", "init"),
-            '<bpmn:parallelGateway id="split"/>',
-            '<bpmn:parallelGateway id="join"/>',
-            mi.replace("{id}", "MI"),
-            script("x = 1").replace("{id}", "A2"),
-            USER.replace("{id}", "B"),
-            '<bpmn:endEvent id="end"/>',
-            flows("start>init", "init>split", "split>MI", "MI>A2", "A2>join", "split>B", "B>join", "join>end"),
-        ]
+    elements = {
+        "init": script("x = 0"),
+        "split": PARALLEL,
+        "join": PARALLEL,
+        "MI": mi,
+        "A2": script("x = 1"),
+        "B": USER,
+    }
+    body = diagram(
+        elements, "start>init", "init>split", "split>MI", "MI>A2", "A2>join", "split>B", "B>join", "join>end"
     )
-    engine.deploy_bytes([("p.bpmn", process_xml("p", body))])
+    engine.deploy_bytes([("p.bpmn", body)])
     inst = engine.start("p")
     done = engine.complete_task(the_task(engine, inst, "B").id, {"y": 2})
     assert done.status == "completed"
@@ -184,34 +183,73 @@ def test_join_after_an_embedded_subprocess_in_one_branch(engine):
 
 def test_a_loop_through_the_split_and_join(engine):
     """Each pass a script branch counts and a person reviews; the count must not be reverted by the review."""
-    body = "\n".join(
-        [
-            '<bpmn:startEvent id="start"/>',
-            script("n = 0\nreviews = 0").replace("{id}", "init"),
-            '<bpmn:parallelGateway id="split"/>',
-            '<bpmn:parallelGateway id="join"/>',
-            script("n = n + 1").replace("{id}", "count"),
-            USER.replace("{id}", "review"),
-            '<bpmn:exclusiveGateway id="again" default="sf_again_end"/>',
-            '<bpmn:endEvent id="end"/>',
-            '<bpmn:sequenceFlow id="sf_again_back" sourceRef="again" targetRef="split">'
-            "<bpmn:conditionExpression>n &lt; 3</bpmn:conditionExpression></bpmn:sequenceFlow>",
-            flows(
-                "start>init",
-                "init>split",
-                "split>count",
-                "split>review",
-                "count>join",
-                "review>join",
-                "join>again",
-                "again>end",
-            ),
-        ]
+    back = (
+        '<bpmn:sequenceFlow id="sf_again_back" sourceRef="again" targetRef="split">'
+        "<bpmn:conditionExpression>n &lt; 3</bpmn:conditionExpression></bpmn:sequenceFlow>"
     )
-    engine.deploy_bytes([("p.bpmn", process_xml("p", body))])
+    elements = {
+        "init": script("n = 0\nreviews = 0"),
+        "split": PARALLEL,
+        "join": PARALLEL,
+        "count": script("n = n + 1"),
+        "review": USER,
+        "again": '<bpmn:exclusiveGateway id="{id}" default="sf_again_end"/>',
+    }
+    body = diagram(
+        elements,
+        "start>init",
+        "init>split",
+        "split>count",
+        "split>review",
+        "count>join",
+        "review>join",
+        "join>again",
+        "again>end",
+        extra=back,
+    )
+    engine.deploy_bytes([("p.bpmn", body)])
     inst = engine.start("p")
     for passed in range(1, 4):
         task = the_task(engine, inst, "review")
         done = engine.complete_task(task.id, {"reviews": passed})
     assert done.status == "completed"
     assert done.variables == {"n": 3, "reviews": 3}
+
+
+@pytest.mark.parametrize("order", [["B", "C"], ["C", "B"]])
+def test_three_branches_joined_by_two_gateways(engine, order):
+    """split -> A, B, C; A and B meet at a first join, which meets C at a second one."""
+    elements = {
+        "init": script("x = 0\ny = 0\nz = 0"),
+        "split": PARALLEL,
+        "j1": PARALLEL,
+        "j2": PARALLEL,
+        "A": script("x = 1"),
+        "B": USER,
+        "C": USER,
+    }
+    engine.deploy_bytes(
+        [
+            (
+                "p.bpmn",
+                diagram(
+                    elements,
+                    "start>init",
+                    "init>split",
+                    "split>A",
+                    "split>B",
+                    "split>C",
+                    "A>j1",
+                    "B>j1",
+                    "j1>j2",
+                    "C>j2",
+                    "j2>end",
+                ),
+            )
+        ]
+    )
+    inst = engine.start("p")
+    for element in order:
+        done = engine.complete_task(the_task(engine, inst, element).id, {element.lower(): element})
+    assert done.status == "completed"
+    assert done.variables == {"x": 1, "y": 0, "z": 0, "b": "B", "c": "C"}
