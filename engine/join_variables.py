@@ -21,8 +21,10 @@ started.  Everything lives in the live tasks' internal data (``baton_splits``, `
 it survives serialization and does not depend on completed tasks staying in the tree: a completed task
 hands its stack to its children and keeps only a marker.
 
-A join whose branches share no split (an unstructured diagram, or an instance saved before this existed)
-falls back to the whole data of each branch, last arrival last.
+A join whose branches share no split (an unstructured diagram) takes each branch's changes since its
+outermost split, or its whole data when it passed none, in arrival order.  A join where a branch was
+already waiting before Baton recorded arrivals (an instance saved by an older Baton) merges as
+SpiffWorkflow does.
 """
 
 from __future__ import annotations
@@ -105,6 +107,7 @@ def record_arrival(spec: UnstructuredJoin, task: SpiffTask) -> None:
         if not other.internal_data.get(ARRIVED) or other.internal_data.get(LEGACY):
             task.internal_data[LEGACY] = True
         earlier += other.internal_data.pop(ARRIVALS, [])
+        other.internal_data.pop(ARRIVED, None)
     if earlier:
         task.internal_data[ARRIVALS] = earlier + task.internal_data.get(ARRIVALS, [])
 
@@ -164,7 +167,7 @@ def _join_run_merging(self: UnstructuredJoin, my_task: SpiffTask) -> Any:
     if my_task.internal_data.pop(LEGACY, False) or not arrivals:
         return _join_run_hook(self, my_task)  # a split only, or branches from before Baton recorded them
     merge_arrivals(my_task, arrivals)  # its data was inherited from the last branch when it became ready
-    data, splits = my_task.data, my_task.internal_data.get(SPLITS)
+    data, splits = deepcopy(my_task.data), my_task.internal_data.get(SPLITS)  # its merge shares nested values
     my_task.data = {}
     result = _join_run_hook(self, my_task)  # SpiffWorkflow's tree upkeep (its merge is thrown away)
     my_task.data = data
