@@ -253,3 +253,49 @@ def test_three_branches_joined_by_two_gateways(engine, order):
         done = engine.complete_task(the_task(engine, inst, element).id, {element.lower(): element})
     assert done.status == "completed"
     assert done.variables == {"x": 1, "y": 0, "z": 0, "b": "B", "c": "C"}
+
+
+def test_a_branch_that_leaves_through_a_boundary_timer(eng, clock):
+    """Branch A's user task times out (interrupting timer): the escalation path's change reaches the join, and
+    branch B's change, made before it, is not reverted by A's copy."""
+    boundary = (
+        '<bpmn:boundaryEvent id="{id}" attachedToRef="work">'
+        "<bpmn:timerEventDefinition><bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition>"
+        "</bpmn:boundaryEvent>"
+    )
+    elements = {
+        "init": script("x = 0\ny = 0"),
+        "split": PARALLEL,
+        "join": PARALLEL,
+        "work": USER,
+        "late": boundary,
+        "escalate": script("x = 'late'"),
+        "merge": '<bpmn:exclusiveGateway id="{id}"/>',
+        "B": script("y = 2"),
+    }
+    eng.deploy_bytes(
+        [
+            (
+                "p.bpmn",
+                diagram(
+                    elements,
+                    "start>init",
+                    "init>split",
+                    "split>work",
+                    "work>merge",
+                    "late>escalate",
+                    "escalate>merge",
+                    "merge>join",
+                    "split>B",
+                    "B>join",
+                    "join>end",
+                ),
+            )
+        ]
+    )
+    inst = eng.start("p")
+    clock.advance(3600)
+    eng.fire_due_timers()
+    done = eng.get_instance(inst.id)
+    assert done.status == "completed"
+    assert done.variables == {"x": "late", "y": 2}
