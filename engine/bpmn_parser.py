@@ -43,6 +43,7 @@ from SpiffWorkflow.camunda.specs.user_task import Form, FormField, UserTask
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import BpmnDmnParser
 
 from . import activity_io, camunda_forms, continuations, decisions, quality_gates
+from . import join_variables as _join_variables  # noqa: F401  (a join merges only what each branch changed)
 from .bpmn_events import (
     BatonBoundaryEventParser,
     BatonEndEvent,
