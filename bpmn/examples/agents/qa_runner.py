@@ -11,7 +11,7 @@ Input variables: service_module (from backend-developer; read from the archive w
 Outputs: quality_score (0-100: the share of tests that passed), tests_total, tests_passed, tests_failed,
 coverage_percent (null when unavailable), failure_report (one line a failed test, "" when all passed),
 quality_reason (one line for the quality gate); dev_notes and skip_validation as the tested build's
-BUILD.json has them (backend-developer's outputs, restored after the round's parallel join).
+BUILD.json has them, so the report and these variables always describe the same build.
 Artifact written: test-report.json.
 """
 
@@ -225,8 +225,7 @@ def run_tests(call: Call) -> dict[str, Any]:
     reason = f"{passed}/{total} tests passed" + (
         f"; failing: {', '.join(f['test'] for f in failures)}" if failures else ""
     )
-    # the developer's notes as the tested build has them (after the round's parallel join, the variables can
-    # hold the other branch's older copy)
+    # the developer's notes as the tested build has them: the report and the variables describe one build
     restored = {"dev_notes": build["notes"], "skip_validation": build.get("skipped", [])} if "notes" in build else {}
     return {
         **restored,
