@@ -34,8 +34,8 @@ if [ ! -x .venv/bin/python ]; then
   fi
 fi
 
-extras=""
-[ $want_test = 1 ] && extras="[test]"
+extras="[examples]"
+[ $want_test = 1 ] && extras="[examples,test]"
 stamp=".venv/.baton-installed${extras}"
 sum=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
