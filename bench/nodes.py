@@ -73,12 +73,26 @@ class Node:
         self.name = name
         self.log = cwd / f"{name}.log"
         with open(self.log, "w") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "engine", *args], env=env, cwd=cwd,
-                                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "engine", *args],
+                env=env,
+                cwd=cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     @property
     def alive(self) -> bool:
         return self.proc.poll() is None
+
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time of the process so far (Linux /proc; None elsewhere or once it exited)."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -102,9 +116,15 @@ class Cluster:
     def __init__(self, url: str, folder: Path, threads: int = 4, env: dict[str, str] | None = None) -> None:
         self.url, self.folder = url, folder
         (folder / "baton.toml").write_text(TOML.format(threads=threads))
-        self.env = {**os.environ, "BATON_DATABASE_URL": url, "BATON_LOG_LEVEL": "WARNING", "BATON_TIMER_POLL": "1",
-                    "BATON_AUTO_MIGRATE": "false", "PYTHONPATH": os.pathsep.join([str(ROOT), str(HERE)]),
-                    **(env or {})}
+        self.env = {
+            **os.environ,
+            "BATON_DATABASE_URL": url,
+            "BATON_LOG_LEVEL": "WARNING",
+            "BATON_TIMER_POLL": "1",
+            "BATON_AUTO_MIGRATE": "false",
+            "PYTHONPATH": os.pathsep.join([str(ROOT), str(HERE)]),
+            **(env or {}),
+        }
         self.nodes: list[Node] = []
         self.server_url: str | None = None
 
@@ -158,13 +178,19 @@ def count_completed(engine: Engine, ids: list[str]) -> int:
     total = 0
     with engine.db.connect() as conn:
         for chunk in _chunks(ids):
-            total += conn.execute(select(func.count()).select_from(q.instances).where(
-                q.instances.c.id.in_(chunk), q.instances.c.status == "completed")).scalar() or 0
+            total += (
+                conn.execute(
+                    select(func.count())
+                    .select_from(q.instances)
+                    .where(q.instances.c.id.in_(chunk), q.instances.c.status == "completed")
+                ).scalar()
+                or 0
+            )
     return total
 
 
 def _chunks(ids: list[str], size: int = 500) -> list[list[str]]:
-    return [ids[i:i + size] for i in range(0, len(ids), size)]
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 def verify(engine: Engine, ids: list[str]) -> dict[str, Any]:
@@ -182,10 +208,15 @@ def verify(engine: Engine, ids: list[str]) -> dict[str, Any]:
         history = engine.history(iid)
         events = collections.Counter(h.event for h in history)
         done = [h for h in history if h.event == "job_completed"]
-        tasks = collections.Counter(h.task_id for h in history
-                                    if h.event == "activity_completed" and h.element_type == "serviceTask")
-        expected = {"job_completed": JOBS_PER_INSTANCE, "timer_fired": 1, "message_received": 1,
-                    "instance_completed": 1}
+        tasks = collections.Counter(
+            h.task_id for h in history if h.event == "activity_completed" and h.element_type == "serviceTask"
+        )
+        expected = {
+            "job_completed": JOBS_PER_INSTANCE,
+            "timer_fired": 1,
+            "message_received": 1,
+            "instance_completed": 1,
+        }
         seen = {name: events.get(name, 0) for name in expected}
         if seen != expected or len(tasks) != JOBS_PER_INSTANCE or set(tasks.values()) != {1}:
             problems.append(f"instance {iid}: {seen}, service tasks completed {sorted(tasks.values())}")
@@ -196,15 +227,22 @@ def verify(engine: Engine, ids: list[str]) -> dict[str, Any]:
         if end:
             last = max(filter(None, [last, end[-1]]))
     with engine.db.connect() as conn:
-        left = {"jobs": conn.execute(select(func.count()).select_from(jq.jobs)).scalar(),
-                "timers": conn.execute(select(func.count()).select_from(eq.timers)).scalar(),
-                "messages": conn.execute(select(func.count()).select_from(eq.messages)).scalar()}
+        left = {
+            "jobs": conn.execute(select(func.count()).select_from(jq.jobs)).scalar(),
+            "timers": conn.execute(select(func.count()).select_from(eq.timers)).scalar(),
+            "messages": conn.execute(select(func.count()).select_from(eq.messages)).scalar(),
+        }
     problems += [f"{count} {table} row(s) left over" for table, count in left.items() if count]
-    return {"problems": problems, "jobs_by_worker": dict(sorted(by_worker.items())), "first_job_at": first,
-            "last_completed_at": last}
+    return {
+        "problems": problems,
+        "jobs_by_worker": dict(sorted(by_worker.items())),
+        "first_job_at": first,
+        "last_completed_at": last,
+    }
 
 
 # ---- a private PostgreSQL server ------------------------------------------------------------------------
+
 
 def pg_bin(name: str) -> str | None:
     """A PostgreSQL server program (``initdb``, ``pg_ctl``): on PATH, else Debian's /usr/lib/postgresql/*/bin."""
@@ -242,10 +280,13 @@ class PrivatePostgres:
             raise RuntimeError(f"{' '.join(args[:2])} failed ({proc.returncode}): {proc.stderr.strip()[-1500:]}")
 
     def start(self) -> None:
-        options = (f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off")
-        self._run([self.pg_ctl, "-D", str(self.data), "-o", options, "-l", str(self.folder / "server.log"), "-w",
-                   "start"])
+        options = (
+            f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off"
+        )
+        self._run(
+            [self.pg_ctl, "-D", str(self.data), "-o", options, "-l", str(self.folder / "server.log"), "-w", "start"]
+        )
 
     def stop(self) -> None:
         self._run([self.pg_ctl, "-D", str(self.data), "-m", "fast", "-w", "stop"])

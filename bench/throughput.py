@@ -57,11 +57,17 @@ def run_batch(engine: Engine, cluster: Cluster, workers: int, n: int, progress: 
     t0 = time.perf_counter()
     nodes = [cluster.worker(f"{prefix}-w{k + 1}") for k in range(workers)]
 
+    marks: list[tuple[int, float | None]] = []  # (instances completed, CPU seconds of the workers) twice
+
     def finished() -> bool:
         dead = [node.name for node in cluster.nodes if not node.alive]
         if dead:
             raise AssertionError(f"node(s) {', '.join(dead)} exited: {nodes[0].text()[-2000:]}")
-        return count_completed(engine, ids) == n
+        done = count_completed(engine, ids)
+        if (not marks and done >= n // 10) or (len(marks) == 1 and done == n):
+            cpu = [node.cpu_seconds() for node in nodes]
+            marks.append((done, None if None in cpu else sum(c for c in cpu if c is not None)))
+        return done == n
 
     try:
         wait_until(finished, BATCH_TIMEOUT, f"{n} instances on {workers} worker(s)", poll=0.5)
@@ -75,10 +81,23 @@ def run_batch(engine: Engine, cluster: Cluster, workers: int, n: int, progress: 
         raise AssertionError(f"{workers} worker(s): " + "; ".join(checked["problems"][:10]))
     window = (checked["last_completed_at"] - checked["first_job_at"]).total_seconds()
     rate = n / max(window, 1e-6)
-    progress(f"{workers} worker(s): {n} instances in {window:.1f} s ({rate:.1f}/s; {wall:.1f} s with start-up), "
-             f"jobs by worker {checked['jobs_by_worker']}")
-    return {"workers": workers, "instances": n, "seconds": window, "wall_seconds": wall, "per_s": rate,
-            "jobs_by_worker": checked["jobs_by_worker"]}
+    cpu_ms = None  # CPU of the worker processes per instance, from the first tenth completed to the end
+    if len(marks) == 2 and marks[0][1] is not None and marks[1][1] is not None and marks[1][0] > marks[0][0]:
+        cpu_ms = (marks[1][1] - marks[0][1]) / (marks[1][0] - marks[0][0]) * 1e3
+    progress(
+        f"{workers} worker(s): {n} instances in {window:.1f} s ({rate:.1f}/s; {wall:.1f} s with start-up), "
+        f"jobs by worker {checked['jobs_by_worker']}"
+        + (f", worker CPU {cpu_ms:.1f} ms/instance" if cpu_ms is not None else "")
+    )
+    return {
+        "workers": workers,
+        "instances": n,
+        "seconds": window,
+        "wall_seconds": wall,
+        "per_s": rate,
+        "worker_cpu_ms_per_instance": cpu_ms,
+        "jobs_by_worker": checked["jobs_by_worker"],
+    }
 
 
 def measure(args: argparse.Namespace, url: str, folder: Path, progress: Any) -> dict[str, Any]:
@@ -89,7 +108,7 @@ def measure(args: argparse.Namespace, url: str, folder: Path, progress: Any) -> 
     try:
         cluster.serve()
         for r in range(args.rounds):
-            for workers in ((2, 1) if r % 2 else (1, 2)):
+            for workers in (2, 1) if r % 2 else (1, 2):
                 batches.append(run_batch(engine, cluster, workers, args.instances, progress))
     finally:
         cluster.stop()
@@ -97,22 +116,46 @@ def measure(args: argparse.Namespace, url: str, folder: Path, progress: Any) -> 
     one = [b["per_s"] for b in batches if b["workers"] == 1]
     two = [b["per_s"] for b in batches if b["workers"] == 2]
     ratios = [b / a for a, b in zip(one, two, strict=True)]
-    return {"one_worker_per_s": statistics.median(one), "two_workers_per_s": statistics.median(two),
-            "ratio": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
-            "batches": batches}
+    cpu = {
+        w: [
+            b["worker_cpu_ms_per_instance"]
+            for b in batches
+            if b["workers"] == w and b["worker_cpu_ms_per_instance"] is not None
+        ]
+        for w in (1, 2)
+    }
+    return {
+        "worker_cpu_ms_per_instance": {str(w): statistics.median(v) if v else None for w, v in cpu.items()},
+        "one_worker_per_s": statistics.median(one),
+        "two_workers_per_s": statistics.median(two),
+        "ratio": statistics.median(ratios),
+        "ratio_min": min(ratios),
+        "ratio_max": max(ratios),
+        "batches": batches,
+    }
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python bench/throughput.py",
-                                 description="Instances/second with 1 and with 2 `baton worker` processes on one "
-                                             "PostgreSQL database (and `baton serve`), and their ratio.")
+    ap = argparse.ArgumentParser(
+        prog="python bench/throughput.py",
+        description="Instances/second with 1 and with 2 `baton worker` processes on one "
+        "PostgreSQL database (and `baton serve`), and their ratio.",
+    )
     ap.add_argument("--quick", action="store_true", help=f"{QUICK['instances']} instances, {QUICK['rounds']} round")
     ap.add_argument("--instances", type=int, metavar="N", help=f"instances per batch (default {DEFAULTS['instances']})")
-    ap.add_argument("--rounds", type=int, metavar="R", help=f"rounds of a 1-worker and a 2-worker batch "
-                                                            f"(default {DEFAULTS['rounds']})")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        metavar="R",
+        help=f"rounds of a 1-worker and a 2-worker batch (default {DEFAULTS['rounds']})",
+    )
     ap.add_argument("--threads", type=int, default=4, metavar="T", help="threads of each worker process (default 4)")
-    ap.add_argument("--database-url", metavar="URL", default=DEFAULT_PG,
-                    help=f"PostgreSQL to use (default {DEFAULT_PG}); a schema of its own is created and dropped")
+    ap.add_argument(
+        "--database-url",
+        metavar="URL",
+        default=DEFAULT_PG,
+        help=f"PostgreSQL to use (default {DEFAULT_PG}); a schema of its own is created and dropped",
+    )
     ap.add_argument("--json", action="store_true", help="print the results as JSON on stdout (no table)")
     args = ap.parse_args(argv)
     for name, value in (QUICK if args.quick else DEFAULTS).items():
@@ -142,21 +185,51 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="baton-bench-nodes-") as tmp, _maybe_schema(args.database_url) as url:
         assert url is not None
         result = measure(args, url, Path(tmp), progress)
-    report = {"settings": {"instances": args.instances, "rounds": args.rounds, "threads": args.threads,
-                           "process": DIAGRAM.stem, "database_url": _redact(args.database_url)},
-              "environment": env, "elapsed_s": round(time.perf_counter() - t0, 1), **result}
+    report = {
+        "settings": {
+            "instances": args.instances,
+            "rounds": args.rounds,
+            "threads": args.threads,
+            "process": DIAGRAM.stem,
+            "database_url": _redact(args.database_url),
+        },
+        "environment": env,
+        "elapsed_s": round(time.perf_counter() - t0, 1),
+        **result,
+    }
     if args.json:
         print(json.dumps(report, indent=2, default=str))
         return 0
-    print(f"\nInstances/second of {DIAGRAM.stem} (4 service tasks, a 0.2 s timer, a message) on PostgreSQL "
-          f"{env['postgresql']}, baton serve + N baton worker processes x {args.threads} threads, "
-          f"{args.instances} instances per batch, {args.rounds} round(s); {env['cpus']} CPUs, "
-          f"run took {report['elapsed_s']:.0f} s\n")
-    lines = [[str(b["workers"]), str(b["instances"]), f"{b['seconds']:.2f}", f"{b['per_s']:.1f}",
-              ", ".join(f"{v}" for v in b["jobs_by_worker"].values())] for b in result["batches"]]
-    print(_table(["workers", "instances", "seconds", "instances/s", "jobs per worker"], lines, set()))
-    print(f"\n2 workers / 1 worker: {result['ratio']:.2f} (min {result['ratio_min']:.2f}, max "
-          f"{result['ratio_max']:.2f}); every job, timer and message happened exactly once")
+    print(
+        f"\nInstances/second of {DIAGRAM.stem} (4 service tasks, a 0.2 s timer, a message) on PostgreSQL "
+        f"{env['postgresql']}, baton serve + N baton worker processes x {args.threads} threads, "
+        f"{args.instances} instances per batch, {args.rounds} round(s); {env['cpus']} CPUs, "
+        f"run took {report['elapsed_s']:.0f} s\n"
+    )
+    lines = [
+        [
+            str(b["workers"]),
+            str(b["instances"]),
+            f"{b['seconds']:.2f}",
+            f"{b['per_s']:.1f}",
+            "-" if b["worker_cpu_ms_per_instance"] is None else f"{b['worker_cpu_ms_per_instance']:.1f}",
+            ", ".join(f"{v}" for v in b["jobs_by_worker"].values()),
+        ]
+        for b in result["batches"]
+    ]
+    print(
+        _table(
+            ["workers", "instances", "seconds", "instances/s", "worker CPU ms/inst", "jobs per worker"], lines, set()
+        )
+    )
+    print(
+        f"\n2 workers / 1 worker: {result['ratio']:.2f} (min {result['ratio_min']:.2f}, max "
+        f"{result['ratio_max']:.2f}); every job, timer and message happened exactly once"
+    )
+    print(
+        "worker CPU ms/instance: CPU time of the worker processes per completed instance (the same with 1 and 2 "
+        "workers when they do not get in each other's way; a busy machine shows in instances/s, not here)"
+    )
     return 0
 
 

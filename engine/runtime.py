@@ -35,6 +35,7 @@ from .deployments import DeploymentsMixin
 from .errors import (
     BatonError,
     ConcurrentModification,
+    DatabaseUnavailable,
     InstanceNotFound,
     InvalidStateError,
     StorageError,
@@ -129,9 +130,9 @@ class Engine(DeploymentsMixin, ContinuationsMixin, SuspensionMixin, VariablesMix
         except OperationalError as exc:
             if "locked" in str(exc).lower() or "deadlock" in str(exc).lower():
                 raise ConcurrentModification("the database was busy with a conflicting write; try again") from exc
-            raise StorageError(f"database error: {exc.orig or exc}") from exc
+            raise _storage_error(exc) from exc
         except SQLAlchemyError as exc:
-            raise StorageError(f"database error: {exc}") from exc
+            raise _storage_error(exc) from exc
 
     def notify_jobs(self) -> None:
         """Wake this process's workers and long-polling fetches: new jobs are committed."""
@@ -434,3 +435,11 @@ class Engine(DeploymentsMixin, ContinuationsMixin, SuspensionMixin, VariablesMix
             log.warning("instance %s: %s", what, out.status, extra=extra)
         else:
             log.info("instance %s: %s", what, out.status, extra=extra)
+
+
+def _storage_error(exc: SQLAlchemyError) -> StorageError:
+    """A driver error as a Baton error: :class:`DatabaseUnavailable` when the server cannot be reached."""
+    reason = getattr(exc, "orig", None) or exc
+    if db.is_disconnect(exc):
+        return DatabaseUnavailable(f"the database cannot be reached: {str(reason).strip().splitlines()[0]}")
+    return StorageError(f"database error: {reason}")
