@@ -252,7 +252,8 @@ class EventsMixin:
             eq.insert_message(conn, id=found.buffered_id, name=name, correlation_key=correlation_key,
                               business_key=business_key, variables=variables, created_at=now,
                               expires_at=now + dt.timedelta(seconds=ttl))
-        log.info("message %s buffered for %s s", name, ttl, extra={"message": name, "message_id": found.buffered_id})
+        log.info("message %s buffered for %s s", name, ttl,
+                 extra={"message_name": name, "message_id": found.buffered_id})
         return found
 
     def _correlate_in(self, conn: Connection, name: str, key: str | None, business_key: str | None,
