@@ -1,7 +1,8 @@
 """Several Baton nodes on one PostgreSQL database: what ``bench/throughput.py``, ``bench/outage.py`` and
 ``tests/test_db_outage.py`` share.
 
-- :class:`Cluster`: a folder with ``baton.toml`` (topic ``work`` -> ``noop_agent:noop``) from which real
+- :class:`Cluster`: a folder with ``baton.toml`` (topic ``work`` -> ``noop_agent:noop`` or another function
+  of ``noop_agent``) from which real
   ``baton worker`` and ``baton serve`` processes are started (``python -m engine``, this checkout), each logging
   to a file of its own;
 - :func:`start_instances` and :func:`send_messages`: the instances of ``processes/bench_nodes.bpmn`` and the
@@ -48,7 +49,7 @@ poll = "PT0.5S"
 
 [agents.work]
 adapter = "python"
-function = "noop_agent:noop"
+function = "noop_agent:{function}"
 """
 
 
@@ -113,9 +114,11 @@ class Node:
 class Cluster:
     """Worker and server processes of one database, started from ``folder`` (their baton.toml and logs)."""
 
-    def __init__(self, url: str, folder: Path, threads: int = 4, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, url: str, folder: Path, threads: int = 4, env: dict[str, str] | None = None, function: str = "noop"
+    ) -> None:
         self.url, self.folder = url, folder
-        (folder / "baton.toml").write_text(TOML.format(threads=threads))
+        (folder / "baton.toml").write_text(TOML.format(threads=threads, function=function))
         self.env = {
             **os.environ,
             "BATON_DATABASE_URL": url,
@@ -156,9 +159,9 @@ class Cluster:
             node.stop()
 
 
-def start_instances(engine: Engine, n: int, prefix: str) -> list[str]:
+def start_instances(engine: Engine, n: int, prefix: str, **variables: Any) -> list[str]:
     """``n`` instances of bench_nodes, business keys ``<prefix>-0`` ...; each waits for its first job."""
-    return [engine.start(KEY, {"n": i}, business_key=f"{prefix}-{i}").id for i in range(n)]
+    return [engine.start(KEY, {"n": i, **variables}, business_key=f"{prefix}-{i}").id for i in range(n)]
 
 
 def send_messages(engine: Engine, server_url: str, n: int, prefix: str) -> None:
