@@ -23,6 +23,7 @@ node, results recorded after the outage.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import re
 import sys
@@ -103,7 +104,7 @@ def run(
         time.sleep(outage)
         alive_during = {node.name: node.alive for node in cluster.nodes}
         server.start()
-        t_up = time.monotonic()
+        t_up, up_at = time.monotonic(), dt.datetime.now(dt.UTC)
         progress(f"PostgreSQL is back after {t_up - t_down:.1f} s; waiting for the work to drain")
 
         def finished() -> bool:
@@ -114,6 +115,10 @@ def run(
 
         wait_until(finished, 300, f"{instances} instances to complete after the outage", poll=0.2)
         drain = time.monotonic() - t_up
+        with engine.db.connect() as conn:  # how soon the nodes were back at work
+            first_after = conn.execute(
+                select(func.min(q.history.c.at)).where(q.history.c.event == "job_completed", q.history.c.at > up_at)
+            ).scalar()
         checked = verify(engine, ids)
         alive_after = {node.name: node.alive for node in cluster.nodes}
     finally:
@@ -129,6 +134,7 @@ def run(
         "workers": workers,
         "outage_s": round(t_up - t_down, 1),
         "drain_s": round(drain, 1),
+        "first_job_after_return_s": round((q.as_utc(first_after) - up_at).total_seconds(), 1) if first_after else None,
         "jobs_done_before_outage": done_before,
         "alive_during_outage": alive_during,
         "alive_after_outage": alive_after,
@@ -181,7 +187,10 @@ def main(argv: list[str] | None = None) -> int:
             f"\nDatabase outage of {report['outage_s']} s under {args.workers} workers + baton serve, "
             f"{args.instances} instances ({report['jobs_done_before_outage']} jobs done before it)"
         )
-        print(f"  drained {report['drain_s']} s after PostgreSQL came back")
+        print(
+            f"  first job completed {report['first_job_after_return_s']} s after PostgreSQL came back, all drained "
+            f"after {report['drain_s']} s ({args.pause:g} s per agent call)"
+        )
         print(f"  retry lines per node: {report['retry_lines']} (longest backoff {report['longest_retry_delay_s']} s)")
         print(f"  what was retried: {', '.join(report['retried'])}")
         print(

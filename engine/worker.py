@@ -111,8 +111,11 @@ class Worker:
             generation = self.engine.jobs_generation
             try:
                 free = self.threads - self._in_flight
-                jobs = self._claim(free) if free > 0 else []
-                wait = 0.0 if jobs else self._idle_wait()
+                if free > 0:
+                    jobs = self._claim(free)
+                    wait = 0.0 if jobs else self._idle_wait()
+                else:  # every thread busy: no query until one is free (it notifies, see _run_and_release)
+                    jobs, wait = [], self.poll
             except DatabaseUnavailable as exc:  # keep running; try again later
                 self._stop.wait(self._claims.failed(exc, worker_id=self.worker_id))
                 continue
