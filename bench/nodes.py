@@ -36,6 +36,7 @@ from sqlalchemy import func, select
 from engine import Engine
 from engine.store import event_queries as eq
 from engine.store import job_queries as jq
+from engine.store import queries as q
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -86,6 +87,12 @@ class Node:
     @property
     def alive(self) -> bool:
         return self.proc.poll() is None
+
+    def started(self) -> bool:
+        """Whether a ``baton worker`` has said it is running (it then claims jobs); raises if it exited."""
+        if not self.alive:
+            raise AssertionError(f"{self.name} exited: {self.text()[-2000:]}")
+        return " running " in self.text()
 
     def cpu_seconds(self) -> float | None:
         """User + system CPU time of the process so far (Linux /proc; None elsewhere or once it exited)."""
@@ -164,8 +171,9 @@ def start_instances(engine: Engine, n: int, prefix: str, **variables: Any) -> li
     return [engine.start(KEY, {"n": i, **variables}, business_key=f"{prefix}-{i}").id for i in range(n)]
 
 
-def send_messages(engine: Engine, server_url: str, n: int, prefix: str) -> None:
-    """The ``go`` message of each instance, through ``baton serve``'s REST API, kept until its instance waits."""
+def send_messages(engine: Engine, server_url: str, n: int, prefix: str) -> str:
+    """The ``go`` message of each instance, through ``baton serve``'s REST API, kept until its instance waits;
+    returns the API token it used (an admin's)."""
     user = engine.add_user(f"bench-{prefix}", "admin", None)
     _, token = engine.create_token(user.name, "bench")
     with httpx.Client(base_url=server_url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
@@ -173,11 +181,10 @@ def send_messages(engine: Engine, server_url: str, n: int, prefix: str) -> None:
             r = client.post("/api/v1/messages", json={"name": MESSAGE, "businessKey": f"{prefix}-{i}", "ttl": 3600})
             if r.status_code != 200:
                 raise AssertionError(f"POST /api/v1/messages answered {r.status_code}: {r.text[:300]}")
+    return token
 
 
 def count_completed(engine: Engine, ids: list[str]) -> int:
-    from engine.store import queries as q
-
     total = 0
     with engine.db.connect() as conn:
         for chunk in _chunks(ids):
@@ -186,6 +193,21 @@ def count_completed(engine: Engine, ids: list[str]) -> int:
                     select(func.count())
                     .select_from(q.instances)
                     .where(q.instances.c.id.in_(chunk), q.instances.c.status == "completed")
+                ).scalar()
+                or 0
+            )
+    return total
+
+
+def count_jobs_done(engine: Engine, ids: list[str]) -> int:
+    """Jobs of ``ids`` completed so far (their ``job_completed`` history entries)."""
+    total = 0
+    with engine.db.connect() as conn:
+        for chunk in _chunks(ids):
+            query = select(func.count()).select_from(q.history)
+            total += (
+                conn.execute(
+                    query.where(q.history.c.instance_id.in_(chunk), q.history.c.event == "job_completed")
                 ).scalar()
                 or 0
             )

@@ -38,12 +38,14 @@ for _path in (str(ROOT), str(HERE)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
+import httpx  # noqa: E402
 from nodes import (  # noqa: E402
     DIAGRAM,
     JOBS_PER_INSTANCE,
     Cluster,
     PrivatePostgres,
     count_completed,
+    count_jobs_done,
     send_messages,
     start_instances,
     verify,
@@ -60,10 +62,13 @@ BACK = "database reachable again"
 GAVE_UP = "gave up recording the job's result"
 
 
-def _done_jobs(engine: Engine) -> int:
-    with engine.db.connect() as conn:
-        query = select(func.count()).select_from(q.history).where(q.history.c.event == "job_completed")
-        return int(conn.execute(query).scalar() or 0)
+def _ask(server_url: str, token: str) -> dict[str, Any]:
+    """Status codes of ``baton serve``'s health check and of a list of instances (with the error code, if any)."""
+    with httpx.Client(base_url=server_url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+        health = client.get("/api/v1/health")
+        listing = client.get("/api/v1/instances", params={"limit": 1})
+    error = listing.json().get("error", {}) if listing.status_code >= 400 else {}
+    return {"health": health.status_code, "instances": listing.status_code, "error_code": error.get("code")}
 
 
 def run(
@@ -92,16 +97,20 @@ def run(
         cluster.serve()
         assert cluster.server_url is not None
         ids = start_instances(engine, instances, "outage", pause=pause)
-        send_messages(engine, cluster.server_url, instances, "outage")
+        token = send_messages(engine, cluster.server_url, instances, "outage")
         for k in range(workers):
             cluster.worker(f"worker-{k + 1}")
         # go down while jobs are under way (a tenth of them done, the rest waiting or running)
-        wait_until(lambda: _done_jobs(engine) >= max(1, instances * JOBS_PER_INSTANCE // 10), 120, "the first jobs")
-        done_before = _done_jobs(engine)
+        wait_until(
+            lambda: count_jobs_done(engine, ids) >= max(1, instances * JOBS_PER_INSTANCE // 10), 120, "the first jobs"
+        )
+        done_before = count_jobs_done(engine, ids)
         progress(f"{done_before} of {instances * JOBS_PER_INSTANCE} jobs done; stopping PostgreSQL for {outage:g} s")
         t_down = time.monotonic()
         server.stop()
-        time.sleep(outage)
+        time.sleep(outage / 2)
+        served = _ask(cluster.server_url, token)  # what a client of baton serve gets meanwhile
+        time.sleep(max(0.0, outage - (time.monotonic() - t_down)))
         alive_during = {node.name: node.alive for node in cluster.nodes}
         server.start()
         t_up, up_at = time.monotonic(), dt.datetime.now(dt.UTC)
@@ -120,6 +129,7 @@ def run(
                 select(func.min(q.history.c.at)).where(q.history.c.event == "job_completed", q.history.c.at > up_at)
             ).scalar()
         checked = verify(engine, ids)
+        served_after = _ask(cluster.server_url, token)
         alive_after = {node.name: node.alive for node in cluster.nodes}
     finally:
         if cluster is not None:
@@ -136,6 +146,8 @@ def run(
         "drain_s": round(drain, 1),
         "first_job_after_return_s": round((q.as_utc(first_after) - up_at).total_seconds(), 1) if first_after else None,
         "jobs_done_before_outage": done_before,
+        "serve_during_outage": served,
+        "serve_after_outage": served_after,
         "alive_during_outage": alive_during,
         "alive_after_outage": alive_after,
         "retry_lines": {name: len(lines) for name, lines in retries.items()},

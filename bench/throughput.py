@@ -9,19 +9,22 @@ The diagram is ``bench/processes/bench_nodes.bpmn``: four external service tasks
 ``python`` adapter calling ``bench/noop_agent.py``), a 0.2 s timer after the second and a ``go`` message
 (matched by business key) before the last.
 
-Each batch: ``baton serve`` (``BATON_WORKERS=0``: it serves HTTP and fires timers, no jobs) runs; ``--instances``
-instances are started, and their ``go`` messages are posted to the server with a ``ttl`` (kept until the
-instance waits for them); then 1 or 2 ``baton worker`` processes (``--threads`` threads each) are started and run
-everything to the end.  Instances per second = instances / (last instance completed - first job completed), both
-read from the history, so the workers' start-up is not counted.  Batches alternate 1, 2 / 2, 1 / ...; the ratio
-is the median of each round's 2-worker rate over its 1-worker rate.  After each batch the history is checked: every
-instance completed, each job, the timer and the message exactly once, no job, timer or message row left over.
+Each batch: ``baton serve`` (``BATON_WORKERS=0``: it serves HTTP and fires timers, no jobs) runs; the ``go``
+messages of ``--instances`` instances are posted to it with a ``ttl`` (kept until each instance waits for its
+message); 1 or 2 ``baton worker`` processes (``--threads`` threads each) are started, and once they are up the
+instances are started (``Engine.start`` in this process) and run to the end by the workers.  Instances per second
+= instances / (last instance completed - first job completed), both read from the history.  Worker CPU per
+instance = CPU time the worker processes used from when they were up to the end, divided by the instances.
+Batches alternate 1, 2 / 2, 1 / ...; the ratio is the median of each round's 2-worker rate over its 1-worker rate.
+After each batch the history is checked: every instance completed, each job, the timer and the message exactly
+once, no job, timer or message row left over.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -37,7 +40,16 @@ for _path in (str(ROOT), str(HERE)):
         sys.path.insert(0, _path)
 
 from jobs import _maybe_schema, _table, pg_problem, pg_version  # noqa: E402
-from nodes import DIAGRAM, Cluster, count_completed, send_messages, start_instances, verify, wait_until  # noqa: E402
+from nodes import (  # noqa: E402
+    DIAGRAM,
+    Cluster,
+    Node,
+    count_completed,
+    send_messages,
+    start_instances,
+    verify,
+    wait_until,
+)
 from run import _redact, environment  # noqa: E402
 
 from engine import Engine, Settings  # noqa: E402
@@ -51,27 +63,24 @@ BATCH_TIMEOUT = 600.0
 def run_batch(engine: Engine, cluster: Cluster, workers: int, n: int, progress: Any) -> dict[str, Any]:
     """``n`` instances run to the end by ``workers`` new worker processes; their rate and the exactly-once check."""
     prefix = f"b{uuid.uuid4().hex[:6]}"
-    ids = start_instances(engine, n, prefix)
     assert cluster.server_url is not None
-    send_messages(engine, cluster.server_url, n, prefix)
-    t0 = time.perf_counter()
+    send_messages(engine, cluster.server_url, n, prefix)  # each kept until its instance waits for it
     nodes = [cluster.worker(f"{prefix}-w{k + 1}") for k in range(workers)]
-
-    marks: list[tuple[int, float | None]] = []  # (instances completed, CPU seconds of the workers) twice
+    wait_until(lambda: all(node.started() for node in nodes), 120, f"{workers} worker(s) to start")
+    cpu0 = _cpu(nodes)
+    t0 = time.perf_counter()
+    ids = start_instances(engine, n, prefix)
 
     def finished() -> bool:
         dead = [node.name for node in cluster.nodes if not node.alive]
         if dead:
             raise AssertionError(f"node(s) {', '.join(dead)} exited: {nodes[0].text()[-2000:]}")
-        done = count_completed(engine, ids)
-        if (not marks and done >= n // 10) or (len(marks) == 1 and done == n):
-            cpu = [node.cpu_seconds() for node in nodes]
-            marks.append((done, None if None in cpu else sum(c for c in cpu if c is not None)))
-        return done == n
+        return count_completed(engine, ids) == n
 
     try:
         wait_until(finished, BATCH_TIMEOUT, f"{n} instances on {workers} worker(s)", poll=0.5)
         wall = time.perf_counter() - t0
+        cpu1 = _cpu(nodes)
     finally:
         for node in nodes:
             node.stop()
@@ -81,9 +90,7 @@ def run_batch(engine: Engine, cluster: Cluster, workers: int, n: int, progress: 
         raise AssertionError(f"{workers} worker(s): " + "; ".join(checked["problems"][:10]))
     window = (checked["last_completed_at"] - checked["first_job_at"]).total_seconds()
     rate = n / max(window, 1e-6)
-    cpu_ms = None  # CPU of the worker processes per instance, from the first tenth completed to the end
-    if len(marks) == 2 and marks[0][1] is not None and marks[1][1] is not None and marks[1][0] > marks[0][0]:
-        cpu_ms = (marks[1][1] - marks[0][1]) / (marks[1][0] - marks[0][0]) * 1e3
+    cpu_ms = None if cpu0 is None or cpu1 is None else (cpu1 - cpu0) / n * 1e3  # the workers' CPU per instance
     progress(
         f"{workers} worker(s): {n} instances in {window:.1f} s ({rate:.1f}/s; {wall:.1f} s with start-up), "
         f"jobs by worker {checked['jobs_by_worker']}"
@@ -98,6 +105,12 @@ def run_batch(engine: Engine, cluster: Cluster, workers: int, n: int, progress: 
         "worker_cpu_ms_per_instance": cpu_ms,
         "jobs_by_worker": checked["jobs_by_worker"],
     }
+
+
+def _cpu(nodes: list[Node]) -> float | None:
+    """CPU seconds the processes of ``nodes`` have used so far (None where /proc is not there)."""
+    seconds = [node.cpu_seconds() for node in nodes]
+    return None if None in seconds else sum(s for s in seconds if s is not None)
 
 
 def measure(args: argparse.Namespace, url: str, folder: Path, progress: Any) -> dict[str, Any]:
@@ -227,8 +240,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{result['ratio_max']:.2f}); every job, timer and message happened exactly once"
     )
     print(
-        "worker CPU ms/instance: CPU time of the worker processes per completed instance (the same with 1 and 2 "
-        "workers when they do not get in each other's way; a busy machine shows in instances/s, not here)"
+        "worker CPU ms/inst: CPU time of the worker processes per instance, from their start-up to the end (it stays "
+        "about the same with 2 workers when they do not get in each other's way)"
+    )
+    print(
+        f"load average of the machine at the end: {os.getloadavg()[0]:.1f} ({env['cpus']} CPUs): other work on it "
+        "lowers instances/s and the ratio"
     )
     return 0
 

@@ -48,6 +48,9 @@ def test_workers_and_server_outlive_a_database_outage_and_everything_completes_o
     # no node crashed or exited, during the outage or after it
     assert all(report["alive_during_outage"].values()) and all(report["alive_after_outage"].values())
     assert set(report["alive_after_outage"]) == {"serve", "worker-1", "worker-2"}
+    # the web app said so to its clients meanwhile, and answers normally again
+    assert report["serve_during_outage"] == {"health": 503, "instances": 503, "error_code": "database_unavailable"}
+    assert report["serve_after_outage"] == {"health": 200, "instances": 200, "error_code": None}
     # they waited with backoff (capped) and said when the database was back
     assert all(report["retry_lines"].values()) and all(report["reachable_again_lines"].values())
     assert {"claim_jobs", "firing due timers"} <= set(report["retried"])
