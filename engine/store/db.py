@@ -49,9 +49,9 @@ def is_disconnect(exc: BaseException) -> bool:
         return False
     if exc.connection_invalidated:
         return True
-    if not hasattr(exc.orig, "sqlstate"):  # not psycopg (SQLite reports no lost server)
+    if not hasattr(exc.orig, "sqlstate"):  # not psycopg: SQLite has no server to lose
         return False
-    state: str | None = getattr(exc.orig, "sqlstate", None)
+    state: str | None = exc.orig.sqlstate  # type: ignore[union-attr]
     return state is None or state.startswith(_GONE_STATES)  # None: failed before the server answered
 
 
