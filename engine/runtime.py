@@ -107,16 +107,17 @@ class Engine(DeploymentsMixin, ContinuationsMixin, SuspensionMixin, VariablesMix
         """One transaction; driver errors become Baton errors."""
         try:
             with self.db.begin() as conn:
-                conn.info.pop(OUTBOX, None)
-                conn.info.pop(ARMED, None)
+                info = conn.info  # kept: once the connection is lost, conn.info raises instead of answering
+                info.pop(OUTBOX, None)
+                info.pop(ARMED, None)
                 try:
                     yield conn
-                    if conn.info.get(OUTBOX):
+                    if info.get(OUTBOX):
                         self._drain_outbox(conn)
                 finally:
-                    conn.info.pop(OUTBOX, None)
-                    armed = conn.info.pop(ARMED, None)
-                created = conn.info.pop("baton_jobs_created", False)
+                    info.pop(OUTBOX, None)
+                    armed = info.pop(ARMED, None)
+                created = info.pop("baton_jobs_created", False)
             if created:
                 self.notify_jobs()
             if armed is not None and self.on_timer_armed is not None:

@@ -44,7 +44,21 @@ _GONE_STATES = ("08", "57P01", "57P02", "57P03")
 
 def is_disconnect(exc: BaseException) -> bool:
     """True when ``exc`` means the database server cannot be reached now (refused, restarting, connection lost),
-    as opposed to an error in what was asked of it: the same call can succeed once the server is back."""
+    as opposed to an error in what was asked of it: the same call can succeed once the server is back.
+
+    The exceptions ``exc`` was raised while handling count too (a lost connection can surface as a later
+    "rollback first" error about the transaction it broke)."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # a chain, not a loop: a few links at most
+        if seen is None:
+            return False
+        if _lost(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _lost(exc: BaseException) -> bool:
     if not isinstance(exc, DBAPIError):
         return False
     if exc.connection_invalidated:
