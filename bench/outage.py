@@ -98,8 +98,8 @@ def run(
         assert cluster.server_url is not None
         ids = start_instances(engine, instances, "outage", pause=pause)
         token = send_messages(engine, cluster.server_url, instances, "outage")
-        for k in range(workers):
-            cluster.worker(f"worker-{k + 1}")
+        started = [cluster.worker(f"worker-{k + 1}") for k in range(workers)]
+        wait_until(lambda: all(node.started() for node in started), 120, "the workers to start")
         # go down while jobs are under way (a tenth of them done, the rest waiting or running)
         wait_until(
             lambda: count_jobs_done(engine, ids) >= max(1, instances * JOBS_PER_INSTANCE // 10), 120, "the first jobs"
@@ -117,9 +117,9 @@ def run(
         progress(f"PostgreSQL is back after {t_up - t_down:.1f} s; waiting for the work to drain")
 
         def finished() -> bool:
-            dead = [node.name for node in cluster.nodes if not node.alive] if cluster else []
+            dead = [node for node in cluster.nodes if not node.alive] if cluster else []
             if dead:
-                raise AssertionError(f"node(s) {', '.join(dead)} exited after the outage")
+                raise AssertionError(f"{dead[0].name} exited after the outage: {dead[0].text()[-3000:]}")
             return count_completed(engine, ids) == instances
 
         wait_until(finished, 300, f"{instances} instances to complete after the outage", poll=0.2)

@@ -13,6 +13,7 @@ from .cli import (
     json_option,
     main,
     open_engine,
+    open_node_engine,
     parse_vars,
     pass_settings,
     print_outcome,
@@ -161,7 +162,7 @@ def worker(settings: Settings, threads: int | None, topics: tuple[str, ...], wor
     unknown = sorted(set(topics) - set(config.agents))
     if unknown:
         raise click.UsageError(f"no agent is configured for topic(s) {', '.join(unknown)} in baton.toml")
-    eng = open_engine(settings)
+    eng = open_node_engine(settings)
     node = Worker(eng, agents, threads=threads or config.worker.threads, poll=config.worker.poll,
                   worker_id=worker_id)
     if once:

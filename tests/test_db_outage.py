@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -89,6 +90,31 @@ def test_an_unreachable_database_is_reported_as_such(pg_engine):
     eng.db = down
     with pytest.raises(DatabaseUnavailable, match="the database cannot be reached: .*refused"):
         eng.count_by_status()
+
+
+def test_baton_worker_started_before_its_database_waits_for_it(tmp_path):
+    env = {
+        **os.environ,
+        "BATON_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none",
+        "BATON_DB_RETRY_CAP": "0.5",
+        "BATON_LOG_LEVEL": "INFO",
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+    }
+    log = tmp_path / "worker.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "engine", "worker"], cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        _until(
+            lambda: log.read_text().count("database unavailable, retrying connecting at start-up") >= 3,
+            "three attempts to connect",
+        )
+        assert proc.poll() is None, log.read_text()  # still there, waiting: not exited with an error
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert "Traceback" not in log.read_text()
 
 
 @on_postgres
