@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import PG_URL, _pg_reachable
 from helpers import chain, process_xml, service_task
 
 from engine import Engine
@@ -115,6 +116,22 @@ def test_baton_worker_started_before_its_database_waits_for_it(tmp_path):
         proc.terminate()
         proc.wait(timeout=30)
     assert "Traceback" not in log.read_text()
+
+
+def test_baton_worker_with_a_wrong_database_name_exits_instead_of_waiting(tmp_path):
+    problem = _pg_reachable()
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI but unreachable at {PG_URL}: {problem}")
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {problem}")
+    url = PG_URL.rsplit("/", 1)[0] + "/baton_no_such_database"
+    env = {**os.environ, "BATON_DATABASE_URL": url, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "engine", "worker"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode != 0
+    assert 'database "baton_no_such_database" does not exist' in proc.stderr
+    assert "retrying" not in proc.stderr and "Traceback" not in proc.stderr
 
 
 @on_postgres

@@ -40,6 +40,8 @@ def connect(url: str) -> SAEngine:
 
 #: SQLSTATEs of a lost server: connection exceptions (class 08) and an administrator / crash shutdown
 _GONE_STATES = ("08", "57P01", "57P02", "57P03")
+#: what a server says at connection time while it cannot take connections for a while
+_PASSING_REFUSALS = ("starting up", "shutting down", "in recovery mode", "too many clients")
 
 
 def is_disconnect(exc: BaseException) -> bool:
@@ -66,7 +68,12 @@ def _lost(exc: BaseException) -> bool:
     if not hasattr(exc.orig, "sqlstate"):  # not psycopg: SQLite has no server to lose
         return False
     state: str | None = exc.orig.sqlstate  # type: ignore[union-attr]
-    return state is None or state.startswith(_GONE_STATES)  # None: failed before the server answered
+    if state is not None:
+        return state.startswith(_GONE_STATES)
+    # failed while connecting: refused, timed out, or the server said no.  A server that is starting or
+    # stopping is an outage; a wrong password, user or database name ("FATAL: ...") is not: nothing to wait for
+    text = str(exc.orig)
+    return "FATAL:" not in text or any(reason in text for reason in _PASSING_REFUSALS)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
