@@ -41,7 +41,8 @@ are expanded by the adapter at each call.  Every mistake is a :class:`~engine.er
 naming the file and the ``[agents.<topic>]`` table.
 
 API: :func:`load_config` -> :class:`AgentsFile` (``agents``, ``worker``, ``path``); :func:`load_agents` and
-:func:`load_worker_settings` are its two halves; :func:`build_adapter` makes the adapter of an
+:func:`load_worker_settings` are its two halves; :func:`config_beside` finds the file of a deployed
+folder; :func:`build_adapter` makes the adapter of an
 :class:`AgentConfig`; :meth:`AgentConfig.retry_delay` says how long to wait after a failed attempt.
 """
 
@@ -50,7 +51,7 @@ from __future__ import annotations
 import os
 import random
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -144,6 +145,19 @@ def config_path(path: str | Path | None = None, environ: Mapping[str, str] | Non
     if env.get("BATON_CONFIG"):
         return Path(env["BATON_CONFIG"]), True
     return Path.cwd() / CONFIG_FILE, False
+
+
+def config_beside(deployed: Sequence[str | Path], named: str | None) -> str | None:
+    """The agents file ``baton serve --deploy FOLDER`` uses: ``named`` (``$BATON_CONFIG``, ``Settings.config``) if
+    given, else ``./baton.toml`` if present, else the ``baton.toml`` of the first deployed folder that has one
+    (so ``baton serve --deploy bpmn/examples`` runs the examples' agents); None = the default lookup."""
+    if named or (Path.cwd() / CONFIG_FILE).is_file():
+        return named
+    for path in deployed:
+        candidate = Path(path) / CONFIG_FILE
+        if Path(path).is_dir() and candidate.is_file():
+            return str(candidate)
+    return None
 
 
 def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> AgentsFile:

@@ -42,7 +42,8 @@ from SpiffWorkflow.camunda.specs.business_rule_task import BusinessRuleTask
 from SpiffWorkflow.camunda.specs.user_task import Form, FormField, UserTask
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import BpmnDmnParser
 
-from . import activity_io, camunda_forms, continuations, decisions
+from . import activity_io, camunda_forms, continuations, decisions, quality_gates
+from . import join_variables as _join_variables  # noqa: F401  (a join merges only what each branch changed)
 from .bpmn_events import (
     BatonBoundaryEventParser,
     BatonEndEvent,
@@ -268,6 +269,7 @@ class ProcessParser(CompensationProcessParser, ScopeProcessParser):
                 found.extensions[INITIATOR] = initiator.strip()  # the variable that gets the starting user
             if props and found is not None and isinstance(getattr(found, "extensions", None), dict):
                 found.extensions[PROPERTIES] = props  # shown with the task (engine.execution.properties_of)
+                quality_gates.mark(found, node, props)  # a gateway deciding on a score keeps its flows
         return task_spec
 
 

@@ -353,10 +353,16 @@ def db_current(settings: Settings) -> None:
               help="Deploy these files or folders before serving (repeatable).")
 @pass_settings
 def serve(settings: Settings, host: str | None, port: int | None, deploy_paths: tuple[str, ...]) -> None:
-    """Run the web server (pages and API) on 127.0.0.1, with the timer scheduler and agent workers."""
+    """Run the web server (pages and API) on 127.0.0.1, with the timer scheduler and agent workers.
+
+    The agents come from BATON_CONFIG, else ./baton.toml, else the baton.toml of a folder given to --deploy.
+    """
     from web import create_app
 
-    settings = settings.replace(host=host or settings.host, port=port or settings.port)
+    from .agents import config_beside
+
+    settings = settings.replace(host=host or settings.host, port=port or settings.port,
+                                config=config_beside(deploy_paths, settings.config))
     logs.configure(settings.log_level, settings.log_format)
     eng = open_node_engine(settings)
     if deploy_paths:
@@ -384,4 +390,4 @@ def serve(settings: Settings, host: str | None, port: int | None, deploy_paths: 
             node.stop()
 
 
-from . import cli_conformance, cli_events, cli_jobs, cli_users  # noqa: E402,F401  (register their commands on `main`)
+from . import cli_agents, cli_artifacts, cli_conformance, cli_events, cli_jobs, cli_users  # noqa: E402,F401  (register their commands on `main`)

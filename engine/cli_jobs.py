@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import signal
 import sys
 from typing import Any
 
@@ -144,13 +146,17 @@ def circuits(settings: Settings, as_json: bool) -> None:
 @click.option("--topic", "topics", multiple=True, help="Only these topics (default: every configured agent).")
 @click.option("--id", "worker_id", default=None, help="Worker id shown in locks and logs (default host:pid:random).")
 @click.option("--once", is_flag=True, help="Run the jobs that are due now, one after another, then exit.")
+@click.option("--lease", type=float, default=None, metavar="SECONDS",
+              help="Renew running jobs' leases so a dead worker's jobs run elsewhere within SECONDS (1 or more) "
+                   "[BATON_JOB_LEASE; 0: a lease lasts the job's timeout].")
 @pass_settings
 def worker(settings: Settings, threads: int | None, topics: tuple[str, ...], worker_id: str | None,
-           once: bool) -> None:
+           once: bool, lease: float | None) -> None:
     """Run a worker node: fire due timers, claim jobs of the agents in baton.toml and run them (Ctrl+C to stop).
 
     Every worker also runs the engine's continuation jobs (the steps after a camunda:asyncBefore /
-    asyncAfter boundary), even with no agent configured.
+    asyncAfter boundary), even with no agent configured.  SIGHUP closes the node's database connections
+    (new ones are opened as needed), e.g. after a database failover.
     """
     from .agents import load_config
     from .scheduler import TimerScheduler
@@ -162,6 +168,8 @@ def worker(settings: Settings, threads: int | None, topics: tuple[str, ...], wor
     unknown = sorted(set(topics) - set(config.agents))
     if unknown:
         raise click.UsageError(f"no agent is configured for topic(s) {', '.join(unknown)} in baton.toml")
+    if lease is not None:
+        settings = settings.replace(job_lease=lease)
     eng = open_node_engine(settings)
     node = Worker(eng, agents, threads=threads or config.worker.threads, poll=config.worker.poll,
                   worker_id=worker_id)
@@ -175,6 +183,7 @@ def worker(settings: Settings, threads: int | None, topics: tuple[str, ...], wor
             node.stop()
             eng.close()
         return
+    _reconnect_on_sighup(eng)
     timers = TimerScheduler(eng)
     timers.start()
     try:
@@ -187,3 +196,15 @@ def worker(settings: Settings, threads: int | None, topics: tuple[str, ...], wor
     finally:
         timers.stop()
         eng.close()
+
+
+def _reconnect_on_sighup(eng: Any) -> None:
+    """SIGHUP: drop the pooled database connections (those in use are dropped when given back)."""
+    if not hasattr(signal, "SIGHUP"):  # Windows
+        return
+
+    def reconnect(_signum: int, _frame: Any) -> None:
+        eng.db.dispose()
+        logging.getLogger("baton.worker").info("database connection pool restarted (SIGHUP)")
+
+    signal.signal(signal.SIGHUP, reconnect)

@@ -44,6 +44,10 @@ class Settings:
     job_backoff_cap: float = 300.0
     #: Seconds a worker's lease lasts beyond the job's timeout (to report the result).
     job_lease_grace: float = 10.0
+    #: Seconds within which the jobs of a worker that died run again elsewhere (0 = no renewal: a lease
+    #: covers the job's whole timeout plus ``job_lease_grace``).  When set, a worker holds each running job
+    #: for half of it and renews that every sixth of it, so a live worker keeps its jobs however long they run.
+    job_lease: float = 0.0
     #: Worker threads `baton serve` runs next to the web app (0 = none); `baton worker --threads` for nodes.
     workers: int = 4
     #: Time zone of timer dates written without one (``2026-12-01T09:00:00``) and of cron schedules.
@@ -56,6 +60,16 @@ class Settings:
     db_retry_cap: float = 10.0
     #: Due timers fired at once on PostgreSQL (each in its own transaction; SQLite fires one at a time).
     timer_threads: int = 4
+    #: Where artifact contents are kept: ``database`` (in the ``artifact_blobs`` table), or a folder path
+    #: (files named by their SHA-256 beside the database; the table then holds only their size).
+    artifact_store: str = "database"
+    #: Largest artifact accepted, in bytes (an upload, or a file an agent leaves in ``BATON_ARTIFACTS_OUT``).
+    artifact_max_bytes: int = 50 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if self.job_lease < 0 or 0 < self.job_lease < 1:
+            raise ConfigurationError(f"job lease of {self.job_lease:g} s (BATON_JOB_LEASE, baton worker --lease): "
+                                     "use 0 (a lease lasts the job's timeout) or 1 s or more")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

@@ -19,6 +19,7 @@
     │   ├── TaskNotFound
     │   ├── UserNotFound
     │   ├── TokenNotFound
+    │   ├── ArtifactNotFound        the instance has no artifact (or no such version) of that name
     │   └── NoSubscription          a message matched no waiting instance and no start event
     ├── ConflictError
     │   ├── ConcurrentModification  someone else changed the instance first
@@ -30,6 +31,8 @@
     │   └── TokenRevoked            the API token was revoked
     ├── AccessDenied                signed in, but the role or the task's assignment does not allow it
     ├── InvalidStateError           the instance is not in a state that allows this
+    ├── ArtifactError               an artifact Baton does not accept: a bad name, or above the size limit
+    │   └── ArtifactTooLarge
     ├── VariableError               a variable name or value Baton cannot store
     │   └── FormError               submitted values do not fit the task's form (per-field messages)
     ├── ScriptError                 a script or expression broke a rule or raised
@@ -192,6 +195,12 @@ class TokenNotFound(NotFoundError):
     code = "token_not_found"
 
 
+class ArtifactNotFound(NotFoundError):
+    """The instance has no artifact of that name (or not that version)."""
+
+    code = "artifact_not_found"
+
+
 class ConflictError(BatonError):
     """The operation conflicts with the current state."""
 
@@ -250,6 +259,18 @@ class InvalidStateError(BatonError):
     """The instance is not in a state that allows this operation."""
 
     code = "invalid_state"
+
+
+class ArtifactError(BatonError):
+    """The artifact is not accepted: its name or its content."""
+
+    code = "artifact_error"
+
+
+class ArtifactTooLarge(ArtifactError):
+    """The artifact is larger than the limit (``BATON_ARTIFACT_MAX_BYTES``)."""
+
+    code = "artifact_too_large"
 
 
 class VariableError(BatonError):

@@ -22,7 +22,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
-from . import compensation, continuations
+from . import compensation, continuations, quality_gates
 from .bpmn_parser import JobTask
 from .errors import BatonError, ScriptError
 from .extensions import PROPERTIES
@@ -272,6 +272,8 @@ def outcome(workflow: BpmnWorkflow, before: dict[Any, int], error: RunError | No
             continue
         details = error.to_dict() if state == ERROR and error is not None else None
         events.append((task.last_state_change, task_event(task, name, details)))
+        if state == COMPLETED and (gate := quality_gates.gate_event(task, _stamp(task))) is not None:
+            events.append((task.last_state_change, gate))
     events.sort(key=lambda pair: pair[0])
     if cancelled:
         status = CANCELLED_STATUS

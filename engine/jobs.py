@@ -29,8 +29,10 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.task import Task as SpiffTask
 from SpiffWorkflow.util.task import TaskState
 
-from . import continuations, execution
+from . import agent_calls, continuations, execution
 from .activity_io import mapping_value
+from .agent_calls import CallInfo, record_call
+from .artifact_records import Producer
 from .bpmn_events import BatonErrorEventDefinition, route
 from .durations import backoff, parse_duration, parse_retry_cycle
 from .errors import (
@@ -82,6 +84,8 @@ class JobsMixin:
     _save: Any
     _instance_row: Any
     _refuse_if_suspended: Any
+    _store_artifacts: Any
+    check_artifact: Any
     agents: dict[str, Any]
     now: Callable[[], dt.datetime]
     notify_jobs: Callable[[], None]
@@ -157,7 +161,8 @@ class JobsMixin:
 
     def claim_jobs(self, worker_id: str, topics: list[str] | None = None, limit: int = 1,
                    lock_seconds: float | None = None, circuits: dict[str, tuple[int, float]] | None = None,
-                   timeouts: dict[str, float] | None = None, match: dict[str, Any] | None = None) -> list[Job]:
+                   timeouts: dict[str, float] | None = None, match: dict[str, Any] | None = None,
+                   attempts: dict[str, int] | None = None) -> list[Job]:
         """Lock up to ``limit`` due jobs of ``topics`` for ``worker_id``.
 
         ``match`` keeps only jobs whose columns have these values (``{"business_key": "A-1"}``, ``process_key``:
@@ -166,10 +171,14 @@ class JobsMixin:
         ``lock_seconds`` None locks each job for its timeout (the diagram's, else ``timeouts[topic]``, else
         300 s) plus ``settings.job_lease_grace``.  ``circuits`` (topic ->
         (threshold, cool-off seconds)) makes open circuits skip their topics, and lets one probe through
-        a circuit whose cool-off is over.
+        a circuit whose cool-off is over.  ``attempts`` (topic -> attempts the worker's agent allows) is
+        written on claimed jobs the diagram gave no retries, so a lease that runs out (a dead worker) counts
+        against the agent's retries, not ``settings.job_attempts``.
         """
-        if self.now() >= getattr(self, "_next_expiry_check", _EPOCH):
-            self._next_expiry_check = self.now() + dt.timedelta(seconds=1)  # dead workers' jobs return within 1 s
+        if self.now() >= getattr(self, "_next_expiry_check", _EPOCH):  # look for dead workers' jobs
+            lease = self.settings.job_lease
+            every = min(1.0, lease / 10) if lease else 1.0  # each second, or ten times per lease if shorter
+            self._next_expiry_check = self.now() + dt.timedelta(seconds=every)
             try:
                 self.expire_locks()
             except ConcurrentModification:
@@ -193,9 +202,13 @@ class JobsMixin:
                     claimed += jq.claim(conn, worker_id, [topic], 1, now, until, match)
             result = []
             for row in claimed:
+                changes: dict[str, Any] = {}
                 if exact and row.timeout:  # the diagram gave this job its own timeout
-                    lease = dt.timedelta(seconds=row.timeout + self.settings.job_lease_grace)
-                    jq.update_job(conn, row.id, lock_expires_at=now + lease)
+                    changes["lock_expires_at"] = now + dt.timedelta(seconds=row.timeout + self.settings.job_lease_grace)
+                if row.max_attempts is None and row.topic in (attempts or {}):
+                    changes["max_attempts"] = (attempts or {})[row.topic]
+                if changes:
+                    jq.update_job(conn, row.id, **changes)
                     row = jq.get_job(conn, row.id)
                 result.append(Job.from_row(row))
         return result
@@ -246,11 +259,20 @@ class JobsMixin:
             raise InvalidStateError(f"the task of job {job.id} is no longer waiting for it", job_id=job.id)
         return task
 
-    def complete_job(self, job_id: str, worker_id: str, variables: dict[str, Any] | None = None) -> None:
-        """Apply a job's result: outputs into the instance, the task completes, the instance runs on."""
-        variables = dict(variables or {})
+    def complete_job(self, job_id: str, worker_id: str, variables: dict[str, Any] | None = None,
+                     artifacts: list[Any] | None = None, call: CallInfo | None = None) -> None:
+        """Apply a job's result: outputs into the instance, the task completes, the instance runs on.
+
+        ``artifacts`` (:class:`engine.artifacts.ArtifactFile`) become new versions produced by the job's step,
+        in the same transaction: the result is recorded with all of them or not at all.  A ``_cost`` entry in
+        ``variables`` is the agent's cost report (``engine.agent_calls``): it is recorded with the call, never
+        stored as a variable.
+        """
+        variables, cost = agent_calls.split_cost(dict(variables or {}))
         check_variables(variables)
-        retry_conflicts(lambda: self._complete_job(job_id, worker_id, variables))
+        for file in artifacts or []:
+            self.check_artifact(file.name, len(file.content))
+        retry_conflicts(lambda: self._complete_job(job_id, worker_id, variables, artifacts or [], cost, call))
 
     def _reported_job(self, conn: Connection, job_id: str, worker_id: str) -> tuple[Any, Any, BpmnWorkflow, SpiffTask,
                                                                                    dict[Any, int]]:
@@ -263,10 +285,14 @@ class JobsMixin:
         task = self._job_task(workflow, job)
         return job, row, workflow, task, execution.snapshot(workflow)
 
-    def _complete_job(self, job_id: str, worker_id: str, variables: dict[str, Any]) -> None:
+    def _complete_job(self, job_id: str, worker_id: str, variables: dict[str, Any], artifacts: list[Any], cost: Any,
+                      call: CallInfo | None) -> None:
         with self._tx() as conn:
             job, row, workflow, task, before = self._reported_job(conn, job_id, worker_id)
             _refuse_continuation(job)
+            stored = self._store_artifacts(conn, job.instance_id, artifacts, Producer.of_job(job))
+            record_call(conn, job, worker_id, agent_calls.COMPLETED, self.now(), call,
+                        cost=agent_calls.checked_cost(cost, job.instance_id, job.element_id))
             with execution.applying(workflow, f"taking the result of job {job.id}"):
                 self._apply_outputs(task, variables)
                 task.complete()
@@ -274,7 +300,8 @@ class JobsMixin:
             jq.delete_job(conn, job.id)
             out.gone_jobs.remove(job.task_id)  # deleted just now; nothing else to clean up for it
             jq.record_success(conn, job.topic, self.now())
-            event = self._job_event(job, "job_completed", worker_id, {"variables": variables})
+            done = {"variables": variables, **({"artifacts": {v.name: v.version for v in stored}} if stored else {})}
+            event = self._job_event(job, "job_completed", worker_id, done)
             self._save(conn, row, workflow, out, before, [event])
 
     def _apply_outputs(self, task: SpiffTask, result: dict[str, Any]) -> None:
@@ -298,23 +325,26 @@ class JobsMixin:
                  retryable: bool = True, retries: int | None = None, retry_in: float | None = None,
                  backoff_base: float | None = None, backoff_cap: float | None = None,
                  circuit: tuple[int, float] | None = None, default_attempts: int | None = None,
-                 default_cycle: list[float] | None = None) -> Job | Incident:
+                 default_cycle: list[float] | None = None, call: CallInfo | None = None) -> Job | Incident:
         """Record a failed attempt: the job is due again later, or becomes an incident.
 
         ``retries`` (remaining attempts, as external workers report it) and ``retry_in`` (seconds) override
         everything.  Otherwise the diagram's retries and retry cycle apply, then ``default_attempts`` /
         ``default_cycle`` / backoff (the agent's config, passed by the worker), then the settings.
-        ``circuit`` (threshold, cool-off) counts the failure against the topic.
+        ``circuit`` (threshold, cool-off) counts the failure against the topic.  ``call`` says which adapter
+        ran the attempt (``engine.agent_calls``; None: an external worker).
         """
         policy = _Policy(retries, retry_in, backoff_base, backoff_cap, default_attempts, default_cycle)
         return retry_conflicts(lambda: self._fail_job(job_id, worker_id, message, details or {}, retryable,
-                                                      policy, circuit))
+                                                      policy, circuit, call))
 
     def _fail_job(self, job_id: str, worker_id: str, message: str, details: dict[str, Any], retryable: bool,
-                  policy: _Policy, circuit: tuple[int, float] | None) -> Job | Incident:
+                  policy: _Policy, circuit: tuple[int, float] | None, call: CallInfo | None) -> Job | Incident:
         now = self.now()
         with self._tx() as conn:
             job = self._locked_job(conn, job_id, worker_id)
+            record_call(conn, job, worker_id, agent_calls.failure_outcome(details), now, call,
+                        retryable=retryable, error=message)
             if circuit is not None:
                 jq.record_failure(conn, job.topic, now, circuit[0], now + dt.timedelta(seconds=circuit[1]))
             max_attempts = job.max_attempts or policy.default_attempts or self.settings.job_attempts
@@ -367,20 +397,25 @@ class JobsMixin:
         return Incident.from_row(jq.get_incident(conn, incident_id))
 
     def job_bpmn_error(self, job_id: str, worker_id: str, error_code: str, message: str | None = None,
-                       variables: dict[str, Any] | None = None) -> bool:
+                       variables: dict[str, Any] | None = None, call: CallInfo | None = None) -> bool:
         """Throw a BPMN error from a job's task; returns True if an error boundary event caught it.
 
-        Uncaught, the job becomes an incident (nothing else changes).
+        Uncaught, the job becomes an incident (nothing else changes).  A ``_cost`` entry in ``variables`` is
+        recorded with the call, as for :meth:`complete_job`.
         """
-        variables = dict(variables or {})
+        variables, cost = agent_calls.split_cost(dict(variables or {}))
         check_variables(variables)
-        return bool(retry_conflicts(lambda: self._job_bpmn_error(job_id, worker_id, error_code, message, variables)))
+        return bool(retry_conflicts(lambda: self._job_bpmn_error(job_id, worker_id, error_code, message, variables,
+                                                                 cost, call)))
 
     def _job_bpmn_error(self, job_id: str, worker_id: str, code: str, message: str | None,
-                        variables: dict[str, Any]) -> bool:
+                        variables: dict[str, Any], cost: Any, call: CallInfo | None) -> bool:
         with self._tx() as conn:
             job, row, workflow, task, before = self._reported_job(conn, job_id, worker_id)
             _refuse_continuation(job)
+            record_call(conn, job, worker_id, agent_calls.BPMN_ERROR, self.now(), call,
+                        error=f"{code}: {message}" if message else code,
+                        cost=agent_calls.checked_cost(cost, job.instance_id, job.element_id))
             task.data.update(variables)
             payload = {**variables, "error_code": code, "error_message": message}
             caught = route(task, BatonErrorEventDefinition(code, code=code), message, payload)
@@ -402,6 +437,14 @@ class JobsMixin:
             job = self._locked_job(conn, job_id, worker_id)
             jq.update_job(conn, job.id, lock_expires_at=self.now() + dt.timedelta(seconds=seconds))
             return Job.from_row(jq.get_job(conn, job.id))
+
+    def renew_leases(self, worker_id: str, job_ids: list[str], seconds: float) -> list[str]:
+        """Hold ``worker_id``'s running jobs ``seconds`` more (the worker's heartbeat); returns those it still held.
+
+        A job missing from the answer was given back (its lease ran out) or is gone: its result will be refused.
+        """
+        with self._tx() as conn:
+            return jq.renew(conn, worker_id, job_ids, self.now() + dt.timedelta(seconds=seconds))
 
     def unlock_job(self, job_id: str, worker_id: str | None = None) -> Job:
         """Give a locked job back without counting the attempt (``worker_id`` None: whoever holds it)."""
@@ -434,12 +477,15 @@ class JobsMixin:
             if job is None or job.status != jq.LOCKED or expires is None or expires >= now:
                 return
             message = f"worker {job.lock_owner} stopped responding: its lease expired during attempt {job.attempt}"
+            agent = self.agents.get(job.topic)  # a Baton worker's agent, configured here too; else an external one
+            record_call(conn, job, job.lock_owner, agent_calls.TIMED_OUT, now,
+                        CallInfo(agent.adapter) if agent is not None else None, retryable=True, error=message)
             if job.attempt >= (job.max_attempts or self.settings.job_attempts):
                 self._to_incident(conn, job, message, {}, None)
                 return
             if jq.update_job(conn, job.id, expect={"status": jq.LOCKED, "lock_owner": job.lock_owner},
-                             status=jq.READY, lock_owner=None, lock_expires_at=None, due_at=now,
-                             last_error=message, updated_at=now):
+                             status=jq.READY, lock_owner=None, lock_expires_at=None,  # due_at kept: it goes
+                             last_error=message, updated_at=now):  # ahead of jobs that became due after it
                 conn.info["baton_jobs_created"] = True
 
 @dataclass(frozen=True)

@@ -151,7 +151,7 @@ class MetricsMixin:
                 "count": count, "sum": total}
 
 
-def _histogram(values: list[float], bounds: tuple[float, ...]) -> list[tuple[str, float]]:
+def histogram_buckets(values: list[float], bounds: tuple[float, ...]) -> list[tuple[str, float]]:
     buckets = [(_bound(b), float(sum(1 for v in values if v <= b))) for b in bounds]
     return buckets + [("+Inf", float(len(values)))]
 
@@ -207,6 +207,9 @@ class BatonCollector:
         timers.add_metric([], [(_bound(b), float(n)) for b, n in late["buckets"]] + [("+Inf", float(late["count"]))],
                           sum_value=late["sum"])
         yield timers
+        from .agent_metrics import agent_families  # (it builds on this module)
+
+        yield from agent_families(eng)
 
     def _activities(self) -> Iterator[Any]:
         from prometheus_client.core import HistogramMetricFamily
@@ -218,7 +221,7 @@ class BatonCollector:
                                     "Time from an activity's creation to its completion",
                                     labels=["process_key", "element_id"])
         for (key, element), values in sorted(by_element.items()):
-            fam.add_metric([key, element], _histogram(values, DURATION_BUCKETS), sum_value=sum(values))
+            fam.add_metric([key, element], histogram_buckets(values, DURATION_BUCKETS), sum_value=sum(values))
         yield fam
 
     def _jobs(self) -> Iterator[Any]:

@@ -55,6 +55,7 @@ def check_structure(name: str, root: Any) -> None:
                 f"timer event '{event.get('id')}' has no timeDate, timeDuration or timeCycle: it could never fire",
                 file=name, line=timer.sourceline, element_id=event.get("id"))
     check_event_references(name, root)
+    check_reserved_ids(name, root)
     for tag in ("subProcess", "transaction", "adHocSubProcess"):
         for sub in root.iter(f"{{{BPMN}}}{tag}"):
             if sub.get("triggeredByEvent") == "true" or not _executable(sub):
@@ -68,6 +69,21 @@ def check_structure(name: str, root: Any) -> None:
                             f"event of an event subprocess (triggeredByEvent=\"true\"); {tag} '{sub.get('id')}' "
                             "is not one: its start event must be a none start event",
                             file=name, line=start.sourceline, element_id=start.get("id"))
+
+
+def check_reserved_ids(name: str, root: Any) -> None:
+    """Reject element ids SpiffWorkflow gives its own tasks in every process (``Start``, ``End`` and
+    ``<process id>.EndJoin``): such an element would be confused with them and the process could not start."""
+    for process in root.iter(f"{{{BPMN}}}process"):
+        if process.get("isExecutable", "true") != "true":
+            continue
+        reserved = {"Start", "End", f"{process.get('id')}.EndJoin"}
+        for el in process.iter():
+            if isinstance(el.tag, str) and el.get("id") in reserved:
+                raise ModelError(
+                    f"element id '{el.get('id')}' is reserved by the engine for the process's own start and end "
+                    f"steps; rename the {el.tag.rsplit('}', 1)[-1]} (for example to '{el.get('id')}Event')",
+                    file=name, line=el.sourceline, element_id=el.get("id"))
 
 
 _EVENT_REFERENCES = (("messageEventDefinition", "messageRef", "message"),

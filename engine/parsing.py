@@ -39,7 +39,16 @@ from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import SCHEMAS as DMN_SCHEMAS
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
-from . import call_activities, camunda_forms, event_specs, expressions, flow_semantics, timers, unsupported
+from . import (
+    call_activities,
+    camunda_forms,
+    event_specs,
+    expressions,
+    flow_semantics,
+    quality_gates,
+    timers,
+    unsupported,
+)
 from .bpmn_parser import NSMAP, BatonParser, BusinessRuleTaskParser
 from .call_activities import CALL
 from .errors import DeploymentError, MalformedXMLError, ModelError, SchemaError, UnsafeXMLError
@@ -358,6 +367,7 @@ def load_resources(resources: list[Resource], compile_check: Callable[[str, str]
             check_expressions(res, root, compile_check)
             check_timers(res, root, compile_check)
             check_structure(res.name, root)
+            quality_gates.check_tree(res.name, root)
         res.tree = root
 
 

@@ -24,8 +24,10 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from . import compensation, event_specs, execution, forms
+from . import compensation, event_specs, execution, forms, quality_gates
+from .agent_metrics import AgentMetricsMixin
 from .agents import load_config
+from .artifacts import ArtifactsMixin, BlobStore
 from .assignment import AssignmentMixin, check_may_work_on
 from .bpmn_parser import INITIATOR
 from .cockpit import CockpitMixin
@@ -68,7 +70,8 @@ log = logging.getLogger("baton.engine")
 
 
 class Engine(DeploymentsMixin, ContinuationsMixin, SuspensionMixin, VariablesMixin, SearchMixin, IncidentsMixin,
-             EventsMixin, TasklistMixin, MetricsMixin, UsersMixin, AssignmentMixin, CockpitMixin):
+             EventsMixin, TasklistMixin, MetricsMixin, AgentMetricsMixin, UsersMixin, AssignmentMixin,
+             CockpitMixin, ArtifactsMixin):
     """Baton's engine over one database.  Safe to share between threads.
 
     ``clock`` (a callable returning an aware UTC datetime) lets tests drive time: due times, leases,
@@ -82,6 +85,7 @@ class Engine(DeploymentsMixin, ContinuationsMixin, SuspensionMixin, VariablesMix
         self.jobs_signal = threading.Condition()
         self.jobs_generation = 0  # bumped (under jobs_signal) after every commit that made a job due
         self.db = db.connect(self.settings.database_url)
+        self.blob_store = BlobStore(self.settings.artifact_store)
         db.ensure_schema(self.db, self.settings.auto_migrate)
         modules = self.settings.script_modules or DEFAULT_ALLOWED_MODULES
         self.script_engine = RestrictedScriptEngine(timeout=self.settings.script_timeout, allowed_modules=modules)
@@ -354,7 +358,7 @@ class Engine(DeploymentsMixin, ContinuationsMixin, SuspensionMixin, VariablesMix
             out = execution.outcome(workflow, before, error)
             for event in out.events:
                 if event["task_id"] == task_id and event["event"] == "activity_completed":
-                    event["details"] = {"variables": variables}
+                    event["details"] = {"variables": variables, **({"user": user.name} if user is not None else {})}
             self._save(conn, row, workflow, out, before, [])
         self._log_outcome(row.id, f"task {human.element_id} completed", out)
         return self.get_instance(row.id)
@@ -405,6 +409,7 @@ class Engine(DeploymentsMixin, ContinuationsMixin, SuspensionMixin, VariablesMix
         if out.status in final and out.status != previous_status:
             rows.append({"instance_id": instance_id, "at": now, "event": final[out.status], "element_id": None,
                          "element_name": None, "element_type": None, "task_id": None, "details": out.error})
+        quality_gates.number_rounds(conn, rows)
         q.insert_history(conn, rows)
         self._remove_jobs(conn, out.gone_jobs)
         if out.new_jobs and self._create_jobs(conn, row, out.new_jobs) and out.status == execution.RUNNING:

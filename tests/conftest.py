@@ -21,7 +21,7 @@ from engine.store import db as store_db
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "bpmn" / "examples"
 PG_URL = os.environ.get("BATON_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-TABLES = ["api_tokens", "users", "timers", "subscriptions", "messages", "history", "human_tasks", "jobs", "incidents", "circuits", "instances", "process_definitions", "decision_definitions", "resources",
+TABLES = ["agent_calls", "artifacts", "artifact_blobs", "api_tokens", "users", "timers", "subscriptions", "messages", "history", "human_tasks", "jobs", "incidents", "circuits", "instances", "process_definitions", "decision_definitions", "resources",
           "deployments"]
 
 

@@ -202,3 +202,20 @@ def test_not_toml(tmp_path):
     path = write(tmp_path, "[agents.pay\nadapter = \n")
     with pytest.raises(ConfigurationError, match=r"baton.toml: cannot read it as TOML"):
         load_agents(path)
+
+
+def test_serve_deploying_a_folder_uses_the_folders_agents_file_unless_another_is_named(tmp_path, monkeypatch):
+    from engine.agents import config_beside
+
+    folder = tmp_path / "processes"
+    folder.mkdir()
+    (folder / "baton.toml").write_text('[agents.x]\nadapter = "python"\nfunction = "m:f"\n')
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert config_beside([str(folder)], None) == str(folder / "baton.toml")
+    assert load_config(config_beside([str(folder)], None)).agents["x"].adapter == "python"
+    assert config_beside([str(folder / "baton.toml")], None) is None  # a file, not a folder: nothing to find
+    assert config_beside([str(folder)], "/etc/named.toml") == "/etc/named.toml"  # BATON_CONFIG wins
+    (work / "baton.toml").write_text("")
+    assert config_beside([str(folder)], None) is None  # ./baton.toml wins (the default lookup finds it)

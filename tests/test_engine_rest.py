@@ -311,7 +311,9 @@ def test_external_task_fetch_complete_and_variables(client, deployed):
     assert other["processInstanceId"] == second["id"]
     assert other["variables"]["cart"]["value"] == '{"items": 2}'  # Object values as JSON text by default
     [task] = _fetch(client, businessKey="K1", variables=["amount"])
-    assert set(task) == (JOB_FIELDS - {"suspended"}) | {"errorDetails", "variables", "extensionProperties"}
+    assert set(task) == (JOB_FIELDS - {"suspended"}) | {"errorDetails", "variables", "extensionProperties",
+                                                        "artifacts"}  # Baton's addition (docs/agents.md#artifacts)
+    assert task["artifacts"] == {}
     assert task["processInstanceId"] == first["id"] and task["retries"] is None and task["workerId"] == "w1"
     assert task["variables"] == {"amount": {"type": "Integer", "value": 30, "valueInfo": {}}}
     assert task["activityId"] == "charge" and task["processDefinitionKey"] == "card"

@@ -47,6 +47,7 @@ EXPECTED_BPMN = {
     EXAMPLES / "external_charge.bpmn": "external_charge",
     EXAMPLES / "payment_reminder.bpmn": "payment_reminder",
     EXAMPLES / "order_saga.bpmn": "order_saga",
+    EXAMPLES / "feature-delivery.bpmn": "feature-delivery",
     BENCH / "bench_sequence.bpmn": "bench_sequence",
     BENCH / "bench_parallel.bpmn": "bench_parallel",
 }
@@ -148,8 +149,10 @@ def test_diagram_is_complete_and_tidy(path: Path):
     shapes = {s.get("bpmnElement"): s for s in plane.findall("bpmndi:BPMNShape", NS)}
     edges = {e.get("bpmnElement"): e for e in plane.findall("bpmndi:BPMNEdge", NS)}
 
-    nodes = [el for el in process if isinstance(el.tag, str) and _local(el) in SIZES]
-    flows = process.findall("bpmn:sequenceFlow", NS)
+    # flow nodes at any depth: an expanded subprocess draws its content inside its own box
+    nodes = [el for el in process.iter() if isinstance(el.tag, str) and _local(el) in SIZES]
+    flows = list(process.iter(f"{{{NS['bpmn']}}}sequenceFlow"))
+    parent = {n.get("id"): n.getparent().get("id") for n in nodes if n.getparent() is not process}
     assert nodes and flows
     assert {n.get("id") for n in nodes} == set(shapes), "one shape per flow node, nothing else"
     associations = {a.get("id") for a in process.findall("bpmn:association", NS)}
@@ -158,12 +161,18 @@ def test_diagram_is_complete_and_tidy(path: Path):
     boxes = {}
     for node in nodes:
         x, y, w, h = boxes[node.get("id")] = _bounds(shapes[node.get("id")])
-        assert (w, h) == SIZES[_local(node)], f"{node.get('id')} is {w}x{h}"
+        if shapes[node.get("id")].get("isExpanded") != "true":
+            assert (w, h) == SIZES[_local(node)], f"{node.get('id')} is {w}x{h}"
+    for child, container in parent.items():
+        (cx, cy, cw, ch), (px, py, pw, ph) = boxes[child], boxes[container]
+        assert px < cx and cx + cw < px + pw and py < cy and cy + ch < py + ph, f"{child} is outside {container}"
     attached = {(n.get("id"), n.get("attachedToRef")) for n in nodes if _local(n) == "boundaryEvent"}
     for (a, (ax, ay, aw, ah)), (b, (bx, by, bw, bh)) in itertools.combinations(boxes.items(), 2):
         if (a, b) in attached or (b, a) in attached:
             assert _on_border((ax + aw / 2, ay + ah / 2) if (a, b) in attached else (bx + bw / 2, by + bh / 2),
                               boxes[b] if (a, b) in attached else boxes[a]), "a boundary event sits on its host's border"
+            continue
+        if parent.get(a) == b or parent.get(b) == a:
             continue
         overlap = ax < bx + bw and bx < ax + aw and ay < by + bh and by < ay + ah
         assert not overlap, f"{a} overlaps {b}"

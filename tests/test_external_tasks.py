@@ -79,7 +79,7 @@ def test_fetch_and_lock_locks_per_topic_duration_up_to_max_tasks(eng, client, cl
         "id": first["id"], "topicName": "alpha", "workerId": "w1", "lockExpirationTime": first["lockExpirationTime"],
         "processInstanceId": alphas[0].id, "businessKey": "A-0", "processDefinitionKey": "a",
         "processDefinitionVersion": 1, "activityId": "S1", "activityName": "Call alpha", "retries": 3,
-        "attempt": 1, "variables": {"n": 0, "amount": 12.5, "tags": ["x"]},
+        "attempt": 1, "variables": {"n": 0, "amount": 12.5, "tags": ["x"]}, "artifacts": {},
     }
 
     rest = fetch(client, worker="w2", topics=[("alpha", 1000), ("beta", 1000)], max_tasks=10)

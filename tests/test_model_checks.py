@@ -111,3 +111,14 @@ def test_a_called_element_given_by_an_expression_is_refused_with_the_reason(engi
     message = str(err.value)
     assert "element 'S1'" in message and "calledElement '${whichProcess}' is an expression" in message
     assert "QName" not in message  # not the schema's wording
+
+
+@pytest.mark.parametrize("reserved", ["Start", "End", "p.EndJoin"])
+def test_an_element_id_the_engine_reserves_is_refused_at_deploy(engine, reserved):
+    body = (f'<bpmn:startEvent id="{reserved}"/><bpmn:sequenceFlow id="f1" sourceRef="{reserved}" targetRef="done"/>'
+            '<bpmn:endEvent id="done"/>')
+    with pytest.raises(ModelError) as err:
+        engine.deploy_bytes([("reserved.bpmn", process_xml("p", body))])
+    assert err.value.element_id == reserved and err.value.file == "reserved.bpmn"
+    assert f"element id '{reserved}' is reserved" in str(err.value) and "rename the startEvent" in str(err.value)
+    assert engine.definitions() == []

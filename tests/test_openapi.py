@@ -86,8 +86,10 @@ def live(tmp_path_factory, sqlite_template):
     engine.start("call", {"n": 2})
     [job, doomed] = engine.claim_jobs("fuzzer", ["fuzz-topic"], limit=2)
     incident = engine.fail_job(doomed.id, "fuzzer", "refused", retryable=False)
+    engine.attach_artifact(waiting.id, "openapi.json", b'{"openapi": "3.1.0"}')
     real = {"instance_id": waiting.id, "key": "approval", "version": 1, "job_id": job.id,
-            "incident_id": incident.id, "task_id": engine.tasks(instance_id=waiting.id)[0].id}
+            "incident_id": incident.id, "task_id": engine.tasks(instance_id=waiting.id)[0].id,
+            "name": "openapi.json"}
     app = create_app(test_config={"BATON_LONG_POLLS": 0}, engine=engine)  # no 30 s long polls while fuzzing
     quiet = logging.getLogger("werkzeug")
     level = quiet.level

@@ -174,3 +174,26 @@ def test_a_process_is_started_from_its_page_with_variables_and_business_key(clie
     [inst] = engine.instances(key="approval")
     assert done.status_code == 302 and done.headers["Location"].endswith(f"/instances/{inst.id}")
     assert inst.business_key == "PO-9" and inst.status == "completed" and inst.variables["approved"] is True
+
+
+def test_a_start_form_on_the_start_event_is_drawn_checked_and_typed(client, engine):
+    engine.deploy([EXAMPLES / "feature-delivery.bpmn"])
+    page = client.get("/processes/feature-delivery").get_data(as_text=True)
+    assert 'name="feature_request"' in page and 'value="books(title, author, year:integer)' in page
+    assert 'id="f-quality_threshold"' in page and 'value="90"' in page and 'max="100"' in page
+    bad = client.post("/processes/feature-delivery/start", data={
+        "feature_request": "", "quality_threshold": "150", "max_rounds": "2", "round_timeout": "soon"})
+    shown = text(bad.get_data(as_text=True))
+    assert bad.status_code == 400 and engine.instances(key="feature-delivery") == []
+    assert "Feature request: resources and operations is required" in shown
+    assert "Quality threshold (0-100) must be at most 100" in shown
+    assert "Time a development round may take (ISO 8601) must match the pattern" in shown
+    assert 'value="150"' in bad.get_data(as_text=True)  # what was typed is kept
+    done = client.post("/processes/feature-delivery/start", data={
+        "feature_request": "notes(text): list, create", "quality_threshold": "80", "max_rounds": "2",
+        "round_timeout": "PT5M", "deploy_port": "0", "business_key": "FD-1", "variables": '{"note": "from JSON"}'})
+    [inst] = engine.instances(key="feature-delivery")
+    assert done.status_code == 302 and inst.business_key == "FD-1"
+    v = inst.variables
+    assert v["feature_request"] == "notes(text): list, create" and v["quality_threshold"] == 80
+    assert v["max_rounds"] == 2 and v["round_timeout"] == "PT5M" and v["note"] == "from JSON"

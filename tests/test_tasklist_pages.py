@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html import unescape
 from urllib.parse import parse_qs, urlparse
 
@@ -168,9 +168,9 @@ def _same_minute_pages(client, first: str, second: str) -> bool:
     """The two pages render the same figures; the per-minute chart's axis moves on at a minute boundary, so a
     pair of renders that straddles one is taken again."""
     for _ in range(3):
-        minute = datetime.now(timezone.utc).strftime("%H:%M")
+        minute = datetime.now(UTC).strftime("%H:%M")
         a, b = page(client, first), page(client, second)
-        if datetime.now(timezone.utc).strftime("%H:%M") == minute:
+        if datetime.now(UTC).strftime("%H:%M") == minute:
             return a == b
     raise AssertionError("the clock kept crossing minute boundaries")
 

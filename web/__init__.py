@@ -26,6 +26,7 @@ def create_app(test_config: dict[str, Any] | None = None, engine: Engine | None 
 
     from . import (
         api,
+        artifacts,
         auth,
         claims,
         dashboard,
@@ -56,6 +57,7 @@ def create_app(test_config: dict[str, Any] | None = None, engine: Engine | None 
     app.register_blueprint(events.bp)
     app.register_blueprint(definitions_api)
     app.register_blueprint(instances_api)
+    app.register_blueprint(artifacts.bp)  # /api/v1/instances/<id>/artifacts and the instance page's upload
     app.register_blueprint(engine_rest)  # Camunda 7's REST API subset (docs/engine-rest.md)
     app.register_blueprint(openapi_document)  # documents every registered blueprint's OPENAPI_PATHS
     app.add_url_rule("/healthz", endpoint="healthz", view_func=api.health)  # for probes that expect it

@@ -61,3 +61,25 @@ def bar_chart(rows: list[dict[str, Any]], value: str = "value", mark: str | None
                      "mark_x": round(label_width + row[mark] / top * plot_w, 1) if mark else None})
     return {"width": width, "height": max(len(rows), 1) * (bar_height + 6), "bars": bars, "x0": label_width,
             "bar_height": bar_height, "top": top}
+
+
+def gantt(rows: list[dict[str, Any]], start: float, end: float, width: int = 760, label_width: int = 170,
+          row_height: int = 26, ticks: int = 5) -> dict[str, Any]:
+    """A Gantt chart: one lane per row (``{"label", "bars": [{"start", "end", ...}]}``, times in epoch
+    seconds) over the time span ``start``..``end``, with ``ticks`` time marks (``x``, epoch seconds)."""
+    span = max(end - start, 1e-3)
+    plot_w = width - label_width - PAD_RIGHT
+
+    def x(t: float) -> float:
+        return round(label_width + (t - start) / span * plot_w, 1)
+
+    lanes = []
+    for i, row in enumerate(rows):
+        bars = [{**bar, "x": x(bar["start"]), "w": max(round(x(bar["end"]) - x(bar["start"]), 1), 2.0)}
+                for bar in row["bars"]]
+        lanes.append({**row, "y": PAD_TOP + i * row_height, "bars": bars})
+    bottom = PAD_TOP + len(rows) * row_height
+    marks = [(x(start + span * n / (ticks - 1)), start + span * n / (ticks - 1)) for n in range(ticks)]
+    return {"width": width, "height": bottom + PAD_BOTTOM, "lanes": lanes, "x0": label_width,
+            "right": width - PAD_RIGHT, "bottom": bottom, "row_height": row_height, "bar_height": row_height - 8,
+            "ticks": marks, "span": span}

@@ -1,5 +1,6 @@
 """The dashboard (``/`` and ``/dashboard``): instances by status, started and completed per minute, open
-incidents and the slowest activities, each as an inline SVG chart with its numbers.
+incidents, the slowest activities and the agents' performance (``engine/agent_metrics.py``), each as an inline
+SVG chart with its numbers.
 
 The figures come from the engine's metrics methods (``engine/metrics.py``), the same ones ``/metrics``
 serves.  The page refreshes its figures every few seconds by fetching ``?fragment=1`` (the charts'
@@ -30,7 +31,11 @@ def figures() -> dict[str, object]:
                      for r in incidents[:8]]
     slowest = eng.slowest_activities(8)
     slow_rows = [{**r, "label": r["name"], "value": r["avg"], "cls": "slow"} for r in slowest]
+    agents = eng.agent_stats()
+    agent_rows = [{"label": r["topic"], "value": r["p50"], "p95": r["p95"], "cls": "agent"} for r in agents[:8]]
     return {
+        "agents": agents,
+        "agent_chart": bar_chart(agent_rows, mark="p95", width=1140, label_width=160) if agent_rows else None,
         "counts": counts, "total": sum(counts.values()),
         "status_chart": bar_chart(by_status, width=560, label_width=110),
         "minutes": minutes,

@@ -21,6 +21,7 @@ STATUS = [
     (e.NotFoundError, 404),
     (e.ConflictError, 409),
     (e.InvalidStateError, 409),
+    (e.ArtifactTooLarge, 413),
     (e.FormError, 400),  # per-field messages in details.fields
     (e.DeploymentError, 422),
     (e.VariableError, 422),

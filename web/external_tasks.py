@@ -5,7 +5,10 @@ configured) waits as a job until a worker fetches it.  Endpoints, under ``/api/v
 
 - ``GET  /``: open jobs (``?topicName=``, ``?locked=true|false``, ``?processInstanceId=``, ``?maxResults=``)
 - ``GET  /<id>``: one open job, with its variables
-- ``POST /fetch-and-lock``: lock up to ``maxTasks`` due jobs of the given topics, long polling up to 30 s
+- ``POST /fetch-and-lock``: lock up to ``maxTasks`` due jobs of the given topics, long polling up to 30 s; each
+  carries ``artifacts``: the latest version of each artifact of its instance (name -> ``url``, ``version``,
+  ``sha256``, ``size``, ``media_type``, ``produced_by``); a worker downloads them from ``url`` and attaches what
+  it produces with ``POST /api/v1/instances/<id>/artifacts`` before it completes the task
 - ``POST /<id>/complete``: the result; ``variables`` go into the instance, which runs on
 - ``POST /<id>/failure``: a failed attempt, retried after ``retryTimeout`` ms, or an incident at ``retries`` 0
 - ``POST /<id>/bpmnError``: a BPMN error for an error boundary event on the task (uncaught: an incident)
@@ -155,7 +158,7 @@ Render = Callable[[Job, "list[str] | None"], dict[str, Any]]
 
 
 def _plain(job: Job, names: list[str] | None) -> dict[str, Any]:
-    return to_json(job, names=names)
+    return {**to_json(job, names=names), "artifacts": get_engine().artifact_refs(job.instance_id)}
 
 
 class FetchRequest:

@@ -1,5 +1,6 @@
-"""The instance page and what it can do: diagram with the path taken, variables (edit with a confirmation),
-history, incidents with retry, cancel / suspend / resume, send a message; a small JSON for live refresh.
+"""The instance page and what it can do: diagram with the path taken, timeline of who worked when
+(``web.timeline``), quality-gate rounds, variables (edit with a confirmation), history, incidents with retry,
+cancel / suspend / resume, send a message; a small JSON for live refresh.
 
 ``GET  /instances/<id>``                               the page (the ``pages.instance`` endpoint renders it)
 ``GET  /instances/<id>/live``                          ``{"stamp", "status", "suspended"}``: changed means reload
@@ -20,17 +21,20 @@ from typing import Any
 
 from flask import Blueprint, redirect, render_template, request, url_for
 
+from engine import quality_gates
 from engine.errors import BatonError, InstanceNotFound
 from engine.execution import FINAL_STATUSES
 from engine.records import Instance
 
 from . import get_engine
 from .errors import RequestError, status_for
+from .timeline import timeline
 
 bp = Blueprint("instance_page", __name__)
 DONE = {
     "variables": "Variables saved.", "cancel": "Instance cancelled.", "suspend": "Instance suspended.",
     "resume": "Instance resumed.", "message": "Message delivered.", "retry": "Retried.",
+    "artifact": "Artifact attached.",
 }
 MAX_FIELD = 100_000  # characters of one submitted value
 
@@ -93,11 +97,13 @@ def render(instance_id: str, *, error: str | None = None, status: int = 200,
     path = eng.instance_path(inst.id)
     incidents = eng.incidents(open_only=False, instance_id=inst.id)
     done = DONE.get(request.args.get("done", ""))
+    history = eng.history(inst.id)
     return render_template(
-        "instance.html", instance=inst, history=eng.history(inst.id), state={"path": path.to_dict()},
+        "instance.html", instance=inst, history=history, state={"path": path.to_dict()},
+        timeline=timeline(eng.agent_calls(inst.id), history, eng.now()), quality_gates=quality_gates.rounds(history),
         incidents=incidents, open_incidents=[i for i in incidents if i.resolved_at is None], done=done,
         action_error=error, confirm=confirm, value_text=value_text, live_stamp=live_stamp(inst),
-        live_instance=inst.status not in FINAL_STATUSES,
+        live_instance=inst.status not in FINAL_STATUSES, artifacts=eng.artifacts(inst.id),
     ), status
 
 

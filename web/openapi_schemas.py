@@ -73,6 +73,18 @@ INCIDENT = obj({
     "created_at": null(TIME), "resolved_at": null(TIME), "resolution": null(STR),
 }, description="A job that ran out of attempts or failed for good")
 
+ARTIFACT_VERSION = obj({
+    "instance_id": STR, "name": STR, "version": INT, "sha256": STR, "size": INT, "media_type": STR,
+    "created_at": null(TIME), "element_id": null(STR), "element_name": null(STR), "job_id": null(STR),
+    "attempt": null(INT), "user_name": null(STR), "produced_by": STR, "url": STR,
+}, description="One version of an artifact and who produced it (an agent's step or a person)")
+
+#: what an agent's context (and an external task) says about the latest version of an artifact
+ARTIFACT_REF = obj({"path": STR, "url": STR, "version": INT, "sha256": STR, "size": INT, "media_type": STR,
+                    "produced_by": STR}, required=["url", "version", "sha256", "size", "media_type", "produced_by"])
+ARTIFACT_REFS = {"type": "object", "additionalProperties": ref("ArtifactRef"),
+                 "description": "The latest version of each artifact of the instance, by name"}
+
 _EXTERNAL = {
     "id": STR, "topicName": STR, "workerId": null(STR), "lockExpirationTime": null(TIME),
     "processInstanceId": STR, "businessKey": null(STR), "processDefinitionKey": STR,
@@ -104,7 +116,12 @@ SCHEMAS: dict[str, Any] = {
     "RetryResult": obj({"retried": INT, "jobs": {"type": "array", "items": ref("Job")}}),
     "Circuit": obj({"topic": STR, "state": {"type": "string", "enum": ["closed", "open", "half_open"]},
                     "failures": INT, "opened_until": null(TIME)}),
-    "ExternalTask": obj({**_EXTERNAL, "variables": OBJ},
+    "ArtifactVersion": ARTIFACT_VERSION,
+    "ArtifactRef": ARTIFACT_REF,
+    "Artifact": obj({"name": STR, "latest": ref("ArtifactVersion"),
+                     "versions": {"type": "array", "items": ref("ArtifactVersion")}},
+                    description="An artifact: its latest version and every version, newest first"),
+    "ExternalTask": obj({**_EXTERNAL, "variables": OBJ, "artifacts": ARTIFACT_REFS},
                         description="A locked job as a Camunda external task"),
     "ExternalTaskState": obj({**_EXTERNAL, **_STATE}, description="An open job as a Camunda external task"),
     "ExternalTaskDetail": obj({**_EXTERNAL, **_STATE, "variables": OBJ}),

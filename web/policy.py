@@ -34,6 +34,8 @@ RULES: list[tuple[frozenset[str], re.Pattern[str], str]] = [
     (frozenset({"POST"}), re.compile(rf"(/api/v1)?/tasks/{_I}(/(complete|claim|unclaim|form))?"), "user"),
     (frozenset({"POST"}), re.compile(r"/api/v1/(messages|signals)"), "user"),
     (frozenset({"POST"}), re.compile(rf"/instances/{_I}/messages?"), "user"),
+    # attaching an artifact: operators, or (checked by the view) the assignee of one of the instance's tasks
+    (frozenset({"POST"}), re.compile(rf"/api/v1/instances/{_I}/artifacts"), "user"),
     # the same for the Camunda-compatible API (web/engine_rest): the role the equivalent /api/v1 call needs
     (frozenset({"POST"}), re.compile(rf"/engine-rest/process-definition/(key/)?{_I}/start"), "user"),
     (frozenset({"POST"}), re.compile(rf"/engine-rest/task/{_I}/(complete|claim|unclaim)"), "user"),

@@ -3,7 +3,8 @@
 ``GET /processes``                    the processes, their versions (drawings marked) and instance counts
 ``GET /processes/<key>?version=N``    the diagram drawn by bpmn-js with, on each element, how many instances
                                       wait there and how many open incidents it has; a heatmap of the average
-                                      time spent per element, and the same figures as a table
+                                      time spent per element, and the same figures as a table; the start form
+                                      (the start event's camunda:formData, else a JSON box)
 ``GET /processes/<key>/xml?version=N``  the BPMN XML the diagram is drawn from
 """
 
@@ -11,16 +12,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from flask import Blueprint, Flask, Response, g, redirect, render_template, request, url_for
 
 from engine.cockpit import ElementStats
-from engine.errors import VariableError
+from engine.errors import FormError, VariableError
+from engine.forms import check
+from engine.start_forms import start_form
 from engine.users import role_rank
 
 from . import get_engine
 from .errors import RequestError
+from .tasklist import inputs_for, submitted
 
 bp = Blueprint("processes", __name__)
 VIEWER = Path(__file__).parent / "static" / "vendor" / "bpmn-js" / "bpmn-navigated-viewer.production.min.js"
@@ -98,18 +103,24 @@ def process(key: str, start: dict[str, Any] | None = None, status: int = 200):  
     stats = eng.element_stats(definition.id)
     rows = sorted(stats.values(), key=lambda s: (-(s.avg_seconds or -1), s.element_id))
     slowest = max((s.avg_seconds or 0.0 for s in stats.values()), default=0.0)
+    start = start or {}
+    form = start_form(eng.definition_xml(definition.key, definition.version), definition.key)
+    inputs = inputs_for(SimpleNamespace(form=form), start.get("fields"), {}, start.get("errors") or {}) if form else []
     return render_template("process.html", definition=definition, versions=sorted(versions, key=lambda d: -d.version),
                            stats=rows, state=diagram_state(stats), slowest=slowest,
                            heat={s.element_id: heat_level(s.avg_seconds, slowest) for s in rows},
-                           start=start or {}), status
+                           start=start, start_inputs=inputs), status
 
 
 @bp.post("/processes/<key>/start")
 def start(key: str):  # type: ignore[no-untyped-def]
-    """Start an instance of this version from the form on the process page; bad variables show the page again."""
+    """Start an instance of this version from the form on the process page; bad input shows the page again.
+
+    The start event's form (``camunda:formData``), when the process has one, is checked as a task's form is;
+    the JSON variables box adds to it (the form's fields win)."""
     business_key = (request.form.get("business_key") or "").strip()[:255] or None
     text = (request.form.get("variables") or "").strip()
-    entered = {"business_key": business_key or "", "variables": text}
+    entered: dict[str, Any] = {"business_key": business_key or "", "variables": text, "fields": request.form.to_dict()}
     try:
         variables = json.loads(text) if text else {}
     except ValueError as exc:
@@ -118,6 +129,18 @@ def start(key: str):  # type: ignore[no-untyped-def]
         return process(key, {**entered, "error": 'The variables must be a JSON object, like {"amount": 250}.'}, 400)
     eng = get_engine()
     definition = eng.get_definition(_key(key), version_arg())
+    form = start_form(eng.definition_xml(definition.key, definition.version), definition.key)
+    if form:
+        holder = SimpleNamespace(form=form)
+        values, problems = submitted(holder, inputs_for(holder, entered["fields"], {}, {}))
+        try:
+            values = check(form, values, {}) if not problems else values
+        except FormError as exc:
+            problems = dict(exc.details.get("fields") or {})
+        if problems:
+            return process(key, {**entered, "errors": problems,
+                                 "error": "The form is not complete yet: correct the fields marked below."}, 400)
+        variables.update(values)
     try:
         inst = eng.start(definition.key, variables=variables, business_key=business_key, version=definition.version,
                          initiator=g.user.name if g.user else None)

@@ -17,7 +17,6 @@ from flask import Blueprint, g, redirect, render_template, request, url_for
 
 from engine.errors import FormError
 from engine.forms import TRUE_WORDS, constraints, convert
-from engine.records import Task
 
 from . import get_engine
 from .tasks import list_tasks, task_id_arg
@@ -55,7 +54,7 @@ def index():  # type: ignore[no-untyped-def]
     return render_template("tasks.html", **context)
 
 
-def inputs_for(task: Task, entered: dict[str, Any] | None, current: dict[str, Any],
+def inputs_for(task: Any, entered: dict[str, Any] | None, current: dict[str, Any],
                errors: dict[str, str]) -> list[dict[str, Any]]:
     """The inputs of a task's form, each with its value (what was entered, else the default) and error."""
     form = task.form or {}
@@ -105,7 +104,7 @@ def _checked(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.lower() in TRUE_WORDS)
 
 
-def _submitted(task: Task, inputs: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, str]]:
+def submitted(task: Any, inputs: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, str]]:
     """The posted form as variables (checkboxes as booleans, JSON-schema numbers as numbers) and problems."""
     schema_props = ((task.form or {}).get("json_schema") or {}).get("properties") or {}
     values: dict[str, Any] = {}
@@ -147,7 +146,7 @@ def task(task_id: str):  # type: ignore[no-untyped-def]
     status = 200
     if request.method == "POST":
         entered = request.form.to_dict()
-        values, errors = _submitted(item, inputs_for(item, entered, instance.variables, {}))
+        values, errors = submitted(item, inputs_for(item, entered, instance.variables, {}))
         if not errors:
             try:
                 after = eng.complete_task(item.id, values, user=g.user)

@@ -31,6 +31,13 @@ class CallContext:
     deadline: dt.datetime  # UTC; the call must be over by then
     #: the task's ``camunda:properties`` / Zeebe task headers (name -> value)
     properties: dict[str, str] = field(default_factory=dict)
+    #: the latest version of each artifact of the instance: name -> {"path" (local agents only), "url",
+    #: "version", "sha256", "size", "media_type", "produced_by"} (see engine.artifacts)
+    artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: local agents (command, python): the folder holding those files, and an empty folder whose top-level
+    #: files become new artifact versions when the call succeeds
+    artifacts_dir: str | None = None
+    artifacts_out: str | None = None
 
     @property
     def idempotency_key(self) -> str:
@@ -49,9 +56,12 @@ class CallContext:
         return data
 
     def to_env(self) -> dict[str, str]:
-        """The context as environment variables ``BATON_INSTANCE_ID`` ... for command adapters."""
+        """The context as environment variables ``BATON_INSTANCE_ID`` ... for command adapters.
+
+        The artifacts are files in ``BATON_ARTIFACTS_DIR`` (their details are in the stdin JSON only).
+        """
         return {f"BATON_{k.upper()}": "" if v is None else json.dumps(v) if isinstance(v, dict) else str(v)
-                for k, v in self.to_dict().items()}
+                for k, v in self.to_dict().items() if k != "artifacts"}
 
 
 class Adapter(Protocol):

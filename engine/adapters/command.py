@@ -6,7 +6,12 @@ Protocol between Baton and the command:
 - **environment**: Baton's own environment, then the configured ``env`` (``${VAR}`` expanded), then the
   context as ``BATON_INSTANCE_ID``, ``BATON_BUSINESS_KEY``, ``BATON_PROCESS_KEY``, ``BATON_PROCESS_VERSION``,
   ``BATON_ELEMENT_ID``, ``BATON_ELEMENT_NAME``, ``BATON_TOPIC``, ``BATON_JOB_ID``, ``BATON_ATTEMPT``,
-  ``BATON_IDEMPOTENCY_KEY``, ``BATON_DEADLINE``;
+  ``BATON_IDEMPOTENCY_KEY``, ``BATON_DEADLINE``, and ``BATON_PYTHON`` (the interpreter running Baton, so a
+  config can say ``run = ["${BATON_PYTHON}", "agents/x.py"]``);
+- **artifacts**: ``BATON_ARTIFACTS_DIR`` holds the latest version of each artifact of the instance (file
+  name = artifact name; details under ``context.artifacts`` on stdin); every regular top-level file the
+  command leaves in the empty folder ``BATON_ARTIFACTS_OUT`` becomes a new version when it succeeds (see
+  :mod:`engine.artifact_files`);
 - **stdout**: one JSON object, the output variables (empty stdout = no outputs).  To throw a BPMN error the
   command prints ``{"bpmnError": {"code": "...", "message": "..."}}`` and **exits 0**;
 - **exit status**: non-zero is a retryable failure with ``details["exit_code"]`` and the last 4 KB of
@@ -26,6 +31,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -49,10 +55,11 @@ class CommandAdapter:
 
     def call(self, variables: dict[str, Any], context: CallContext) -> dict[str, Any]:
         where = f"agent {context.topic!r}"
-        argv = [substitute(arg, where=where) for arg in self.run]
-        cwd = None if self.cwd is None else substitute(self.cwd, where=where)
-        env = dict(os.environ)
-        env.update({name: substitute(value, where=f"env {name} of {where}") for name, value in self.env.items()})
+        base = {**os.environ, "BATON_PYTHON": sys.executable}
+        argv = [substitute(arg, base, where=where) for arg in self.run]
+        cwd = None if self.cwd is None else substitute(self.cwd, base, where=where)
+        env = dict(base)
+        env.update({name: substitute(value, base, where=f"env {name} of {where}") for name, value in self.env.items()})
         env.update(context.to_env())
         body = encode_request(variables, context)
         budget = context.timeout

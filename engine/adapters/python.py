@@ -13,6 +13,11 @@ What the function does, and what the job gets:
 - raises :class:`~engine.errors.AgentFailure` -> passed through (so it can say ``retryable=False``);
 - raises anything else -> retryable ``AgentFailure`` with ``details["traceback"]``.
 
+Artifacts: ``context.artifacts`` maps each artifact of the instance to its latest version, with ``"path"`` a
+file to read (in the folder ``context.artifacts_dir``); to produce an artifact, write a file named after it
+into ``context.artifacts_out`` (``Path(context.artifacts_out, "report.json").write_text(...)``): it becomes
+the artifact's next version when the call succeeds, stored with the job's result.
+
 The function gets a deep copy of the variables and runs in a daemon thread; the call gives up at
 ``context.deadline`` with a retryable "timed out" failure.  Python cannot kill a thread: a function that
 overruns keeps running in the background until it returns on its own (its result is dropped), so

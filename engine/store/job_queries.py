@@ -81,6 +81,14 @@ def claim(conn: Connection, owner: str, topics: list[str] | None, limit: int, no
     return list(conn.execute(select(jobs).where(jobs.c.id.in_(taken))))
 
 
+def renew(conn: Connection, owner: str, job_ids: list[str], until: dt.datetime) -> list[str]:
+    """Move the lease of ``owner``'s jobs among ``job_ids`` to ``until``; returns the ids it still held."""
+    if not job_ids:
+        return []
+    held = (jobs.c.id.in_(job_ids), jobs.c.status == LOCKED, jobs.c.lock_owner == owner)
+    return list(conn.execute(update(jobs).where(*held).values(lock_expires_at=until).returning(jobs.c.id)).scalars())
+
+
 def expired_locks(conn: Connection, now: dt.datetime, limit: int = 100) -> list[Any]:
     return list(conn.execute(
         select(jobs.c.id).where(jobs.c.status == LOCKED, jobs.c.lock_expires_at < now).limit(limit)

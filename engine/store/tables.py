@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -199,6 +200,40 @@ class Job(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(Stamp)
 
 
+class AgentCall(Base):
+    """One call of an agent (an adapter run by a Baton worker, or an external worker's locked attempt).
+
+    Written in the transaction that records the job's result; kept after the job row is gone.  ``outcome`` is
+    ``completed``, ``failed``, ``bpmn_error`` or ``timed_out``; ``cost`` is what the agent reported under
+    ``_cost`` (unit -> number).
+    """
+
+    __tablename__ = "agent_calls"
+    __table_args__ = (
+        Index("ix_agent_calls_instance", "instance_id", "started_at"),
+        Index("ix_agent_calls_topic_finished", "topic", "finished_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(36))
+    attempt: Mapped[int] = mapped_column(Integer)
+    idempotency_key: Mapped[str] = mapped_column(String(80))
+    topic: Mapped[str] = mapped_column(String(255))
+    adapter: Mapped[str] = mapped_column(String(40))
+    instance_id: Mapped[str] = mapped_column(String(36))
+    process_key: Mapped[str] = mapped_column(String(255))
+    element_id: Mapped[str] = mapped_column(String(255))
+    element_name: Mapped[str | None] = mapped_column(String(500))
+    worker_id: Mapped[str | None] = mapped_column(String(255))
+    started_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    finished_at: Mapped[dt.datetime] = mapped_column(Stamp)
+    duration: Mapped[float] = mapped_column(Float)
+    outcome: Mapped[str] = mapped_column(String(20))
+    retryable: Mapped[bool | None] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(Text)
+    cost: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+
+
 class Incident(Base):
     """A job that ran out of attempts (or failed for good), waiting for a person to retry it."""
 
@@ -321,3 +356,42 @@ class ApiToken(Base):
     created_at: Mapped[dt.datetime] = mapped_column(Stamp)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(Stamp)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(Stamp)
+
+
+class ArtifactBlob(Base):
+    """The bytes of an artifact, stored once per distinct content (the key is their SHA-256).
+
+    ``content`` is NULL when Baton keeps the bytes in a file store (``BATON_ARTIFACT_STORE`` = a folder).
+    """
+
+    __tablename__ = "artifact_blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    content: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(Stamp)
+
+
+class Artifact(Base):
+    """One version of a named file attached to an instance, and who produced it (a job's step or a person)."""
+
+    __tablename__ = "artifacts"
+    __table_args__ = (
+        UniqueConstraint("instance_id", "name", "version", name="uq_artifacts_instance_name_version"),
+        Index("ix_artifacts_sha256", "sha256"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    version: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(ForeignKey("artifact_blobs.sha256"))
+    size: Mapped[int] = mapped_column(BigInteger)
+    media_type: Mapped[str] = mapped_column(String(255))
+    #: who produced it: the step (element id and name, job id and attempt) of an agent, or a person's name
+    element_id: Mapped[str | None] = mapped_column(String(255))
+    element_name: Mapped[str | None] = mapped_column(String(500))
+    job_id: Mapped[str | None] = mapped_column(String(36))
+    attempt: Mapped[int | None] = mapped_column(Integer)
+    user_name: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(Stamp)

@@ -58,7 +58,8 @@ def _locked_render(topics: list[Any]) -> shared.Render:
         dto = job_dto(job, cache)
         del dto["suspended"]
         variables = to_camunda(job.variables or {}, deserialize.get(job.topic, False), names=names)
-        return {**dto, "errorDetails": None, "variables": variables, "extensionProperties": {}}
+        return {**dto, "errorDetails": None, "variables": variables, "extensionProperties": {},
+                "artifacts": get_engine().artifact_refs(job.instance_id)}  # Baton's addition (docs/agents.md)
 
     return render
 
