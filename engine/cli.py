@@ -25,6 +25,26 @@ def open_engine(settings: Settings) -> Any:
     return Engine(settings)
 
 
+def open_node_engine(settings: Settings) -> Any:
+    """The engine of a long-running node (``baton serve``, ``baton worker``): while the database cannot be
+    reached yet (it is starting, restarting, or the node came up first), wait with backoff instead of exiting."""
+    import logging
+    import time
+
+    from .errors import DatabaseUnavailable
+    from .reconnect import Reconnect
+
+    retry = Reconnect.of(settings, "connecting at start-up", logging.getLogger("baton.cli"))
+    while True:
+        try:
+            eng = open_engine(settings)
+        except DatabaseUnavailable as exc:
+            time.sleep(retry.failed(exc))
+            continue
+        retry.succeeded()
+        return eng
+
+
 def parse_vars(pairs: tuple[str, ...], vars_json: str | None) -> dict[str, Any]:
     """``name=value`` pairs (values read as JSON when they parse, else as text) over a JSON file."""
     variables: dict[str, Any] = {}
@@ -344,7 +364,7 @@ def serve(settings: Settings, host: str | None, port: int | None, deploy_paths: 
     settings = settings.replace(host=host or settings.host, port=port or settings.port,
                                 config=config_beside(deploy_paths, settings.config))
     logs.configure(settings.log_level, settings.log_format)
-    eng = open_engine(settings)
+    eng = open_node_engine(settings)
     if deploy_paths:
         eng.deploy(deploy_paths, source="serve")  # logs each process and version
     app = create_app(engine=eng)

@@ -15,6 +15,7 @@ from .cli import (
     json_option,
     main,
     open_engine,
+    open_node_engine,
     parse_vars,
     pass_settings,
     print_outcome,
@@ -169,7 +170,7 @@ def worker(settings: Settings, threads: int | None, topics: tuple[str, ...], wor
         raise click.UsageError(f"no agent is configured for topic(s) {', '.join(unknown)} in baton.toml")
     if lease is not None:
         settings = settings.replace(job_lease=lease)
-    eng = open_engine(settings)
+    eng = open_node_engine(settings)
     node = Worker(eng, agents, threads=threads or config.worker.threads, poll=config.worker.poll,
                   worker_id=worker_id)
     if once:

@@ -54,6 +54,10 @@ class Settings:
     timezone: str = "UTC"
     #: Seconds between the scheduler's safety-net looks for due timers (it also wakes at each due time).
     timer_poll: float = 5.0
+    #: Waiting for a database that went away (workers, the timer scheduler): full-jitter exponential backoff
+    #: between attempts, starting at ``db_retry_base`` seconds and growing to at most ``db_retry_cap``.
+    db_retry_base: float = 0.5
+    db_retry_cap: float = 10.0
     #: Due timers fired at once on PostgreSQL (each in its own transaction; SQLite fires one at a time).
     timer_threads: int = 4
     #: Where artifact contents are kept: ``database`` (in the ``artifact_blobs`` table), or a folder path

@@ -5,6 +5,7 @@
     BatonError
     ├── ConfigurationError          bad settings or baton.toml
     ├── StorageError                database unreachable, schema missing, driver failure
+    │   └── DatabaseUnavailable     the connection was refused or lost: the same call may succeed later
     ├── DeploymentError             a file could not be deployed (file, line, element id)
     │   ├── UnsafeXMLError          entity expansion, DTD, external reference, too large
     │   ├── MalformedXMLError       not well-formed XML
@@ -77,6 +78,12 @@ class StorageError(BatonError):
     """The database could not be used."""
 
     code = "storage_error"
+
+
+class DatabaseUnavailable(StorageError):
+    """The database cannot be reached (connection refused or lost); try again when it is back."""
+
+    code = "database_unavailable"
 
 
 class DeploymentError(BatonError):

@@ -32,7 +32,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Connection
 
 from . import event_specs, execution, scopes, timers
-from .errors import BatonError, ConcurrentModification, InvalidStateError, NoSubscription
+from .errors import BatonError, ConcurrentModification, DatabaseUnavailable, InvalidStateError, NoSubscription
 from .jobs import retry_conflicts
 from .serialization import check_variables
 from .store import event_queries as eq
@@ -252,7 +252,8 @@ class EventsMixin:
             eq.insert_message(conn, id=found.buffered_id, name=name, correlation_key=correlation_key,
                               business_key=business_key, variables=variables, created_at=now,
                               expires_at=now + dt.timedelta(seconds=ttl))
-        log.info("message %s buffered for %s s", name, ttl, extra={"message": name, "message_id": found.buffered_id})
+        log.info("message %s buffered for %s s", name, ttl,
+                 extra={"message_name": name, "message_id": found.buffered_id})
         return found
 
     def _correlate_in(self, conn: Connection, name: str, key: str | None, business_key: str | None,
@@ -382,6 +383,8 @@ class EventsMixin:
             return self._fire_timer(timer_id)
         except ConcurrentModification:
             return None  # another node fired it, or the instance moved on: the next pass looks again
+        except DatabaseUnavailable:
+            raise  # the scheduler waits for the database and looks again; the timer is still due
         except BatonError as exc:
             log.warning("timer %s could not fire: %s", timer_id, exc, extra={"timer_id": timer_id})
             return None

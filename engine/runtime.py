@@ -37,6 +37,7 @@ from .deployments import DeploymentsMixin
 from .errors import (
     BatonError,
     ConcurrentModification,
+    DatabaseUnavailable,
     InstanceNotFound,
     InvalidStateError,
     StorageError,
@@ -110,16 +111,17 @@ class Engine(DeploymentsMixin, ContinuationsMixin, SuspensionMixin, VariablesMix
         """One transaction; driver errors become Baton errors."""
         try:
             with self.db.begin() as conn:
-                conn.info.pop(OUTBOX, None)
-                conn.info.pop(ARMED, None)
+                info = conn.info  # kept: once the connection is lost, conn.info raises instead of answering
+                info.pop(OUTBOX, None)
+                info.pop(ARMED, None)
                 try:
                     yield conn
-                    if conn.info.get(OUTBOX):
+                    if info.get(OUTBOX):
                         self._drain_outbox(conn)
                 finally:
-                    conn.info.pop(OUTBOX, None)
-                    armed = conn.info.pop(ARMED, None)
-                created = conn.info.pop("baton_jobs_created", False)
+                    info.pop(OUTBOX, None)
+                    armed = info.pop(ARMED, None)
+                created = info.pop("baton_jobs_created", False)
             if created:
                 self.notify_jobs()
             if armed is not None and self.on_timer_armed is not None:
@@ -133,9 +135,9 @@ class Engine(DeploymentsMixin, ContinuationsMixin, SuspensionMixin, VariablesMix
         except OperationalError as exc:
             if "locked" in str(exc).lower() or "deadlock" in str(exc).lower():
                 raise ConcurrentModification("the database was busy with a conflicting write; try again") from exc
-            raise StorageError(f"database error: {exc.orig or exc}") from exc
+            raise _storage_error(exc) from exc
         except SQLAlchemyError as exc:
-            raise StorageError(f"database error: {exc}") from exc
+            raise _storage_error(exc) from exc
 
     def notify_jobs(self) -> None:
         """Wake this process's workers and long-polling fetches: new jobs are committed."""
@@ -439,3 +441,11 @@ class Engine(DeploymentsMixin, ContinuationsMixin, SuspensionMixin, VariablesMix
             log.warning("instance %s: %s", what, out.status, extra=extra)
         else:
             log.info("instance %s: %s", what, out.status, extra=extra)
+
+
+def _storage_error(exc: SQLAlchemyError) -> StorageError:
+    """A driver error as a Baton error: :class:`DatabaseUnavailable` when the server cannot be reached."""
+    reason = getattr(exc, "orig", None) or exc
+    if db.is_disconnect(exc):
+        return DatabaseUnavailable(f"the database cannot be reached: {str(reason).strip().splitlines()[0]}")
+    return StorageError(f"database error: {reason}")

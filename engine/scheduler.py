@@ -11,6 +11,9 @@ The scheduler only decides *when to look*:
 
 Each look calls :meth:`Engine.fire_due_timers`, which fires every due
 timer in its own transaction; on several nodes each timer fires once.
+While the database is unreachable a look fails; the next one is planned
+with backoff (``engine.reconnect``), and timers that fell due meanwhile
+fire as soon as it is back.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ import threading
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
+
+from .errors import DatabaseUnavailable
+from .reconnect import Reconnect
 
 log = logging.getLogger("baton.scheduler")
 
@@ -39,6 +45,7 @@ class TimerScheduler:
         self._lock = threading.Lock()
         self._firing = threading.Lock()
         self._again = False
+        self._reconnect = Reconnect.of(engine.settings, "firing due timers", log)
 
     def start(self) -> None:
         self._scheduler.add_job(self.tick, "interval", seconds=self.poll, id="poll",
@@ -64,6 +71,9 @@ class TimerScheduler:
                 while len(self.engine.fire_due_timers(limit=BATCH)) >= BATCH:
                     pass
             self._plan(self.engine.next_timer_due())
+            self._reconnect.succeeded()
+        except DatabaseUnavailable as exc:  # look again after a backoff (the safety-net poll goes on too)
+            self._plan(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self._reconnect.failed(exc)))
         except Exception:  # the scheduler must survive a database outage; the next poll tries again
             log.exception("firing due timers failed; retrying at the next poll")
         finally:

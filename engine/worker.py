@@ -5,7 +5,9 @@ next to the web app.  Each job is claimed with a lease, its agent runs with no i
 the result goes back through the engine (``complete_job`` / ``fail_job`` / ``job_bpmn_error``), which
 rejects it if the lease was lost meanwhile.  With ``settings.job_lease`` set (``baton worker --lease``), leases are
 short and a heartbeat thread renews those of the running jobs, so a live worker keeps a job however long its
-agent runs and a dead worker's jobs run elsewhere within the lease time.
+agent runs and a dead worker's jobs run elsewhere within the lease time.  While the database is unreachable the
+worker keeps running: it retries claiming with backoff (``engine.reconnect``), and a result computed meanwhile is
+recorded as soon as the database is back, as long as the job's lease lasts.
 Topics with no agent are left to external workers.  Every worker,
 with agents or without, also runs the engine's continuation jobs (``engine.continuations``: the steps after a
 ``camunda:asyncBefore`` / ``asyncAfter`` boundary).
@@ -37,10 +39,12 @@ from .errors import (
     BatonError,
     BpmnErrorRaised,
     ConcurrentModification,
+    DatabaseUnavailable,
     JobNotFound,
     LockLost,
     StorageError,
 )
+from .reconnect import Reconnect
 from .records import Job
 
 log = logging.getLogger("baton.worker")
@@ -68,6 +72,7 @@ class Worker:
         self._pool: ThreadPoolExecutor | None = None
         self._thread: threading.Thread | None = None
         self.processed = 0
+        self._claims = Reconnect.of(engine.settings, "claim_jobs", log)
         self.lease = float(engine.settings.job_lease)  # 0 or at least 1 s (checked by Settings)
         self._held: dict[str, float] = {}  # running job -> monotonic time after which its lease is not renewed
         self._heartbeat: threading.Thread | None = None
@@ -131,17 +136,27 @@ class Worker:
             generation = self.engine.jobs_generation
             try:
                 free = self.threads - self._in_flight
-                jobs = self._claim(free) if free > 0 else []
-            except BatonError as exc:
-                log.warning("worker could not claim jobs: %s", exc, extra={"worker_id": self.worker_id})
-                jobs = []
+                if free > 0:
+                    jobs = self._claim(free)
+                    wait = 0.0 if jobs else self._idle_wait()
+                else:  # every thread busy: no query until one is free (it notifies, see _run_and_release)
+                    jobs, wait = [], self.poll
+            except DatabaseUnavailable as exc:  # keep running; try again later
+                self._stop.wait(self._claims.failed(exc, worker_id=self.worker_id))
+                continue
+            except Exception as exc:  # noqa: BLE001 - a worker node must not die of one bad pass
+                log.warning("worker could not claim jobs: %s", exc, extra={"worker_id": self.worker_id},
+                            exc_info=not isinstance(exc, BatonError))
+                jobs, wait = [], self.poll
+            else:
+                self._claims.succeeded(worker_id=self.worker_id)
             for job in jobs:
                 with self._in_flight_lock:
                     self._in_flight += 1
                     self._held[job.id] = time.monotonic() + self._timeout(job) + self.engine.settings.job_lease_grace
                 self._pool.submit(self._run_and_release, job)
             if not jobs and not self._stop.is_set():
-                self.engine.wait_for_jobs(generation, self._idle_wait())
+                self.engine.wait_for_jobs(generation, wait)
 
     def _idle_wait(self) -> float:
         due = self.engine.next_job_due(self.topics)
@@ -237,7 +252,7 @@ class Worker:
         extra = {"worker_id": self.worker_id, "job_id": job.id, "instance_id": job.instance_id,
                  "topic": job.topic, "attempt": job.attempt}
         if job.topic == continuations.TOPIC:  # the instance's next steps after an async boundary
-            self._report(extra, partial(self.engine.continue_job, job.id, self.worker_id))
+            self._report(job, extra, partial(self.engine.continue_job, job.id, self.worker_id))
             self.processed += 1
             return
         cfg = self.agents[job.topic]
@@ -253,31 +268,53 @@ class Worker:
                 raise AgentFailure(f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()) from exc
         except BpmnErrorRaised as exc:
             log.info("job answered with BPMN error %s", exc.error_code, extra=extra)
-            self._report(extra, partial(self.engine.job_bpmn_error, job.id, self.worker_id, exc.error_code,
-                                        exc.message, exc.variables, call))
+            self._report(job, extra, partial(self.engine.job_bpmn_error, job.id, self.worker_id, exc.error_code,
+                                             exc.message, exc.variables, call))
         except AgentFailure as exc:
             log.warning("job failed: %s", exc.message, extra=extra)
-            self._report(extra, partial(self.engine.fail_job, job.id, self.worker_id, exc.message, exc.details,
+            self._report(job, extra, partial(self.engine.fail_job, job.id, self.worker_id, exc.message, exc.details,
                                         retryable=exc.retryable, backoff_base=cfg.backoff_base,
                                         backoff_cap=cfg.backoff_cap,
                                         circuit=(cfg.circuit_threshold, cfg.circuit_cooloff),
                                         default_attempts=_attempts(cfg),
                                         default_cycle=cfg.retry_cycle, call=call))
         else:
-            self._report(extra, partial(self.engine.complete_job, job.id, self.worker_id, result or {}, artifacts,
-                                        call))
+            self._report(job, extra, partial(self.engine.complete_job, job.id, self.worker_id, result or {},
+                                             artifacts, call))
             log.info("job completed", extra={**extra, "artifacts": ",".join(a.name for a in artifacts)})
         self.processed += 1
 
-    def _report(self, extra: dict[str, Any], call: Any) -> None:
+    def _report(self, job: Job, extra: dict[str, Any], call: Any) -> None:
+        """Record a result; while the database is unreachable, try again with backoff as long as the lease lasts.
+
+        The agent's work is done and may have had side effects, so its result is kept rather than the job run
+        again.  Only when the lease ends first (or the worker stops) is it given up: the job then returns to
+        the queue and runs again with the next attempt number (the idempotency key tells the two apart).
+        """
         with self._in_flight_lock:  # the lease has at least a third left; a job reported is no longer renewed
-            self._held.pop(extra["job_id"], None)
-        try:
-            call()
-        except (LockLost, JobNotFound) as exc:
-            log.warning("result rejected: %s", exc, extra=extra)
-        except BatonError as exc:
-            log.error("could not record the job's result: %s", exc, extra=extra)
+            self._held.pop(job.id, None)
+        retry = Reconnect.of(self.engine.settings, "recording the job's result", log)
+        while True:
+            try:
+                call()
+            except DatabaseUnavailable as exc:
+                expires = job.lock_expires_at
+                if self._stop.is_set() or (expires is not None and self.engine.now() >= expires):
+                    log.error("gave up recording the job's result: %s; the job runs again when its lease has "
+                              "expired", exc, extra=extra)
+                    return
+                delay = retry.failed(exc, **extra)
+                if expires is not None:  # one last attempt just before the lease ends
+                    delay = min(delay, max(0.0, (expires - self.engine.now()).total_seconds() - 0.5))
+                self._stop.wait(delay)
+                continue
+            except (LockLost, JobNotFound) as exc:
+                log.warning("result rejected: %s", exc, extra=extra)
+            except BatonError as exc:
+                log.error("could not record the job's result: %s", exc, extra=extra)
+            else:
+                retry.succeeded(**extra)
+            return
 
 
 def _attempts(agent: AgentConfig) -> int | None:

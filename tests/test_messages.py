@@ -363,3 +363,23 @@ def test_collaboration_of_two_pools_talks_through_messages_in_one_step(engine):
     assert done.status == "completed" and done.variables["total"] == 12  # the shop's reply came back
     [shop] = engine.instances(key="shop")
     assert shop.status == "completed" and shop.variables["quantity"] == 4
+
+
+def test_a_buffered_message_is_logged_by_name_and_not_refused(engine):
+    """At INFO level the 'buffered' log line once crashed the call (a log field named 'message') after the commit."""
+    import logging
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("baton.engine")
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        found = engine.correlate_message("paid", business_key="later", variables={"amount": 1}, ttl=60)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+    [line] = [r for r in records if r.getMessage() == "message paid buffered for 60 s"]
+    assert line.message_name == "paid" and line.message_id == found.buffered_id

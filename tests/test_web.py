@@ -363,7 +363,7 @@ def test_pages_are_503_when_the_database_is_unreachable(engine, client):
     engine.db.dispose()
     engine.db = sqlalchemy.create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
     html = get(client, "/instances", status=503)
-    assert "Service unavailable" in html and "database error" in html
+    assert "Service unavailable" in html and "the database cannot be reached" in html
 
 
 def test_health_is_503_when_the_schema_is_not_current(engine):

@@ -11,9 +11,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine as SAEngine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from ..errors import StorageError
+from ..errors import DatabaseUnavailable, StorageError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent.parent / "migrations"
 
@@ -24,7 +24,11 @@ def connect(url: str) -> SAEngine:
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
     else:
+        # pre-ping: a pooled connection the server dropped (restart, outage) is replaced, not handed out;
+        # connect_timeout: an unreachable host fails a call in seconds instead of hanging it
         kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=10)
+        if url.startswith("postgresql") and "connect_timeout" not in url:
+            kwargs["connect_args"] = {"connect_timeout": 10}
     try:
         sa_engine = create_engine(url, **kwargs)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
@@ -32,6 +36,44 @@ def connect(url: str) -> SAEngine:
     if sa_engine.dialect.name == "sqlite":
         event.listen(sa_engine, "connect", _sqlite_pragmas)
     return sa_engine
+
+
+#: SQLSTATEs of a lost server: connection exceptions (class 08) and an administrator / crash shutdown
+_GONE_STATES = ("08", "57P01", "57P02", "57P03")
+#: what a server says at connection time while it cannot take connections for a while
+_PASSING_REFUSALS = ("starting up", "shutting down", "in recovery mode", "too many clients")
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """True when ``exc`` means the database server cannot be reached now (refused, restarting, connection lost),
+    as opposed to an error in what was asked of it: the same call can succeed once the server is back.
+
+    The exceptions ``exc`` was raised while handling count too (a lost connection can surface as a later
+    "rollback first" error about the transaction it broke)."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # a chain, not a loop: a few links at most
+        if seen is None:
+            return False
+        if _lost(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _lost(exc: BaseException) -> bool:
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    if not hasattr(exc.orig, "sqlstate"):  # not psycopg: SQLite has no server to lose
+        return False
+    state: str | None = exc.orig.sqlstate  # type: ignore[union-attr]
+    if state is not None:
+        return state.startswith(_GONE_STATES)
+    # failed while connecting: refused, timed out, or the server said no.  A server that is starting or
+    # stopping is an outage; a wrong password, user or database name ("FATAL: ...") is not: nothing to wait for
+    text = str(exc.orig)
+    return "FATAL:" not in text or any(reason in text for reason in _PASSING_REFUSALS)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -77,7 +119,8 @@ def ensure_schema(sa_engine: SAEngine, auto_migrate: bool) -> None:
     try:
         current = current_revision(sa_engine)
     except SQLAlchemyError as exc:
-        raise StorageError(f"cannot reach the database: {exc.__class__.__name__}: {exc}") from exc
+        kind = DatabaseUnavailable if is_disconnect(exc) else StorageError
+        raise kind(f"cannot reach the database: {exc.__class__.__name__}: {exc}") from exc
     if current == head_revision():
         return
     if not auto_migrate:
