@@ -52,6 +52,9 @@ class Settings:
     timer_poll: float = 5.0
     #: Due timers fired at once on PostgreSQL (each in its own transaction; SQLite fires one at a time).
     timer_threads: int = 4
+    #: Remove finished tasks that nothing open needs from an instance's live state after each step, so long
+    #: instances (loops) cost the same per step; the history table keeps the full record (docs/concepts.md).
+    prune_completed_tasks: bool = True
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
