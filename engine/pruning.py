@@ -75,8 +75,13 @@ def prune(workflow: BpmnWorkflow, drop_subprocesses: bool = True) -> list[Task]:
 def stand_in(task: Task) -> SimpleNamespace:
     """What ``engine.execution.outcome`` reads of a pruned task to write its history event."""
     held = {continuations.HOLD: True} if continuations.HOLD in task.internal_data else {}
-    return SimpleNamespace(id=task.id, state=task.state, task_spec=task.task_spec,
-                           last_state_change=task.last_state_change, internal_data=held)
+    return SimpleNamespace(
+        id=task.id,
+        state=task.state,
+        task_spec=task.task_spec,
+        last_state_change=task.last_state_change,
+        internal_data=held,
+    )
 
 
 class DuringRun:
@@ -117,8 +122,9 @@ def _compensating(workflow: BpmnWorkflow) -> bool:
     """True while a compensation throw waits for its handlers (they find their targets by id)."""
     for wf in (workflow, *workflow.subprocesses.values()):
         for task in wf.tasks.values():
-            if task.state & _OPEN and (compensation.WAITING_FOR in task.internal_data
-                                       or compensation.HANDLING in task.internal_data):
+            if task.state & _OPEN and (
+                compensation.WAITING_FOR in task.internal_data or compensation.HANDLING in task.internal_data
+            ):
                 return True
     return False
 
@@ -161,8 +167,11 @@ def _kept(wf: Any, undoable: dict[Any, set[str]] | None, drop_subprocesses: bool
         sub = top.subprocesses.get(task.id)
         if sub is not None and (not drop_subprocesses or not sub.completed):
             keep.add(task.id)
-        if undoable is not None and state == TaskState.COMPLETED \
-                and not task.internal_data.get(compensation.COMPENSATED):
+        if (
+            undoable is not None
+            and state == TaskState.COMPLETED
+            and not task.internal_data.get(compensation.COMPENSATED)
+        ):
             if getattr(spec, "bpmn_id", None) in targets or (sub is not None and compensation._is_embedded(spec)):
                 keep.add(task.id)
                 parent = task.parent
@@ -228,6 +237,10 @@ def _prune_one(wf: Any, undoable: dict[Any, set[str]] | None, drop_subprocesses:
     if wf.last_task is not None and wf.last_task.id not in tasks:
         wf.last_task = None
     if removed:
-        log.debug("pruned %d finished tasks, %d kept", len(removed), len(tasks),
-                  extra={"instance_id": (getattr(top, "baton_facts", None) or {}).get("instance_id")})
+        log.debug(
+            "pruned %d finished tasks, %d kept",
+            len(removed),
+            len(tasks),
+            extra={"instance_id": (getattr(top, "baton_facts", None) or {}).get("instance_id")},
+        )
     return removed
