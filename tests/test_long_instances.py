@@ -285,6 +285,25 @@ def test_multi_instance_inside_a_loop(engine):
     assert element_events(engine, inst.id)[("double", "activity_completed")] == 300 * 4  # 3 instances + the activity
 
 
+def test_multi_instance_of_user_tasks_across_engine_calls_inside_a_loop(engine):
+    mi = ('<bpmn:multiInstanceLoopCharacteristics isSequential="true">'
+          '<bpmn:loopDataInputRef>items</bpmn:loopDataInputRef>'
+          '<bpmn:loopDataOutputRef>answers</bpmn:loopDataOutputRef>'
+          '<bpmn:inputDataItem id="item" name="item"/><bpmn:outputDataItem id="answer" name="answer"/>'
+          '</bpmn:multiInstanceLoopCharacteristics>')
+    body = ('<bpmn:startEvent id="start"/>' + f'<bpmn:userTask id="ask" name="Ask" camunda:assignee="clerk_${{loopCounter}}">{mi}</bpmn:userTask>'
+            + script("inc", "n = n + 1\ntotal = total + sum(answers)\nanswers = []")
+            + loop_back("gw", "ask", "end") + '<bpmn:endEvent id="end"/>' + flows("start>ask", "ask>inc", "inc>gw"))
+    deploy(engine, "asking", body)
+    inst = engine.start("asking", {"n": 0, "total": 0, "items": [1, 2, 3], "limit": 30})
+    for i in range(30 * 3):  # one engine call per instance: the completed ones are what the activity counts
+        [task] = engine.tasks(instance_id=inst.id)
+        assert task.assignee == f"clerk_{i % 3}", "loopCounter counts this round's completed instances"
+        current = engine.complete_task(task.id, {"answer": 10})
+    assert current.status == "completed"
+    assert current.variables["n"] == 30 and current.variables["total"] == 30 * 3 * 10
+
+
 def test_compensation_after_a_loop_gives_each_handler_its_activity_data(engine):
     book = script("book", "booked = n\nn = n + 1")
     undo = script("unbook", "undone = undone + [booked]", ' isForCompensation="true"')
