@@ -11,16 +11,19 @@ tree depth 1000 the library stops silently.  Baton prunes the finished tasks not
 (``engine/pruning.py``).  This benchmark runs ``processes/bench_loop.bpmn``, a loop of a user task, a script
 task (``n = n + 1``) and a gateway, for ``--steps`` iterations and reports:
 
-- step cost: the time of steps 100-200 and of the last 100 steps, per variant, and their ratio (goal <= 1.5):
+- step cost: the time of steps 101-200 and of the last 100 steps, per variant, and their ratio (goal <= 1.5):
   ``baton`` completes the user task through ``Engine.complete_task`` (one transaction per step: load, run,
-  save, history); ``baton, one call`` is ``bench_script_loop.bpmn`` (the loop without the user task) run in a
-  single ``Engine.start``, timed from its history's timestamps; ``raw+pruning`` is SpiffWorkflow in memory
+  save, history); ``side by side`` is the same with the long instance's next 100 steps alternated with steps
+  101-200 of a fresh instance (robust to a change in the machine's load); ``baton, one call`` is
+  ``bench_script_loop.bpmn`` (the loop without the user task) run in a single ``Engine.start``, timed from
+  its history's timestamps; ``raw+pruning`` is SpiffWorkflow in memory
   with Baton's pruning after each step; ``raw`` is SpiffWorkflow alone, to show the growth Baton removes:
   it is measured at steps 101-200 and 201-300, since at tree depth 1000 (step 333 of this loop: three tasks
   per iteration) it stops silently;
 - state size: the stored state (JSON) after 100 steps and after the last step;
 - load + save: the time to read, deserialize, serialize and write back the instance after 10 steps and after
-  the last step (the median of ``--repeat`` repetitions), and their ratio.
+  the last step (the median of ``--repeat`` repetitions), and their ratio; and side by side, an instance
+  parked at step 10 and the long one alternately.
 
 See bench/README.md.
 """
@@ -58,6 +61,7 @@ from engine.store import queries as q  # noqa: E402
 
 GOAL = 1.5
 EARLY = (101, 200)
+PAIRED = 100  # steps of the side-by-side measure
 RAW_LATE = (201, 300)  # raw SpiffWorkflow stops at tree depth 1000: step 333 of this loop
 
 
@@ -149,6 +153,10 @@ class BatonResult:
     load_save_10_ms: float
     load_save_last_ms: float
     one_call: list[float]
+    early_paired: list[float]  # steps 101-200 of a fresh instance, each run right after ...
+    late_paired: list[float]  # ... one of the steps after the last of the long instance
+    load_save_10_paired_ms: float  # load+save of an instance at step 10 and of the long one, alternately
+    load_save_last_paired_ms: float
 
 
 def baton_run(label: str, url: str, steps: int, repeat: int, progress: Callable[[str], None]) -> BatonResult:
@@ -156,7 +164,11 @@ def baton_run(label: str, url: str, steps: int, repeat: int, progress: Callable[
     try:
         engine.deploy([HERE / "processes" / "bench_loop.bpmn", HERE / "processes" / "bench_script_loop.bpmn"],
                       source="bench/steps.py")
-        inst = engine.start("bench_loop", {"n": 0, "limit": steps + 1})  # still waiting after the last timed step
+        step = engine.complete_task
+        inst = engine.start("bench_loop", {"n": 0, "limit": steps + 2 * PAIRED})  # waits after every timed step
+        parked = engine.start("bench_loop", {"n": 0, "limit": steps})  # stays at step 10: load+save reference
+        for _ in range(10):
+            parked = step(parked.tasks[0].id)
         times: list[float] = []
         cpu: list[float] = []
         size_100 = 0
@@ -164,7 +176,7 @@ def baton_run(label: str, url: str, steps: int, repeat: int, progress: Callable[
         for i in range(1, steps + 1):
             task_id = inst.tasks[0].id
             c0, t0 = time.process_time(), time.perf_counter()
-            inst = engine.complete_task(task_id)
+            inst = step(task_id)
             times.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
             if i == 10:
@@ -175,8 +187,25 @@ def baton_run(label: str, url: str, steps: int, repeat: int, progress: Callable[
                 progress(f"{label}: {i}/{steps} steps")
         size_last = state_size(engine, inst.id)
         load_save_last = load_save_ms(engine, inst.id, repeat)
-        inst = engine.complete_task(inst.tasks[0].id)  # the loop ends
-        if inst.status != "completed" or inst.variables.get("n") != steps + 1:
+        # the same measures side by side, so that a change in the machine's load hits both alike
+        fresh = engine.start("bench_loop", {"n": 0, "limit": steps})
+        for _ in range(PAIRED):
+            fresh = step(fresh.tasks[0].id)
+        late_paired, early_paired = [], []
+        for _ in range(PAIRED):
+            for which, into in ((inst, late_paired), (fresh, early_paired)):
+                t0 = time.perf_counter()
+                done = step(which.tasks[0].id)
+                into.append(time.perf_counter() - t0)
+                inst, fresh = (done, fresh) if which is inst else (inst, done)
+        ls_last, ls_10 = [], []
+        for i in range(repeat):  # alternating which goes first
+            pair = [(inst.id, ls_last), (parked.id, ls_10)]
+            for instance_id, into in pair if i % 2 else reversed(pair):
+                into.append(load_save_ms(engine, instance_id, 1))
+        while inst.status != "completed":
+            inst = step(inst.tasks[0].id)
+        if inst.variables.get("n") != steps + 2 * PAIRED:
             raise AssertionError(f"{label}: the loop ended {inst.status} with n={inst.variables.get('n')}")
         progress(f"{label}: {steps} iterations in one engine call")
         one = engine.start("bench_script_loop", {"n": 0, "limit": steps})
@@ -184,7 +213,8 @@ def baton_run(label: str, url: str, steps: int, repeat: int, progress: Callable[
             raise AssertionError(f"{label}: the script loop ended {one.status} with n={one.variables.get('n')}")
         stamps = [h.at.timestamp() for h in engine.history(one.id) if h.element_id == "inc"]
         one_call = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
-        return BatonResult(label, times, cpu, size_100, size_last, load_save_10, load_save_last, one_call)
+        return BatonResult(label, times, cpu, size_100, size_last, load_save_10, load_save_last, one_call,
+                           early_paired, late_paired, statistics.median(ls_10), statistics.median(ls_last))
     finally:
         engine.close()
 
@@ -206,11 +236,19 @@ def report(args: argparse.Namespace, progress: Callable[[str], None]) -> dict[st
             result = baton_run(label, url, steps, args.repeat, progress)
             rows.append(step_row(f"baton ({label})", result.steps, late, GOAL, "one engine call per step",
                                  result.cpu))
+            paired = statistics.median(result.late_paired) / statistics.median(result.early_paired)
+            rows.append(StepRow(f"baton ({label}), side by side", EARLY, (steps + 1, steps + PAIRED),
+                                statistics.median(result.early_paired) * 1000,
+                                statistics.median(result.late_paired) * 1000, paired, GOAL, paired <= GOAL,
+                                "the long instance's next steps alternated with a fresh instance's steps 101-200"))
             rows.append(step_row(f"baton ({label}), one call", result.one_call, (late[0] - 1, late[1] - 1), GOAL,
                                  "the whole loop in one Engine.start"))
             sizes.append({"backend": label, "state_100": result.size_100, "state_last": result.size_last,
                           "load_save_10_ms": result.load_save_10_ms, "load_save_last_ms": result.load_save_last_ms,
-                          "load_save_ratio": result.load_save_last_ms / result.load_save_10_ms})
+                          "load_save_ratio": result.load_save_last_ms / result.load_save_10_ms,
+                          "load_save_paired_10_ms": result.load_save_10_paired_ms,
+                          "load_save_paired_last_ms": result.load_save_last_paired_ms,
+                          "load_save_paired_ratio": result.load_save_last_paired_ms / result.load_save_10_paired_ms})
     progress("raw SpiffWorkflow with Baton's pruning")
     pruned, _, note = raw_steps(steps, prune=True)
     rows.append(step_row("raw+pruning", pruned, late, GOAL, note or "in memory"))
@@ -233,20 +271,22 @@ def report(args: argparse.Namespace, progress: Callable[[str], None]) -> dict[st
 
 def print_table(result: dict[str, Any]) -> None:
     print(f"Step cost, median per step (goal: last 100 steps <= {GOAL} x steps 100-200)")
-    print(f"{'variant':<26} {'early':>11} {'ms':>8} {'late':>13} {'ms':>8} {'ratio':>6}  goal")
+    print(f"{'variant':<30} {'early':>11} {'ms':>8} {'late':>13} {'ms':>8} {'ratio':>6}  goal")
     for r in result["steps"]:
         goal = "-" if r["goal"] is None else ("ok" if r["passed"] else "MISSED")
         early, late = f"{r['early'][0]}-{r['early'][1]}", f"{r['late'][0]}-{r['late'][1]}"
-        print(f"{r['variant']:<26} {early:>11} {r['early_ms']:>8.3f} {late:>13} {r['late_ms']:>8.3f} "
+        print(f"{r['variant']:<30} {early:>11} {r['early_ms']:>8.3f} {late:>13} {r['late_ms']:>8.3f} "
               f"{r['ratio']:>6.2f}  {goal:<6}  {r['note']}"
               + (f" (by CPU time: {r['cpu_ratio']:.2f})" if r["cpu_ratio"] is not None else ""))
     steps = result["settings"]["steps"]
     print(f"\nStored state and load+save ({result['settings']['repeat']} repetitions, median)")
     print(f"{'backend':<12} {'state@100':>10} {'state@' + str(steps):>12} {'load+save@10':>13} "
-          f"{'@' + str(steps):>10} {'ratio':>6}")
+          f"{'@' + str(steps):>10} {'ratio':>6}   side by side: {'@10':>8} {'@' + str(steps):>9} {'ratio':>6}")
     for s in result["state"]:
         print(f"{s['backend']:<12} {s['state_100']:>10} {s['state_last']:>12} {s['load_save_10_ms']:>11.2f}ms "
-              f"{s['load_save_last_ms']:>8.2f}ms {s['load_save_ratio']:>6.2f}")
+              f"{s['load_save_last_ms']:>8.2f}ms {s['load_save_ratio']:>6.2f}   {'':>13} "
+              f"{s['load_save_paired_10_ms']:>6.2f}ms {s['load_save_paired_last_ms']:>7.2f}ms "
+              f"{s['load_save_paired_ratio']:>6.2f}")
     raw = result["raw_state"]
     print(f"raw SpiffWorkflow state: {raw['state_100']} bytes at 100 steps, {raw['state_300']} at 300; "
           f"asked for 400 steps: {raw['beyond_300'] or 'ran them all'}")

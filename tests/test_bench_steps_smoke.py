@@ -20,7 +20,9 @@ def test_bench_steps_json_shape(tmp_path):
     assert report["goal"] == 1.5 and isinstance(report["passed"], bool)
     assert report["settings"] == {"steps": 300, "repeat": 2}
     rows = {r["variant"]: r for r in report["steps"]}
-    assert list(rows) == ["baton (sqlite)", "baton (sqlite), one call", "raw+pruning", "raw"]
+    assert list(rows) == ["baton (sqlite)", "baton (sqlite), side by side", "baton (sqlite), one call",
+                          "raw+pruning", "raw"]
+    assert rows["baton (sqlite), side by side"]["late"] == [301, 400]
     assert rows["baton (sqlite)"]["late"] == [201, 300] and rows["raw"]["late"] == [201, 300]
     for row in rows.values():
         assert row["early"] == [101, 200]
@@ -29,7 +31,7 @@ def test_bench_steps_json_shape(tmp_path):
     assert isinstance(rows["baton (sqlite)"]["cpu_ratio"], float)
     [state] = report["state"]
     assert state["backend"] == "sqlite" and state["state_100"] > 0 and state["state_last"] > 0
-    assert state["load_save_10_ms"] > 0 and state["load_save_ratio"] > 0
+    assert state["load_save_10_ms"] > 0 and state["load_save_ratio"] > 0 and state["load_save_paired_ratio"] > 0
     # raw SpiffWorkflow's own growth and its silent stop are part of the report
     assert report["raw_state"]["state_300"] > report["raw_state"]["state_100"]
     assert "stopped after" in report["raw_state"]["beyond_300"]
