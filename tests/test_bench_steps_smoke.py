@@ -32,6 +32,7 @@ def test_bench_steps_json_shape(tmp_path):
     [state] = report["state"]
     assert state["backend"] == "sqlite" and state["state_100"] > 0 and state["state_last"] > 0
     assert state["load_save_10_ms"] > 0 and state["load_save_ratio"] > 0 and state["load_save_paired_ratio"] > 0
+    assert state["load_save_paired_cpu_ratio"] > 0
     # raw SpiffWorkflow's own growth and its silent stop are part of the report
     assert report["raw_state"]["state_300"] > report["raw_state"]["state_100"]
     assert "stopped after" in report["raw_state"]["beyond_300"]
