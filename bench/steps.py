@@ -284,11 +284,11 @@ def report(args: argparse.Namespace, progress: Callable[[str], None]) -> dict[st
 
 def print_table(result: dict[str, Any]) -> None:
     print(f"Step cost, median per step (goal: last 100 steps <= {GOAL} x steps 100-200)")
-    print(f"{'variant':<30} {'early':>11} {'ms':>8} {'late':>13} {'ms':>8} {'ratio':>6}  goal")
+    print(f"{'variant':<34} {'early':>11} {'ms':>8} {'late':>13} {'ms':>8} {'ratio':>6}  goal")
     for r in result["steps"]:
         goal = "-" if r["goal"] is None else ("ok" if r["passed"] else "MISSED")
         early, late = f"{r['early'][0]}-{r['early'][1]}", f"{r['late'][0]}-{r['late'][1]}"
-        print(f"{r['variant']:<30} {early:>11} {r['early_ms']:>8.3f} {late:>13} {r['late_ms']:>8.3f} "
+        print(f"{r['variant']:<34} {early:>11} {r['early_ms']:>8.3f} {late:>13} {r['late_ms']:>8.3f} "
               f"{r['ratio']:>6.2f}  {goal:<6}  {r['note']}"
               + (f" (by CPU time: {r['cpu_ratio']:.2f})" if r["cpu_ratio"] is not None else ""))
     steps = result["settings"]["steps"]
