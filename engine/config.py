@@ -65,6 +65,9 @@ class Settings:
     artifact_store: str = "database"
     #: Largest artifact accepted, in bytes (an upload, or a file an agent leaves in ``BATON_ARTIFACTS_OUT``).
     artifact_max_bytes: int = 50 * 1024 * 1024
+    #: Remove finished tasks that nothing open needs from an instance's live state after each step, so long
+    #: instances (loops) cost the same per step; the history table keeps the full record (docs/concepts.md).
+    prune_completed_tasks: bool = True
 
     def __post_init__(self) -> None:
         if self.job_lease < 0 or 0 < self.job_lease < 1:

@@ -138,28 +138,56 @@ def _marks_of(task_spec: Any) -> dict[str, Any]:
     return ext if isinstance(ext, dict) else {}
 
 
-def engine_steps(workflow: BpmnWorkflow, tasks: Any) -> None:
+def engine_steps(workflow: BpmnWorkflow, tasks: Any, pruner: Any = None) -> None:
     """``workflow.do_engine_steps()`` that stops at async boundaries (``tasks`` lists every task, subprocesses
-    included: tasks completed outside the engine steps, a user task or a job, are looked at for asyncAfter)."""
-    if not _has_boundaries(workflow):
-        workflow.do_engine_steps()
-        return
-    for task in tasks(workflow):
-        if task.state == TaskState.COMPLETED:
-            _after(task)
-        elif task.state == TaskState.READY and task.task_spec.manual and _marks(task).get(BEFORE):
-            if not task.internal_data.get(PASSED):
-                _hold(task, "before")
+    included: tasks completed outside the engine steps, a user task or a job, are looked at for asyncAfter).
+
+    ``pruner`` (an ``engine.pruning.DuringRun``) is told of every step and of every pause between passes.
+    """
+    boundaries = _has_boundaries(workflow)
+    if boundaries:
+        for task in tasks(workflow):
+            if task.state == TaskState.COMPLETED:
+                _after(task)
+            elif task.state == TaskState.READY and task.task_spec.manual and _marks(task).get(BEFORE):
+                if not task.internal_data.get(PASSED):
+                    _hold(task, "before")
     while True:
         try:
-            workflow.do_engine_steps(will_complete_task=_before, did_complete_task=_after)
-        except _Held:
+            _passes(workflow, _before if boundaries else None, _after if boundaries else None, pruner)
+        except (_Held, _Pruned):
             continue
-        for task in tasks(workflow):  # a user task that just became ready behind an asyncBefore boundary
-            if task.state == TaskState.READY and task.task_spec.manual and _marks(task).get(BEFORE) \
-                    and not task.internal_data.get(PASSED):
-                _hold(task, "before")
+        if boundaries:
+            for task in tasks(workflow):  # a user task that just became ready behind an asyncBefore boundary
+                if task.state == TaskState.READY and task.task_spec.manual and _marks(task).get(BEFORE) \
+                        and not task.internal_data.get(PASSED):
+                    _hold(task, "before")
         return
+
+
+class _Pruned(Exception):
+    """SpiffWorkflow was about to run a task that a pass ended and pruning removed: start a new pass."""
+
+
+def _passes(workflow: BpmnWorkflow, will: Any, did: Any, pruner: Any) -> None:
+    """``do_engine_steps`` (its passes, then the timers), with the pruner called between and inside passes."""
+    if pruner is None:
+        workflow.do_engine_steps(will_complete_task=will, did_complete_task=did)
+        return
+    def will_run(task: SpiffTask) -> None:
+        if task.workflow.tasks.get(task.id) is not task:  # pruned: the pass ended it (cancelled it) earlier
+            raise _Pruned()
+        if will is not None:
+            will(task)
+
+    def did_run(task: SpiffTask) -> None:
+        if did is not None:
+            did(task)
+        pruner.after_step(task)
+
+    while workflow._do_engine_steps(will_run, did_run):
+        pruner.between_passes()
+    workflow.refresh_timers()
 
 
 def release(task: SpiffTask) -> None:

@@ -22,7 +22,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
-from . import compensation, continuations, quality_gates
+from . import compensation, continuations, pruning, quality_gates
 from .bpmn_parser import JobTask
 from .errors import BatonError, ScriptError
 from .extensions import PROPERTIES
@@ -92,11 +92,12 @@ class RunError:
 
 def run(workflow: BpmnWorkflow) -> RunError | None:
     """Run every engine task until each path waits or fails (compensation handlers included)."""
+    pruner = pruning.DuringRun(workflow) if pruning.enabled(workflow) else None  # a long loop stays cheap
     try:
         for _ in range(_MAX_SETTLE):
-            continuations.engine_steps(workflow, all_tasks)  # do_engine_steps, stopping at async boundaries
+            continuations.engine_steps(workflow, all_tasks, pruner)  # do_engine_steps, stopping at async boundaries
             while compensation.settle(workflow):
-                continuations.engine_steps(workflow, all_tasks)
+                continuations.engine_steps(workflow, all_tasks, pruner)
             # timers whose due time the engine's clock has passed become ready, once what the change made
             # ready has run (a caught event that ends an event-based gateway cancels the gateway's timers)
             workflow.refresh_timers()
@@ -244,7 +245,8 @@ def outcome(workflow: BpmnWorkflow, before: dict[Any, int], error: RunError | No
     has_running = False
     new_jobs: list[Task] = []
     gone_jobs: list[str] = []
-    for task in all_tasks(workflow):
+    pruned = getattr(workflow, "baton_pruned", [])  # tasks pruned while this engine call ran (engine.pruning)
+    for task in [*all_tasks(workflow), *pruned]:
         state = task.state
         element = is_element(task)
         if waits_for_job(task):

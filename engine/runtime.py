@@ -24,7 +24,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from . import compensation, event_specs, execution, forms, quality_gates
+from . import compensation, event_specs, execution, forms, pruning, quality_gates
 from .agent_metrics import AgentMetricsMixin
 from .agents import load_config
 from .artifacts import ArtifactsMixin, BlobStore
@@ -173,6 +173,7 @@ class Engine(DeploymentsMixin, ContinuationsMixin, SuspensionMixin, VariablesMix
         workflow.script_engine = self.script_engine
         workflow.baton_facts = {"instance_id": row.id, "business_key": getattr(row, "business_key", None),
                                 "process_key": getattr(row, "process_key", None)}  # for JUEL's execution.*
+        workflow.baton_prune = self.settings.prune_completed_tasks
         # whether it may have timers or subscription rows to keep in step
         workflow.baton_waited = bool(workflow.event_manager.tasks) or bool(workflow.spec.start.trigger_specs)
         return workflow
@@ -211,6 +212,7 @@ class Engine(DeploymentsMixin, ContinuationsMixin, SuspensionMixin, VariablesMix
         workflow = BpmnWorkflow(spec, subs, script_engine=self.script_engine)
         instance_id = str(uuid.uuid4())
         workflow.baton_facts = {"instance_id": instance_id, "business_key": business_key, "process_key": row.key}
+        workflow.baton_prune = self.settings.prune_completed_tasks
         event_specs.choose_start(workflow, start_event)
         if initiator is not None:  # camunda:initiator on a start event names the variable for the starting user
             for spec_ in workflow.spec.task_specs.values():
@@ -231,7 +233,7 @@ class Engine(DeploymentsMixin, ContinuationsMixin, SuspensionMixin, VariablesMix
             ended_at=now if out.status in execution.FINAL_STATUSES else None,
         )
         thrown = workflow.get_events()  # taken out before saving: a stored state must not throw them again
-        q.insert_instance(conn, state=dump_state(workflow), state_format=STATE_FORMAT, lock_version=1, **values)
+        q.insert_instance(conn, state=self._dump(workflow), state_format=STATE_FORMAT, lock_version=1, **values)
         details = {"variables": variables, "business_key": business_key, "version": row.version}
         if trigger:
             details["trigger"] = trigger
@@ -385,7 +387,7 @@ class Engine(DeploymentsMixin, ContinuationsMixin, SuspensionMixin, VariablesMix
         thrown = workflow.get_events()  # taken out before saving: a stored state must not throw them again
         ok = q.update_instance(
             conn, row.id, row.lock_version, status=out.status, variables=out.variables, active=out.active,
-            error=out.error, state=dump_state(workflow), state_format=STATE_FORMAT, updated_at=now,
+            error=out.error, state=self._dump(workflow), state_format=STATE_FORMAT, updated_at=now,
             ended_at=now if out.status in execution.FINAL_STATUSES else None,
         )
         if not ok:
@@ -395,6 +397,12 @@ class Engine(DeploymentsMixin, ContinuationsMixin, SuspensionMixin, VariablesMix
         old = {str(k) for k, state in before.items() if state == TaskState.READY}
         self._record(conn, row, out, old, extra, previous_status=row.status)
         self._after_run(conn, row, workflow, out.status, thrown)
+
+    def _dump(self, workflow: BpmnWorkflow) -> str:
+        """The state to store: finished tasks nothing open needs are pruned first (their events are history)."""
+        if pruning.enabled(workflow):
+            pruning.prune(workflow)
+        return dump_state(workflow)
 
     def _record(self, conn: Connection, row: Any, out: execution.Outcome, old_ready: set[str],
                 extra: list[dict[str, Any]], previous_status: str | None) -> list[dict[str, Any]]:
