@@ -19,6 +19,8 @@ Kept, in the process and in each of its subprocesses:
   children;
 - for a join still waiting: the tasks of that join cancelled since it last fired and their parents (their
   paths' data is merged when it fires);
+- the last completed task of each element flowing into a parallel or inclusive gateway with several incoming
+  flows (a loop back into such a gateway is recognised by finding them among the new pass's ancestors);
 - start events and event-subprocess tasks (whether an interrupting event subprocess ended a scope);
 - when the process uses compensation: completed activities that a compensation can still undo, with the
   multi-instance task around them, and completed embedded subprocesses (their data is what the handlers
@@ -179,7 +181,30 @@ def _kept(wf: Any, undoable: dict[Any, set[str]] | None, drop_subprocesses: bool
                     keep.add(parent.id)
     for spec in waiting_joins:
         _keep_join_arrivals(wf, spec, keep)
+    _keep_last_join_inputs(wf, keep)
     return keep
+
+
+def _keep_last_join_inputs(wf: Any, keep: set[Any]) -> None:
+    """Keep the last completed task of each element that flows into a parallel or inclusive gateway with
+    several incoming flows.  When such a gateway is the target of a loop, SpiffWorkflow decides whether it may
+    fire by looking up the new pass's ancestors for a task of each input (``_check_threshold_unstructured``):
+    one per input, so the tree stays bounded."""
+    inputs = {
+        source
+        for spec in wf.spec.task_specs.values()
+        if isinstance(spec, UnstructuredJoin) and len(spec.inputs) > 1
+        for source in spec.inputs
+    }
+    if not inputs:
+        return
+    last: dict[Any, Task] = {}
+    for task in wf.tasks.values():
+        if task.state == TaskState.COMPLETED and task.task_spec in inputs:
+            seen = last.get(task.task_spec)
+            if seen is None or task.last_state_change >= seen.last_state_change:
+                last[task.task_spec] = task
+    keep.update(task.id for task in last.values())
 
 
 def _ancestor(task: Task, spec_name: str) -> Task | None:
