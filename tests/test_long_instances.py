@@ -248,6 +248,30 @@ def test_loop_with_a_parallel_split_and_join_inside(engine):
     assert events[("join", "activity_completed")] == 1_000, "the join fired once per round, after both paths"
 
 
+def test_loop_back_into_the_split_gateway_after_a_task_keeps_running_and_stays_bounded(engine):
+    """The split gateway itself is the loop's target and its first input is a task, not the start event:
+    SpiffWorkflow recognises the next pass by finding that task among the ancestors, so pruning keeps it."""
+    body = ('<bpmn:startEvent id="start"/>' + script("init", "n = 0") + '<bpmn:parallelGateway id="split"/>'
+            + script("a", "a = n + 1") + script("b", "b = n + 2") + '<bpmn:parallelGateway id="join"/>'
+            + '<bpmn:userTask id="work" name="Work"/>' + script("inc", "n = n + 1")
+            + loop_back("gw", "split", "end") + '<bpmn:endEvent id="end"/>'
+            + flows("start>init", "init>split", "split>a", "split>b", "a>join", "b>join", "join>work", "work>inc",
+                    "inc>gw"))
+    deploy(engine, "looped_split", body)
+    inst = engine.start("looped_split", {"limit": 200})
+    sizes = {}
+    for step in range(1, 201):
+        [task] = engine.tasks(instance_id=inst.id)
+        done = engine.complete_task(task.id, {})
+        sizes[step] = stored_state_size(engine, inst.id)
+        if step < 200:
+            assert done.status == "waiting", f"the loop stopped after pass {step}"
+    assert done.status == "completed" and done.variables["n"] == 200 and done.variables["a"] == 200
+    events = element_events(engine, inst.id)
+    assert events[("a", "activity_completed")] == events[("b", "activity_completed")] == 200
+    assert abs(sizes[190] - sizes[20]) <= 64, f"state grew from {sizes[20]} to {sizes[190]} bytes"
+
+
 def test_join_waiting_across_engine_calls_in_a_loop_merges_every_path(engine):
     body = ('<bpmn:startEvent id="start"/><bpmn:parallelGateway id="split"/>'
             + script("a", "seen = {**seen, str(n): True}")
