@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.exceptions import TaskNotFoundException
 from SpiffWorkflow.task import Task as SpiffTask
 from SpiffWorkflow.util.task import TaskState
 
@@ -254,7 +255,10 @@ class JobsMixin:
         return job
 
     def _job_task(self, workflow: BpmnWorkflow, job: Any) -> SpiffTask:
-        task = workflow.get_task_from_id(uuid.UUID(job.task_id))
+        try:
+            task = workflow.get_task_from_id(uuid.UUID(job.task_id))
+        except TaskNotFoundException:  # the task finished and was pruned: another node applied this result
+            task = None
         if task is None or task.state != TaskState.STARTED:
             raise InvalidStateError(f"the task of job {job.id} is no longer waiting for it", job_id=job.id)
         return task
