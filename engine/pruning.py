@@ -36,6 +36,7 @@ from __future__ import annotations
 import logging
 from types import SimpleNamespace
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
@@ -147,9 +148,15 @@ def _kept(wf: Any, undoable: dict[Any, set[str]] | None, drop_subprocesses: bool
         keep.add(wf.last_task.id)
     targets = undoable.get(wf.spec, set()) if undoable is not None else set()
     waiting_joins: set[Any] = set()
+    join_inputs = _join_inputs(wf.spec)
+    last_inputs: dict[Any, Task] = {}
     for task in tasks.values():
         spec = task.task_spec
         state = task.state
+        if state == TaskState.COMPLETED and spec in join_inputs:
+            seen = last_inputs.get(spec)
+            if seen is None or task.last_state_change >= seen.last_state_change:
+                last_inputs[spec] = task
         if state & _OPEN:
             keep.add(task.id)
             if task._parent is not None:
@@ -181,30 +188,27 @@ def _kept(wf: Any, undoable: dict[Any, set[str]] | None, drop_subprocesses: bool
                     keep.add(parent.id)
     for spec in waiting_joins:
         _keep_join_arrivals(wf, spec, keep)
-    _keep_last_join_inputs(wf, keep)
+    keep.update(task.id for task in last_inputs.values())
     return keep
 
 
-def _keep_last_join_inputs(wf: Any, keep: set[Any]) -> None:
-    """Keep the last completed task of each element that flows into a parallel or inclusive gateway with
-    several incoming flows.  When such a gateway is the target of a loop, SpiffWorkflow decides whether it may
+def _join_inputs(process_spec: Any) -> frozenset[Any]:
+    """The elements that flow into a parallel or inclusive gateway with several incoming flows, whose last
+    completed task is kept.  When such a gateway is the target of a loop, SpiffWorkflow decides whether it may
     fire by looking up the new pass's ancestors for a task of each input (``_check_threshold_unstructured``):
-    one per input, so the tree stays bounded."""
-    inputs = {
-        source
-        for spec in wf.spec.task_specs.values()
-        if isinstance(spec, UnstructuredJoin) and len(spec.inputs) > 1
-        for source in spec.inputs
-    }
-    if not inputs:
-        return
-    last: dict[Any, Task] = {}
-    for task in wf.tasks.values():
-        if task.state == TaskState.COMPLETED and task.task_spec in inputs:
-            seen = last.get(task.task_spec)
-            if seen is None or task.last_state_change >= seen.last_state_change:
-                last[task.task_spec] = task
-    keep.update(task.id for task in last.values())
+    one per input, so the tree stays bounded.  Read once per process spec."""
+    inputs = _JOIN_INPUTS.get(process_spec)
+    if inputs is None:
+        inputs = _JOIN_INPUTS[process_spec] = frozenset(
+            source
+            for spec in process_spec.task_specs.values()
+            if isinstance(spec, UnstructuredJoin) and len(spec.inputs) > 1
+            for source in spec.inputs
+        )
+    return inputs
+
+
+_JOIN_INPUTS: WeakKeyDictionary[Any, frozenset[Any]] = WeakKeyDictionary()
 
 
 def _ancestor(task: Task, spec_name: str) -> Task | None:
