@@ -14,7 +14,8 @@ from .errors import ModelError
 from .extensions import CAMUNDA
 
 BPMN = NSMAP["bpmn"]
-_START_DEFINITIONS = ("errorEventDefinition", "signalEventDefinition", "messageEventDefinition",
+#: the event definitions that make a start event something other than a none start event
+EVENT_START_DEFINITIONS = ("errorEventDefinition", "signalEventDefinition", "messageEventDefinition",
                       "timerEventDefinition", "escalationEventDefinition", "conditionalEventDefinition",
                       "compensateEventDefinition")
 
@@ -63,7 +64,7 @@ def check_structure(name: str, root: Any) -> None:
             for start in sub.findall(f"{{{BPMN}}}startEvent"):
                 for definition in start:
                     kind = definition.tag.rsplit("}", 1)[-1] if isinstance(definition.tag, str) else ""
-                    if kind in _START_DEFINITIONS:
+                    if kind in EVENT_START_DEFINITIONS:
                         raise ModelError(
                             f"start event '{start.get('id')}' has a {kind}, which is only allowed on the start "
                             f"event of an event subprocess (triggeredByEvent=\"true\"); {tag} '{sub.get('id')}' "

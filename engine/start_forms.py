@@ -13,31 +13,24 @@ from typing import Any
 
 from lxml import etree
 
+from .errors import BatonError
 from .extensions import BPMN, CAMUNDA
-
-_EVENT_DEFINITIONS = {
-    "messageEventDefinition",
-    "timerEventDefinition",
-    "signalEventDefinition",
-    "conditionalEventDefinition",
-    "errorEventDefinition",
-    "escalationEventDefinition",
-    "compensateEventDefinition",
-}
+from .model_checks import EVENT_START_DEFINITIONS
+from .parsing import safe_parse
 
 
 def start_form(xml: str | bytes, process_key: str) -> dict[str, Any] | None:
     """The form of process ``process_key``'s none start event, or None when it has none."""
     data = xml.encode("utf-8") if isinstance(xml, str) else xml
     try:
-        root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
-    except etree.XMLSyntaxError:
+        root = safe_parse(data, f"{process_key}.bpmn")
+    except BatonError:
         return None
     for process in root.iter(f"{{{BPMN}}}process"):
         if process.get("id") != process_key:
             continue
         for event in process.findall(f"{{{BPMN}}}startEvent"):
-            if any(etree.QName(child).localname in _EVENT_DEFINITIONS for child in event):
+            if any(etree.QName(child).localname in EVENT_START_DEFINITIONS for child in event):
                 continue
             fields = [_field(f) for f in event.iterfind(f".//{{{CAMUNDA}}}formData/{{{CAMUNDA}}}formField")]
             if fields:
